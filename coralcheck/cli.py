@@ -1,0 +1,90 @@
+"""The `coralcheck` command: arguments, exit codes and dispatch. No analysis logic lives here.
+
+Exit codes (documented in the README):
+  0  nothing at or above --fail-on (and every gate passed)
+  1  findings at or above --fail-on, or a gate failed
+  2  usage error or bad input (missing, unreadable or invalid model, bad config)
+  3  internal error (a bug in coralcheck: please report it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from coralcheck._version import __version__
+from coralcheck.errors import CoralcheckError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+# Subcommands: name -> module in coralcheck.commands with `register(parser)` and `run(args)`.
+SUBCOMMANDS: dict[str, str] = {
+    "lint": "lint",
+}
+
+
+def _error(message: str) -> None:
+    print(f"coralcheck: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def _subcommand(argv: list[str]) -> tuple[str, list[str]]:
+    """`coralcheck MODEL...` lints; `coralcheck NAME ...` runs a subcommand (unless NAME is a file)."""
+    if argv and argv[0] in SUBCOMMANDS and not os.path.exists(argv[0]):
+        return argv[0], argv[1:]
+    return "lint", argv
+
+
+def build_parser(name: str) -> argparse.ArgumentParser:
+    import importlib
+
+    module = importlib.import_module(f"coralcheck.commands.{SUBCOMMANDS[name]}")
+    prog = "coralcheck" if name == "lint" else f"coralcheck {name}"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None,
+    )
+    if name == "lint":
+        parser.add_argument("--version", action="version", version=f"coralcheck {__version__}")
+    module.register(parser)
+    parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list in (["--version"], ["-V"]):  # fast path: import nothing else
+        print(f"coralcheck {__version__}")
+        return EXIT_OK
+    name, rest = _subcommand(args_list)
+    try:
+        parser = build_parser(name)
+        args = parser.parse_args(rest)
+        return int(args._run(args))
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
+    except CoralcheckError as e:
+        _error(e.one_line())
+        return e.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`): not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return EXIT_OK
+    except Exception as e:  # a bug: one line, never a traceback unless asked
+        if os.environ.get("CORALCHECK_DEBUG"):
+            raise
+        _error(
+            f"internal error: {type(e).__name__}: {e} "
+            "(a bug in coralcheck; set CORALCHECK_DEBUG=1 for the traceback)"
+        )
+        return EXIT_INTERNAL

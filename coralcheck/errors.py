@@ -1,0 +1,27 @@
+"""The errors a user can cause. Each one becomes `coralcheck: error: <file>: <problem>`, exit 2."""
+
+from __future__ import annotations
+
+
+class CoralcheckError(Exception):
+    """Base class of every error coralcheck reports to a user instead of a traceback."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+    def one_line(self) -> str:
+        """The message as the CLI prints it (no newlines, whatever the problem text held)."""
+        text = f"{self.path}: {self.problem}"
+        return " ".join(text.split())
+
+
+class ModelError(CoralcheckError):
+    """A file that cannot be read as a valid TFLite model (missing, empty, truncated, corrupt)."""
+
+
+class UsageError(CoralcheckError):
+    """Bad arguments or configuration: the path is the option or config file concerned."""

@@ -1,0 +1,218 @@
+"""The immutable model graph every analysis reads: subgraphs, operators, tensors, quantization.
+
+Nothing here holds weight bytes: a tensor knows where its constant data lies in the file and how
+large it is; `Model.tensor_data` gives a zero-copy numpy view only when a caller asks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from coralcheck.model.schema import DTYPE_BYTES, NUMPY_DTYPES
+
+EDGETPU_CUSTOM_CODE = "edgetpu-custom-op"
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Quantization:
+    """Affine quantization of a tensor: real = scale * (q - zero_point)."""
+
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    quantized_dimension: int = 0
+    min: tuple[float, ...] = ()
+    max: tuple[float, ...] = ()
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+    @property
+    def is_set(self) -> bool:
+        """True when there is at least one scale (converters leave empty tables on float ones)."""
+        return bool(self.scale)
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    index: int
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...] | None
+    buffer: int
+    is_variable: bool
+    quantization: Quantization | None
+    data_offset: int = -1  # absolute file offset of constant data, -1 = none
+    data_size: int = 0  # bytes of constant data stored in the file
+
+    @property
+    def is_constant(self) -> bool:
+        """Has data in the file (weights, bias, constant shapes)."""
+        return self.data_size > 0
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Some dimension is unknown until run time (shape_signature -1)."""
+        return self.shape_signature is not None and any(d < 0 for d in self.shape_signature)
+
+    @property
+    def num_elements(self) -> int:
+        return math.prod(self.shape) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the tensor occupies at run time (from its static shape)."""
+        return int(self.num_elements * DTYPE_BYTES.get(self.dtype, 0))
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.quantization is not None and self.quantization.is_set
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    index: int
+    opcode: str  # builtin name ("CONV_2D"), or "CUSTOM:<custom_code>" for custom ops
+    builtin_code: int
+    version: int
+    inputs: tuple[int, ...]  # -1 marks an omitted optional input
+    outputs: tuple[int, ...]
+    intermediates: tuple[int, ...] = ()
+    custom_code: str | None = None
+    options_type: str | None = None
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    custom_options_offset: int = -1
+    custom_options_size: int = 0
+
+    @property
+    def is_custom(self) -> bool:
+        return self.custom_code is not None
+
+    @property
+    def is_edgetpu(self) -> bool:
+        """A compiled Edge TPU segment (the compiler's custom op)."""
+        return self.custom_code == EDGETPU_CUSTOM_CODE
+
+    @property
+    def log_name(self) -> str:
+        """The name the compiler prints in its op table (custom ops are just CUSTOM)."""
+        return "CUSTOM" if self.is_custom else self.opcode
+
+
+@dataclass(frozen=True, slots=True)
+class Subgraph:
+    index: int
+    name: str
+    tensors: tuple[Tensor, ...]
+    operators: tuple[Operator, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    producers: tuple[int | None, ...]  # per tensor: the index of the op that writes it
+    consumers: tuple[tuple[int, ...], ...]  # per tensor: ops that read it, in op order
+
+    def op_inputs(self, op: Operator) -> list[Tensor]:
+        """The op's present inputs (omitted optional inputs skipped)."""
+        return [self.tensors[i] for i in op.inputs if i >= 0]
+
+    def op_outputs(self, op: Operator) -> list[Tensor]:
+        return [self.tensors[i] for i in op.outputs if i >= 0]
+
+    def producer_of(self, tensor: int) -> Operator | None:
+        p = self.producers[tensor]
+        return None if p is None else self.operators[p]
+
+    def consumers_of(self, tensor: int) -> list[Operator]:
+        return [self.operators[i] for i in self.consumers[tensor]]
+
+    def predecessors(self, op: Operator) -> list[int]:
+        """Indices of the ops whose outputs this op reads."""
+        preds = {self.producers[i] for i in op.inputs if i >= 0}
+        return sorted(p for p in preds if p is not None)
+
+    def successors(self, op: Operator) -> list[int]:
+        succ = {c for i in op.outputs if i >= 0 for c in self.consumers[i]}
+        return sorted(succ)
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureDef:
+    key: str
+    subgraph_index: int
+    inputs: Mapping[str, int]
+    outputs: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class BufferRef:
+    """Where a buffer's bytes are: inside the flatbuffer, or external (models over 2 GB)."""
+
+    offset: int
+    size: int
+    external: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Model:
+    path: str
+    file_size: int
+    version: int
+    description: str
+    has_identifier: bool
+    subgraphs: tuple[Subgraph, ...]
+    buffers: tuple[BufferRef, ...]
+    metadata: Mapping[str, int]  # name -> buffer index
+    signature_defs: tuple[SignatureDef, ...]
+    min_runtime_version: str | None
+    _data: Any = field(repr=False, compare=False, default=None)
+
+    @property
+    def main(self) -> Subgraph:
+        return self.subgraphs[0]
+
+    @property
+    def is_compiled(self) -> bool:
+        """Contains at least one Edge TPU segment (`edgetpu-custom-op`)."""
+        return any(op.is_edgetpu for sg in self.subgraphs for op in sg.operators)
+
+    def operators(self) -> Iterator[tuple[Subgraph, Operator]]:
+        for sg in self.subgraphs:
+            for op in sg.operators:
+                yield sg, op
+
+    def read_bytes(self, offset: int, size: int) -> bytes:
+        """A copy of `size` bytes at `offset` (the reader checked these ranges)."""
+        return bytes(self._data[offset : offset + size])
+
+    def custom_options(self, op: Operator) -> bytes:
+        if op.custom_options_offset < 0:
+            return b""
+        return self.read_bytes(op.custom_options_offset, op.custom_options_size)
+
+    def metadata_bytes(self, name: str) -> bytes | None:
+        index = self.metadata.get(name)
+        if index is None or index >= len(self.buffers):
+            return None
+        ref = self.buffers[index]
+        return self.read_bytes(ref.offset, ref.size) if ref.size else b""
+
+    def tensor_data(self, tensor: Tensor) -> Any:
+        """A read-only, zero-copy numpy view of the tensor's constant data (None if none)."""
+        if not tensor.is_constant:
+            return None
+        import numpy as np
+
+        dtype = NUMPY_DTYPES.get(tensor.dtype)
+        if dtype is None:
+            return np.frombuffer(self._data, np.uint8, tensor.data_size, tensor.data_offset)
+        item = np.dtype(dtype).itemsize
+        count = tensor.data_size // item
+        view = np.frombuffer(self._data, dtype, count, tensor.data_offset)
+        if count == tensor.num_elements and tensor.shape:
+            view = view.reshape(tensor.shape)
+        return view

@@ -1,0 +1,26 @@
+"""What an analysis run is asked to do: the merged result of defaults, config and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_COMPILER_VERSION = "16.0"
+DEFAULT_RUNTIME_VERSION = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    compiler_version: str = DEFAULT_COMPILER_VERSION
+    runtime_version: int = DEFAULT_RUNTIME_VERSION
+    # Pair mode: the compiled twin of the model (`--compiled X_edgetpu.tflite`).
+    compiled_path: str | None = None
+    # Run the real edgetpu_compiler (`--compile`).
+    compile: bool = False
+    compiler_path: str | None = None
+    compile_output: str | None = None
+    compiler_timeout: float = 180.0
+    compiler_flags: tuple[str, ...] = ()
+    # Rule selection (ruff-style code prefixes) and severity overrides.
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, str] = field(default_factory=dict)
