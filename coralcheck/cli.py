@@ -10,6 +10,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ def _error(message: str) -> None:
 
 
 def _subcommand(argv: list[str]) -> tuple[str, list[str]]:
-    """`coralcheck MODEL...` lints; `coralcheck NAME ...` runs a subcommand (unless NAME is a file)."""
+    """`coralcheck MODEL...` lints; `coralcheck NAME ...` runs subcommand NAME (unless a file)."""
     if argv and argv[0] in SUBCOMMANDS and not os.path.exists(argv[0]):
         return argv[0], argv[1:]
     return "lint", argv
@@ -75,10 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader of our output went away (e.g. `| head`): not an error of ours.
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
         return EXIT_OK
     except Exception as e:  # a bug: one line, never a traceback unless asked
         if os.environ.get("CORALCHECK_DEBUG"):

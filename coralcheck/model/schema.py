@@ -100,7 +100,7 @@ def _snake(name: str) -> str:
 
 @cache
 def _option_fields(options_name: str) -> tuple[tuple[str, str, bool], ...] | None:
-    """(snake_name, accessor, is_vector) for each field the binding generates for an options table."""
+    """(snake_name, accessor, is_vector) for each field of an options table in the binding."""
     import tflite
 
     cls = getattr(tflite, options_name, None)
