@@ -26,6 +26,12 @@ EXIT_INTERNAL = 3
 # Subcommands: name -> module in coralcheck.commands with `register(parser)` and `run(args)`.
 SUBCOMMANDS: dict[str, str] = {
     "lint": "lint",
+    "rule": "rule",
+    "rules": "rules",
+    "log": "log",
+    "convert": "convert",
+    "quant": "quant",
+    "compare": "compare",
 }
 
 
