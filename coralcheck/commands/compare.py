@@ -1,0 +1,200 @@
+"""Compare model variants side by side (e.g. SiLU vs ReLU): TPU placement, memory, size, error.
+
+Ops on the TPU and CPU, TPU segments, parameter bytes on-chip and streamed, file size,
+activations and findings come from the linter (no TensorFlow or LiteRT needed). With `--data`
+and `--reference FLOAT.tflite` (one for all, or one per model), each model's output error
+against its float reference is added (needs the `[numeric]` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from typing import Any
+
+from coralcheck.commands.quant import add_data_arguments
+from coralcheck.errors import UsageError
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="two or more .tflite files")
+    parser.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="FLOAT.tflite",
+        help="float model to measure errors against: once for all models, or once per model "
+        "in the same order (e.g. each variant's own float model)",
+    )
+    add_data_arguments(parser, required=False)
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def model_facts(report: Any, activations: dict[str, int]) -> dict[str, Any]:
+    """The lint facts of one model that matter when choosing between variants."""
+    memory = report.memory
+    severities = Counter(f.severity for f in report.findings)
+    return {
+        "path": report.path,
+        "file_size": report.file_size,
+        "placement_predicted": bool(report.ops),
+        "ops_total": report.summary.ops_total,
+        "ops_tpu": report.summary.ops_tpu,
+        "ops_cpu": report.summary.ops_cpu,
+        "tpu_segments": report.summary.tpu_segments,
+        "parameter_bytes_on_chip": None if memory is None else memory.on_chip_bytes,
+        "parameter_bytes_streamed": None if memory is None else memory.off_chip_bytes,
+        "activations": activations,
+        "findings": {s: severities.get(s, 0) for s in ("error", "warning", "info")},
+        "finding_codes": sorted({f.code for f in report.findings}),
+        "numeric": None,
+    }
+
+
+def numeric_errors(args: argparse.Namespace, paths: list[str]) -> list[dict[str, Any]]:
+    """Each model's output error against its float reference, all on the same samples."""
+    from coralcheck.numeric.metrics import finite_or_none
+    from coralcheck.numeric.quant import compare_models
+    from coralcheck.numeric.runner import ModelRunner
+    from coralcheck.numeric.samples import check_source, load_samples, parse_image_range
+
+    check_source(args.data)
+    image_range = parse_image_range(args.image_range)
+    references = [ModelRunner(p, "compare") for p in dict.fromkeys(args.reference)]
+    by_path = {r.path: r for r in references}
+    samples = load_samples(
+        args.data, references[0].input_specs(), limit=args.samples, image_range=image_range
+    )
+    errors = []
+    for path, reference_path in zip(paths, reference_paths(args.reference, paths), strict=True):
+        reference = by_path[reference_path]
+        result = compare_models(reference, ModelRunner(path, "compare"), samples, layers=False)
+        top1 = result.top1_agreement
+        errors.append(
+            {
+                "reference": reference.path,
+                "samples": result.samples,
+                "cosine": round(result.worst_cosine, 6),
+                "snr_db": finite_or_none(result.worst_snr_db, 2),
+                "max_abs_error": max(o.stats.abs_error_max for o in result.outputs),
+                "top1_agreement": None if top1 is None else round(top1, 4),
+            }
+        )
+    return errors
+
+
+def reference_paths(references: list[str], paths: list[str]) -> list[str]:
+    """The float reference of each model: one shared, or one per model in order."""
+    if len(references) == 1:
+        return references * len(paths)
+    if len(references) != len(paths):
+        raise UsageError(
+            "--reference", f"give it once, or once per model ({len(paths)}), not {len(references)}"
+        )
+    return references
+
+
+def run(args: argparse.Namespace) -> int:
+    from coralcheck import load
+    from coralcheck.api import check
+    from coralcheck.numeric.activations import activation_summary
+
+    if len(args.models) < 2:
+        raise UsageError("compare", "give at least two models to compare")
+    if bool(args.data) != bool(args.reference):
+        raise UsageError(
+            "--data" if args.reference else "--reference",
+            "--data and --reference go together (samples, and the float model to measure "
+            "errors against)",
+        )
+    if args.reference:
+        reference_paths(args.reference, args.models)  # fail before any work
+    facts = [
+        model_facts(check(path).models[0], activation_summary(load(path))) for path in args.models
+    ]
+    if args.data:
+        for row, error in zip(facts, numeric_errors(args, args.models), strict=True):
+            row["numeric"] = error
+    if args.format == "json":
+        document = {"models": facts}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_text(facts))
+    return 0
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "-"
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size:
+            return f"{value / size:.2f} {unit}"
+    return f"{value} B"
+
+
+def table_rows(facts: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """(label, one cell per model) for the comparison table."""
+
+    def placement(row: dict[str, Any], key: str) -> str:
+        if not row["placement_predicted"]:
+            return "not predicted"
+        return f"{row[key]}/{row['ops_total']}"
+
+    rows: list[tuple[str, list[str]]] = [
+        ("ops on TPU", [placement(r, "ops_tpu") for r in facts]),
+        ("ops on CPU", [placement(r, "ops_cpu") for r in facts]),
+        (
+            "TPU segments",
+            [str(r["tpu_segments"]) if r["placement_predicted"] else "-" for r in facts],
+        ),
+        ("parameters on-chip", [_bytes(r["parameter_bytes_on_chip"]) for r in facts]),
+        ("parameters streamed", [_bytes(r["parameter_bytes_streamed"]) for r in facts]),
+        ("file size", [_bytes(r["file_size"]) for r in facts]),
+        (
+            "activations",
+            [", ".join(f"{a}×{n}" for a, n in r["activations"].items()) or "none" for r in facts],
+        ),
+        (
+            "findings",
+            [", ".join(f"{n} {s}" for s, n in r["findings"].items() if n) or "none" for r in facts],
+        ),
+        ("finding codes", [", ".join(r["finding_codes"]) or "-" for r in facts]),
+    ]
+    if any(r["numeric"] for r in facts):
+        numeric = [r["numeric"] or {} for r in facts]
+        snr = [n.get("snr_db") for n in numeric]
+        top1 = [n.get("top1_agreement") for n in numeric]
+        rows += [
+            ("float reference", [n.get("reference", "-") for n in numeric]),
+            ("output cosine (worst)", [f"{n.get('cosine', 0):.4f}" for n in numeric]),
+            ("output SNR dB (worst)", ["exact" if v is None else f"{v:.1f}" for v in snr]),
+            ("max abs error", [f"{n.get('max_abs_error', 0):.4g}" for n in numeric]),
+            ("top-1 agreement", ["-" if v is None else f"{v:.1%}" for v in top1]),
+        ]
+    return rows
+
+
+def render_text(facts: list[dict[str, Any]]) -> str:
+    """The comparison as one table, a column per model."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=sys.stdout.isatty(), highlight=False)
+    table = Table(box=None, title_justify="left")
+    table.add_column("")
+    for row in facts:
+        table.add_column(row["path"], overflow="fold")
+    for label, cells in table_rows(facts):
+        table.add_row(label, *cells)
+    console.print(table)
+    numeric = [r["numeric"] for r in facts if r["numeric"]]
+    if numeric:
+        console.print(
+            f"errors: outputs against the float reference, {numeric[0]['samples']} samples"
+        )
+    return out.getvalue()
