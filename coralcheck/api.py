@@ -1,4 +1,18 @@
-"""`check()`: path → Report. The one place that strings load → analyze together."""
+"""`check()`: path → Report. The one place that strings load → analyze together.
+
+`check_model(path, options)`:
+
+- a compiled model (`edgetpu-custom-op` inside) is inspected as it is
+  (`coralcheck.analyze.compiled.inspect_compiled`); `--compile` on it is skipped (C041) and
+  `--compiled` with it is a usage error;
+- a source model gets the placement prediction (`coralcheck.analyze.analyze`), then
+  - with `Options.compiled_path` (`--compiled X_edgetpu.tflite`): the real placement from the
+    pair and its diff against the prediction (`coralcheck.analyze.pair`);
+  - with `Options.compile` (`--compile`): a run of the real `edgetpu_compiler`
+    (`coralcheck.compiler.run`), its parsed output in `ModelReport.compiler`, and the compiled
+    output compared like a `--compiled` twin. A missing compiler is a warning (C030), not an
+    error: the prediction is still reported.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +20,8 @@ import os
 from typing import Any
 
 from coralcheck._version import __version__
+from coralcheck.errors import ModelError, UsageError
+from coralcheck.model.graph import Model
 from coralcheck.options import Options
 from coralcheck.report import ModelReport, Report
 
@@ -17,7 +33,97 @@ def check(path: str | os.PathLike[str], **options: Any) -> Report:
 
 
 def check_model(path: str, options: Options) -> ModelReport:
-    from coralcheck.analyze import analyze
     from coralcheck.model import load
 
-    return analyze(load(path), options)
+    if options.compile and options.compiled_path:
+        raise UsageError("--compile", "cannot be combined with --compiled (pick one)")
+    model = load(path)
+    if model.is_compiled:
+        return _check_compiled(model, options)
+    from coralcheck.analyze import analyze
+
+    report = analyze(model, options)
+    if _named_compiled(path):
+        _expected_segments(report, model, options)
+    if options.compiled_path:
+        from coralcheck.analyze.pair import compare_with_compiled
+
+        compare_with_compiled(report, model, load(options.compiled_path), options, "pair")
+    if options.compile:
+        compile_and_compare(report, model, options)
+    return report
+
+
+def _named_compiled(path: str) -> bool:
+    return os.path.basename(path).endswith("_edgetpu.tflite")
+
+
+def _check_compiled(model: Model, options: Options) -> ModelReport:
+    from coralcheck.analyze.compiled import inspect_compiled
+    from coralcheck.checks.compiled import compile_compiled_model
+
+    if options.compiled_path:
+        raise UsageError(
+            "--compiled", f"{model.path} is itself compiled: give its source model first"
+        )
+    report = inspect_compiled(model, options)
+    if options.compile:
+        report.findings.extend(compile_compiled_model())
+    return report
+
+
+def _expected_segments(report: ModelReport, model: Model, options: Options) -> None:
+    """A file named like a compiler output but without any Edge TPU segment (C010)."""
+    from coralcheck.checks.compiled import CompiledContext, no_edgetpu_segment
+
+    report.findings.extend(no_edgetpu_segment(CompiledContext(model, [], options)))
+
+
+def compile_and_compare(report: ModelReport, model: Model, options: Options) -> None:
+    """Run edgetpu_compiler on `model` and compare its output with the prediction in `report`."""
+    from coralcheck.analyze.pair import compare_with_compiled, log_vs_placement
+    from coralcheck.checks.compiled import compiler_failure, compiler_unavailable
+    from coralcheck.compiler.run import (
+        find_compiler,
+        missing_compiler_dict,
+        output_directory,
+        read_version,
+        run_compiler,
+    )
+    from coralcheck.model import load
+
+    executable = find_compiler(options.compiler_path)
+    if executable is None:
+        problem = "edgetpu_compiler not found on PATH"
+        report.compiler = missing_compiler_dict(problem)
+        report.findings.extend(compiler_unavailable(problem))
+        return
+    version = read_version(executable)
+    with output_directory(options.compile_output) as (out_dir, kept):
+        try:
+            run = run_compiler(executable, model.path, out_dir, options, version, kept)
+        except OSError as e:
+            problem = f"{executable} could not be run: {e.strerror or e}"
+            if version is None:
+                problem += " (edgetpu_compiler runs only on x86-64 Linux)"
+            report.compiler = missing_compiler_dict(problem)
+            report.findings.extend(compiler_unavailable(problem))
+            return
+        compiled = None
+        if run.output_model is not None and not run.process.timed_out:
+            try:
+                compiled = load(run.output_model)
+            except ModelError as e:
+                run.output_problem = e.problem
+        failures = run.failures()
+        report.findings.extend(compiler_failure(f.kind, f.message) for f in failures)
+        if compiled is not None:
+            mapping = compare_with_compiled(report, model, compiled, options, "compiler", run.log)
+            if not kept and report.compiled is not None:  # the temporary directory is gone
+                name = os.path.basename(compiled.path)
+                report.compiled["path"] = report.compiled["pair"]["compiled"] = name
+            if mapping.valid and run.log.rows:
+                mismatches = log_vs_placement(run.log, model, mapping.placements)
+                run.extra["log_matches_compiled"] = not mismatches
+                run.extra["log_mismatches"] = mismatches
+        report.compiler = run.to_dict()

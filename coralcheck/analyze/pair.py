@@ -1,0 +1,351 @@
+"""Source ↔ compiled pairs: where every source op really runs, and where the prediction is wrong.
+
+`map_pair(source, compiled)` is the algorithm of compiled-model-format.md §6b. The compiler keeps
+the names of the tensors that survive compilation (graph inputs and outputs, segment boundaries
+and every tensor of a CPU op), so:
+
+1. every tensor name of the compiled main subgraph must exist in the source with the same shape
+   and type (otherwise the files are not source and result: the pair is rejected; different
+   quantization parameters only give a warning, as for a re-calibrated export);
+2. each CPU op of the compiled model is matched to the source op of the same type that writes the
+   same output tensors (and reads the same inputs);
+3. each Edge TPU segment owns the source ops found by walking backwards from its output tensors
+   until its input tensors, graph inputs or constants; an op claimed twice is a conflict;
+4. source ops in neither set are reported as unassigned (dead code).
+
+`compare_with_compiled(report, source, compiled, options, origin, log)` fills a source model's
+report from a compiled twin (from `--compiled` or a `--compile` run):
+
+- `report.compiled`: the compiled model's facts (see `coralcheck.analyze.compiled`) plus
+  - `pair`: {`source`, `compiled`, `valid`, `problems` [str], `quantization_differs`
+    [tensor names], `surviving_tensors`, `source_tensors`};
+  - `placement` (valid pairs only), the real placement of the source ops: {`ops_total`,
+    `ops_tpu`, `ops_cpu`, `tpu_segments`, `unassigned` [op indices], `cpu_op_indices`
+    [op indices], `tpu_op_counts` {opcode: n}, `cpu_op_counts` {opcode: n}}.
+- `report.diff`: None when there is no prediction (no `report.ops`) or the pair is invalid;
+  otherwise one dict per op where prediction and compiler disagree, in op order:
+  {`index`, `opcode`, `predicted` ("tpu"|"cpu"), `actual` ("tpu"|"cpu"), `segment` (the
+  1-based Edge TPU segment of a TPU op, else None), `predicted_status`, `predicted_reason`,
+  `actual_status` (the compiler's status when known: "Mapped to Edge TPU" for TPU ops; for a
+  CPU op the log's status when the log gives that op type only one non-mapped status, else
+  None)}.
+- findings: the compiled file's own findings (C001–C009, relabelled with its file name; op
+  indices mapped to source ops where possible), C010 when it has no segment, C020 when the pair
+  is rejected, C021–C024 otherwise.
+
+`log_vs_placement(log, source, placements)` compares a compiler log's per-type mapped/unmapped
+counts with a real placement ([{`operator`, `mapped`, `logged`, `real`}] where they differ).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from coralcheck.analyze.compiled import MAPPED_STATUS, compiled_facts, compiled_findings
+from coralcheck.checks.compiled import (
+    CompiledContext,
+    compiler_mapped_predicted_cpu,
+    compiler_put_on_cpu,
+    no_edgetpu_segment,
+    pair_mismatch,
+    pair_quantization_differs,
+    pair_unassigned_ops,
+)
+from coralcheck.model.edgetpu import decode_segments
+from coralcheck.model.graph import Model, Quantization, Tensor
+from coralcheck.options import Options
+from coralcheck.report import Finding, ModelReport, OpPlacement
+
+_MAX_LISTED = 10
+
+
+@dataclass
+class PairMapping:
+    """The result of `map_pair`: per source op "tpu" | "cpu" | None (unassigned)."""
+
+    source: str
+    compiled: str
+    problems: list[str] = field(default_factory=list)
+    quantization_differs: list[str] = field(default_factory=list)
+    placements: list[str | None] = field(default_factory=list)
+    segment_of: list[int | None] = field(default_factory=list)
+    source_of_cpu_op: dict[int, int] = field(default_factory=dict)  # compiled op → source op
+    opcodes: list[str] = field(default_factory=list)
+    tpu_segments: int = 0
+    surviving_tensors: int = 0
+    source_tensors: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    @property
+    def unassigned(self) -> list[int]:
+        return [i for i, p in enumerate(self.placements) if p is None]
+
+    def per_op(self) -> list[tuple[int, str, str | None]]:
+        """(source op index, opcode, "tpu" | "cpu" | None) for every source op."""
+        return list(zip(range(len(self.opcodes)), self.opcodes, self.placements, strict=True))
+
+    def pair_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "compiled": self.compiled,
+            "valid": self.valid,
+            "problems": list(self.problems),
+            "quantization_differs": list(self.quantization_differs),
+            "surviving_tensors": self.surviving_tensors,
+            "source_tensors": self.source_tensors,
+        }
+
+    def placement_dict(self) -> dict[str, Any]:
+        tpu = [op for op, p in zip(self.opcodes, self.placements, strict=True) if p == "tpu"]
+        cpu = [op for op, p in zip(self.opcodes, self.placements, strict=True) if p == "cpu"]
+        return {
+            "ops_total": len(self.opcodes),
+            "ops_tpu": len(tpu),
+            "ops_cpu": len(cpu),
+            "tpu_segments": self.tpu_segments,
+            "unassigned": self.unassigned,
+            "cpu_op_indices": [i for i, p in enumerate(self.placements) if p == "cpu"],
+            "tpu_op_counts": dict(Counter(tpu).most_common()),
+            "cpu_op_counts": dict(Counter(cpu).most_common()),
+        }
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:3])
+    return shown + (", …" if len(names) > 3 else "")
+
+
+def _same_quantization(a: Quantization | None, b: Quantization | None) -> bool:
+    if a is None or not a.is_set or b is None or not b.is_set:
+        return (a is None or not a.is_set) == (b is None or not b.is_set)
+    return (
+        len(a.scale) == len(b.scale)
+        and all(math.isclose(x, y, rel_tol=1e-6) for x, y in zip(a.scale, b.scale, strict=True))
+        and tuple(a.zero_point) == tuple(b.zero_point)
+    )
+
+
+def _check_tensors(mapping: PairMapping, by_name: dict[str, Tensor], tensors: tuple) -> None:
+    """Step 1: every compiled tensor exists in the source, with its shape and type."""
+    missing, changed = [], []
+    for t in tensors:
+        s = by_name.get(t.name)
+        if s is None:
+            missing.append(t.name)
+        elif s.shape != t.shape or s.dtype != t.dtype:
+            changed.append(f"{t.name!r} is {t.dtype}{list(t.shape)} vs {s.dtype}{list(s.shape)}")
+        elif not _same_quantization(s.quantization, t.quantization):
+            mapping.quantization_differs.append(t.name)
+    mapping.surviving_tensors = len(tensors) - len(missing)
+    if missing:
+        mapping.problems.append(
+            f"{len(missing)} of its {len(tensors)} tensor names are not in the source "
+            f"({_listed(missing)})"
+        )
+    for text in changed[:_MAX_LISTED]:
+        mapping.problems.append(f"tensor {text} in the source")
+
+
+def map_pair(source: Model, compiled: Model) -> PairMapping:
+    """Map every op of the source's main subgraph to the TPU or the CPU (§6b; see above)."""
+    src, cmp = source.main, compiled.main
+    mapping = PairMapping(
+        source=source.path,
+        compiled=compiled.path,
+        placements=[None] * len(src.operators),
+        segment_of=[None] * len(src.operators),
+        opcodes=[op.opcode for op in src.operators],
+        source_tensors=len(src.tensors),
+    )
+    by_name: dict[str, Tensor] = {}
+    for t in src.tensors:
+        by_name.setdefault(t.name, t)
+    _check_tensors(mapping, by_name, cmp.tensors)
+    if not mapping.valid:
+        return mapping
+
+    def names(indices: tuple[int, ...], tensors: tuple[Tensor, ...]) -> list[str]:
+        return [tensors[i].name for i in indices if i >= 0]
+
+    # Step 2: CPU ops, matched by op type and output (and input) tensor names.
+    for op in cmp.operators:
+        if op.is_edgetpu:
+            continue
+        outs = names(op.outputs, cmp.tensors)
+        writer = src.producers[by_name[outs[0]].index] if outs else None
+        match = None if writer is None else src.operators[writer]
+        if (
+            match is None
+            or match.opcode != op.opcode
+            or names(match.outputs, src.tensors) != outs
+            or names(match.inputs, src.tensors) != names(op.inputs, cmp.tensors)
+        ):
+            mapping.problems.append(f"CPU op {op.index} ({op.opcode}) has no counterpart")
+            continue
+        if mapping.placements[match.index] is not None:
+            mapping.problems.append(f"source op {match.index} matches two compiled ops")
+            continue
+        mapping.placements[match.index] = "cpu"
+        mapping.source_of_cpu_op[op.index] = match.index
+
+    # Step 3: each segment owns what lies between its output and input tensors.
+    graph_inputs = {src.tensors[i].name for i in src.inputs}
+    for number, seg_op in enumerate((op for op in cmp.operators if op.is_edgetpu), 1):
+        mapping.tpu_segments = number
+        stop = set(names(seg_op.inputs, cmp.tensors)) | graph_inputs
+        stack = []
+        for name in names(seg_op.outputs, cmp.tensors):
+            writer = src.producers[by_name[name].index]
+            if writer is None:
+                mapping.problems.append(f"segment {number} output {name!r} has no source op")
+            else:
+                stack.append(writer)
+        seen: set[int] = set()
+        while stack:
+            index = stack.pop()
+            if index in seen:
+                continue
+            seen.add(index)
+            placed = mapping.placements[index]
+            if placed == "cpu":
+                mapping.problems.append(f"source op {index} is both on the CPU and in segment")
+                continue
+            if placed == "tpu" and mapping.segment_of[index] != number:
+                mapping.problems.append(f"source op {index} is in two Edge TPU segments")
+                continue
+            mapping.placements[index] = "tpu"
+            mapping.segment_of[index] = number
+            for t in src.operators[index].inputs:
+                if t < 0 or src.tensors[t].name in stop:
+                    continue
+                writer = src.producers[t]
+                if writer is not None:
+                    stack.append(writer)
+    return mapping
+
+
+def log_statuses(log: Any) -> dict[str, list[str]]:
+    """Op type → the distinct non-mapped statuses a CompilerLog gives it."""
+    statuses: dict[str, list[str]] = {}
+    for row in getattr(log, "rows", ()) or ():
+        if not row.mapped and row.status not in statuses.setdefault(row.operator, []):
+            statuses[row.operator].append(row.status)
+    return statuses
+
+
+def diff_placements(
+    predicted: list[OpPlacement],
+    mapping: PairMapping,
+    statuses: dict[str, list[str]] | None = None,
+    log_names: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The ops where the prediction and the real placement disagree (keys: module docstring).
+
+    `log_names` are the names the compiler log uses for each source op (CUSTOM for custom ops),
+    to look up `statuses`.
+    """
+    out = []
+    for p in predicted:
+        if not 0 <= p.index < len(mapping.placements):
+            continue
+        actual = mapping.placements[p.index]
+        if actual is None or actual == p.placement:
+            continue
+        if actual == "tpu":
+            actual_status: str | None = MAPPED_STATUS
+        else:
+            name = log_names[p.index] if log_names else p.opcode
+            known = (statuses or {}).get(name, [])
+            actual_status = known[0] if len(known) == 1 else None
+        out.append(
+            {
+                "index": p.index,
+                "opcode": p.opcode,
+                "predicted": p.placement,
+                "actual": actual,
+                "segment": mapping.segment_of[p.index],
+                "predicted_status": p.status,
+                "predicted_reason": p.reason,
+                "actual_status": actual_status,
+            }
+        )
+    return out
+
+
+def _relabel(f: Finding, name: str, mapping: PairMapping) -> Finding:
+    """A compiled-file finding on the source model's report: named, op indices of the source."""
+    op = mapping.source_of_cpu_op.get(f.op) if f.op is not None else None
+    return replace(
+        f,
+        message=f"{name}: {f.message}",
+        op=op,
+        opcode=mapping.opcodes[op] if op is not None else None,
+    )
+
+
+def compare_with_compiled(
+    report: ModelReport,
+    source: Model,
+    compiled: Model,
+    options: Options,
+    origin: str = "pair",
+    log: Any = None,
+) -> PairMapping:
+    """Fill `report` (the source model's) from its compiled twin; see the module docstring."""
+    name = os.path.basename(compiled.path)
+    segments = decode_segments(compiled)
+    facts = compiled_facts(compiled, segments, options, origin)
+    mapping = map_pair(source, compiled)
+    facts["pair"] = mapping.pair_dict()
+    findings = [
+        _relabel(f, name, mapping)
+        for f in compiled_findings(compiled, segments, options)
+        if f.code != "C004"
+    ]
+    if not segments:
+        ctx = CompiledContext(compiled, segments, options)
+        findings += [_relabel(f, name, mapping) for f in no_edgetpu_segment(ctx)]
+    report.diff = None
+    if not mapping.valid:
+        findings += pair_mismatch(name, mapping.problems)
+    else:
+        facts["placement"] = mapping.placement_dict()
+        unassigned = [(i, mapping.opcodes[i]) for i in mapping.unassigned]
+        findings += pair_unassigned_ops(name, unassigned)
+        findings += pair_quantization_differs(name, mapping.quantization_differs)
+        if report.ops:
+            log_names = [op.log_name for op in source.main.operators]
+            report.diff = diff_placements(report.ops, mapping, log_statuses(log), log_names)
+            findings += compiler_put_on_cpu(name, report.diff)
+            findings += compiler_mapped_predicted_cpu(name, report.diff)
+    report.compiled = facts
+    report.findings.extend(findings)
+    return mapping
+
+
+def log_vs_placement(log: Any, model: Model, placements: list[str | None]) -> list[dict]:
+    """Op types whose mapped / not-mapped counts differ between a log and a real placement."""
+    real: Counter[tuple[str, bool]] = Counter()
+    for op, placement in zip(model.main.operators, placements, strict=True):
+        if placement is not None:
+            real[(op.log_name, placement == "tpu")] += 1
+    logged: Counter[tuple[str, bool]] = Counter()
+    for row in log.rows:
+        logged[(row.operator, row.mapped)] += row.count
+    return [
+        {
+            "operator": op,
+            "mapped": mapped,
+            "logged": logged[(op, mapped)],
+            "real": real[(op, mapped)],
+        }
+        for op, mapped in sorted(set(real) | set(logged))
+        if real[(op, mapped)] != logged[(op, mapped)]
+    ]

@@ -1,0 +1,294 @@
+"""Source ↔ compiled pairs: the real placement of every source op, pair validation, the diff.
+
+Ground truth: shared/corpus/groundtruth.json (per-op placement derived by the corpus
+maintainers) and the real compiler's own `.log` files in shared/corpus/logs/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS
+from edgetpu_builder import CustomOptionsSpec, LayerSpec, custom_options, simple_package
+from tflite_builder import OpSpec, TensorSpec, build_model
+
+from coralcheck.analyze.pair import (
+    compare_with_compiled,
+    diff_placements,
+    log_statuses,
+    log_vs_placement,
+    map_pair,
+)
+from coralcheck.api import check_model
+from coralcheck.cli import main
+from coralcheck.compiler.log import parse_log
+from coralcheck.model import load
+from coralcheck.options import Options
+from coralcheck.report import ModelReport, OpPlacement, Summary
+
+MAPPED = "Mapped to Edge TPU"
+
+
+def groundtruth() -> dict[str, dict]:
+    path = CORPUS / "groundtruth.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+USABLE = [(k, v) for k, v in groundtruth().items() if v["usable"]]
+UNUSABLE = [(k, v) for k, v in groundtruth().items() if not v["usable"]]
+LOGGED = [
+    ("models/goalbuddy/yolov8n_full_integer_quant", "logs/goalbuddy/yolov8n_full_integer_quant"),
+    ("models/sandhya_modelnew/yolov5n-int8", "logs/sandhya_modelnew/yolov5n-int8"),
+]
+
+
+@pytest.mark.parametrize(("compiled", "truth"), USABLE, ids=[k for k, _ in USABLE])
+def test_every_usable_pair_matches_the_ground_truth(compiled: str, truth: dict) -> None:
+    mapping = map_pair(load(CORPUS / truth["source"]), load(CORPUS / compiled))
+    assert mapping.valid, mapping.problems
+    assert [list(x) for x in mapping.per_op()] == truth["per_op"]
+    assert mapping.tpu_segments == truth["segments"]
+    assert mapping.unassigned == []
+    placement = mapping.placement_dict()
+    assert (placement["ops_tpu"], placement["ops_cpu"]) == (truth["tpu_ops"], truth["cpu_ops"])
+
+
+@pytest.mark.parametrize(("compiled", "truth"), UNUSABLE, ids=[k for k, _ in UNUSABLE])
+def test_the_unusable_pair_is_rejected(compiled: str, truth: dict) -> None:
+    """eel posenet: the committed source is not the file that was compiled (§5)."""
+    mapping = map_pair(load(CORPUS / truth["source"]), load(CORPUS / compiled))
+    assert not mapping.valid
+    assert "not in the source" in mapping.problems[0]
+    assert "quant_heatmaps" in mapping.problems[0]
+
+
+@pytest.mark.parametrize(("model", "log"), LOGGED)
+def test_pair_placement_equals_the_real_compiler_log(model: str, log: str) -> None:
+    """Per op type, mapped and unmapped counts from the pair equal the compiler's own .log."""
+    source_path = CORPUS / f"{model}.tflite"
+    if not source_path.exists():
+        pytest.skip("the shared corpus is not here")
+    source = load(source_path)
+    mapping = map_pair(source, load(CORPUS / f"{model}_edgetpu.tflite"))
+    real: Counter[tuple[str, bool]] = Counter()
+    for op, placement in zip(source.main.operators, mapping.placements, strict=True):
+        real[(op.log_name, placement == "tpu")] += 1
+    logged: Counter[tuple[str, bool]] = Counter()
+    compiler_log = parse_log((CORPUS / f"{log}_edgetpu.log").read_text())
+    for row in compiler_log.rows:
+        logged[(row.operator, row.mapped)] += row.count
+    assert real == logged
+    assert log_vs_placement(compiler_log, source, mapping.placements) == []
+    moved = ["cpu", *mapping.placements[1:]]  # op 0 (a TPU op) moved to the CPU
+    name = source.main.operators[0].log_name
+    assert {
+        (d["operator"], d["mapped"]) for d in log_vs_placement(compiler_log, source, moved)
+    } == {
+        (name, True),
+        (name, False),
+    }
+
+
+def test_bodypix_pair_is_usable_but_quantized_differently() -> None:
+    """pairs.csv: one (1,33,33,24) output has other scale/zero point: a different export."""
+    truth = groundtruth().get(
+        "models/coral_test_data_grouper/bodypix_mobilenet_v1_075_512_512_16_quant_decoder_edgetpu.tflite"
+    )
+    if truth is None:
+        pytest.skip("the shared corpus is not here")
+    source = load(CORPUS / truth["source"])
+    mapping = map_pair(
+        source,
+        load(
+            CORPUS / "models/coral_test_data_grouper/"
+            "bodypix_mobilenet_v1_075_512_512_16_quant_decoder_edgetpu.tflite"
+        ),
+    )
+    assert mapping.valid
+    shapes = {t.name: t.shape for t in source.main.tensors}
+    assert (1, 33, 33, 24) in [shapes[name] for name in mapping.quantization_differs]
+
+
+# --- the diff, with hand-made predictions -------------------------------------------------------
+
+
+def yolo() -> tuple:
+    model = "models/goalbuddy/yolov8n_full_integer_quant"
+    if not (CORPUS / f"{model}.tflite").exists():
+        pytest.skip("the shared corpus is not here")
+    source = load(CORPUS / f"{model}.tflite")
+    compiled = load(CORPUS / f"{model}_edgetpu.tflite")
+    log = parse_log((CORPUS / "logs/goalbuddy/yolov8n_full_integer_quant_edgetpu.log").read_text())
+    return source, compiled, log
+
+
+def prediction(source, placements: list[str]) -> list[OpPlacement]:  # type: ignore[no-untyped-def]
+    return [
+        OpPlacement(op.index, op.opcode, op.version, p, MAPPED if p == "tpu" else "x", "why")
+        for op, p in zip(source.main.operators, placements, strict=True)
+    ]
+
+
+def test_diff_lists_exactly_the_disagreements() -> None:
+    source, compiled, log = yolo()
+    mapping = map_pair(source, compiled)
+    truth = list(mapping.placements)
+    predicted = list(truth)
+    flipped = [0, 100, 233, 240]  # two TPU ops predicted CPU, two CPU ops predicted TPU
+    for i in flipped:
+        predicted[i] = "cpu" if truth[i] == "tpu" else "tpu"
+    ops = prediction(source, predicted)
+    names = [op.log_name for op in source.main.operators]
+    diff = diff_placements(ops, mapping, log_statuses(log), names)
+    assert [d["index"] for d in diff] == flipped
+    for d in diff:
+        assert d["actual"] == truth[d["index"]] and d["predicted"] != d["actual"]
+        assert d["opcode"] == source.main.operators[d["index"]].opcode
+        assert d["predicted_reason"] == "why"
+        if d["actual"] == "tpu":
+            assert d["actual_status"] == MAPPED and d["segment"] == 1
+        else:
+            # The log gives this op type one non-mapped status, or several (then unknown).
+            statuses = log_statuses(log).get(names[d["index"]], [])
+            assert d["actual_status"] == (statuses[0] if len(statuses) == 1 else None)
+    assert diff_placements(prediction(source, truth), mapping) == []
+
+
+def source_report(source, ops: list[OpPlacement]) -> ModelReport:  # type: ignore[no-untyped-def]
+    n = len(source.main.operators)
+    return ModelReport(source.path, "source", source.file_size, "16.0", Summary(n, 0, 0, 0), ops)
+
+
+def test_compare_fills_placement_diff_and_findings() -> None:
+    source, compiled, log = yolo()
+    truth = map_pair(source, compiled).placements
+    predicted = ["tpu"] * len(truth)  # an optimistic prediction: the CPU tail is missed
+    report = source_report(source, prediction(source, predicted))
+    compare_with_compiled(report, source, compiled, Options(), "pair", log)
+    assert report.compiled["placement"]["ops_cpu"] == truth.count("cpu")
+    assert report.compiled["pair"]["valid"] is True
+    assert [d["index"] for d in report.diff] == [i for i, p in enumerate(truth) if p == "cpu"]
+    (c021,) = [f for f in report.findings if f.code == "C021"]
+    assert f"{truth.count('cpu')} op(s)" in c021.message
+    assert "C022" not in [f.code for f in report.findings]
+
+
+def test_without_a_prediction_there_is_no_diff() -> None:
+    source, compiled, _ = yolo()
+    report = source_report(source, [])
+    compare_with_compiled(report, source, compiled, Options())
+    assert report.diff is None
+    assert report.compiled["placement"]["ops_tpu"] == 233
+
+
+def test_a_rejected_pair_gives_c020_and_no_diff() -> None:
+    (compiled, truth) = UNUSABLE[0] if UNUSABLE else pytest.skip("no corpus")
+    source = load(CORPUS / truth["source"])
+    report = source_report(source, prediction(source, ["tpu"] * len(source.main.operators)))
+    compare_with_compiled(report, source, load(CORPUS / compiled), Options())
+    assert report.diff is None and "placement" not in report.compiled
+    (c020,) = [f for f in report.findings if f.code == "C020"]
+    assert c020.severity == "error" and "was not compiled from this model" in c020.message
+
+
+# --- synthetic pairs ------------------------------------------------------------------------------
+
+
+def q(name: str, shape: tuple = (1, 4)) -> TensorSpec:
+    return TensorSpec(name, list(shape), "UINT8", scale=[0.5], zero_point=[128])
+
+
+def seg(inputs: list[str], outputs: list[str]) -> bytes:
+    pkg = simple_package([LayerSpec(n) for n in inputs], [LayerSpec(n) for n in outputs])
+    return custom_options(CustomOptionsSpec(pkg))
+
+
+EDGETPU = "CUSTOM:edgetpu-custom-op"
+
+
+def two_segment_pair(dead_op: bool = False, renamed_shape: bool = False) -> tuple:
+    """Source: MUL, ADD | RELU | ADD (+ a dead RELU); compiled: seg1, RELU, seg2."""
+    tensors = [q("in"), q("x"), q("a"), q("b"), q("out"), q("dead")]
+    ops = [
+        OpSpec("MUL", [0, 0], [1]),
+        OpSpec("ADD", [1, 1], [2]),
+        OpSpec("RELU", [2], [3]),
+        OpSpec("ADD", [3, 3], [4]),
+    ]
+    if dead_op:
+        ops.append(OpSpec("RELU", [1], [5]))
+    source = build_model(tensors=tensors, ops=ops, inputs=[0], outputs=[4])
+    out_shape = (1, 8) if renamed_shape else (1, 4)
+    compiled = build_model(
+        tensors=[q("in"), q("a"), q("b"), q("out", out_shape)],
+        ops=[
+            OpSpec(EDGETPU, [0], [1], custom_options=seg(["in"], ["a"])),
+            OpSpec("RELU", [1], [2]),
+            OpSpec(EDGETPU, [2], [3], custom_options=seg(["b"], ["out"])),
+        ],
+        inputs=[0],
+        outputs=[3],
+    )
+    return load(source), load(compiled)
+
+
+def test_two_segments_and_a_cpu_op_between() -> None:
+    source, compiled = two_segment_pair()
+    mapping = map_pair(source, compiled)
+    assert mapping.valid
+    assert mapping.placements == ["tpu", "tpu", "cpu", "tpu"]
+    assert mapping.segment_of == [1, 1, None, 2]
+    report = source_report(source, prediction(source, ["tpu", "tpu", "cpu", "tpu"]))
+    compare_with_compiled(report, source, compiled, Options())
+    assert report.diff == []
+    (c001,) = [f for f in report.findings if f.code == "C001"]
+    assert c001.op == 2 and c001.opcode == "RELU"  # the source op, not the compiled one
+
+
+def test_dead_source_ops_are_reported_unassigned() -> None:
+    source, compiled = two_segment_pair(dead_op=True)
+    report = source_report(source, [])
+    mapping = compare_with_compiled(report, source, compiled, Options())
+    assert mapping.valid and mapping.unassigned == [4]
+    (c023,) = [f for f in report.findings if f.code == "C023"]
+    assert c023.op == 4
+
+
+def test_a_changed_shape_rejects_the_pair() -> None:
+    source, compiled = two_segment_pair(renamed_shape=True)
+    mapping = map_pair(source, compiled)
+    assert not mapping.valid and "'out'" in mapping.problems[0]
+
+
+# --- through check_model and the CLI ----------------------------------------------------------
+
+
+def test_check_model_with_compiled_twin(capsys: pytest.CaptureFixture[str]) -> None:
+    if not USABLE:
+        pytest.skip("no corpus")
+    compiled, truth = next((k, v) for k, v in USABLE if "movenet" in k)
+    report = check_model(
+        str(CORPUS / truth["source"]), Options(compiled_path=str(CORPUS / compiled))
+    )
+    assert report.kind == "source"
+    real = report.compiled["placement"]
+    assert (real["ops_tpu"], real["ops_cpu"]) == (truth["tpu_ops"], truth["cpu_ops"])
+    if report.ops:  # once the predictor gives ops, the diff is exactly the disagreements
+        expected = [i for i, _, p in truth["per_op"] if report.ops[i].placement != p]
+        assert [d["index"] for d in report.diff] == expected
+    else:
+        assert report.diff is None
+
+
+def test_cli_pair_with_a_foreign_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if not UNUSABLE:
+        pytest.skip("no corpus")
+    compiled, truth = UNUSABLE[0]
+    main([str(CORPUS / truth["source"]), "--compiled", str(CORPUS / compiled), "--format", "json"])
+    (model,) = json.loads(capsys.readouterr().out)["models"]
+    assert "C020" in [f["code"] for f in model["findings"]]
+    assert model["compiled"]["pair"]["valid"] is False
+    assert main([str(CORPUS / truth["source"]), "--compiled", str(tmp_path / "none.tflite")]) == 2
