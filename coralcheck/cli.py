@@ -40,8 +40,9 @@ def _error(message: str) -> None:
 
 
 def _subcommand(argv: list[str]) -> tuple[str, list[str]]:
-    """`coralcheck MODEL...` lints; `coralcheck NAME ...` runs subcommand NAME (unless a file)."""
-    if argv and argv[0] in SUBCOMMANDS and not os.path.exists(argv[0]):
+    """`coralcheck MODEL...` lints; `coralcheck NAME ...` runs subcommand NAME (unless a file:
+    a directory named like a subcommand, e.g. rules/, is linted as `./rules`)."""
+    if argv and argv[0] in SUBCOMMANDS and not os.path.isfile(argv[0]):
         return argv[0], argv[1:]
     return "lint", argv
 

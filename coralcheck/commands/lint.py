@@ -3,17 +3,89 @@
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from coralcheck.config import FAIL_ON
 from coralcheck.options import DEFAULT_COMPILER_VERSION, DEFAULT_RUNTIME_VERSION, Options
+
+MODEL_SUFFIX = ".tflite"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="MODEL", help=".tflite files")
+    from coralcheck.render import FORMATS
+
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="MODEL",
+        help=".tflite files, directories (searched for *.tflite) or globs",
+    )
     out = parser.add_argument_group("output")
-    out.add_argument("--format", default="text", help="text|json|sarif|github|junit|markdown")
+    out.add_argument(
+        "--format", default="text", choices=FORMATS, help="report format (default: text)"
+    )
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     out.add_argument("-v", "--verbose", action="store_true", help="show every op")
+    out.add_argument(
+        "--statistics",
+        action="store_true",
+        help="show the number of findings per rule instead of the report",
+    )
+    rules = parser.add_argument_group("rules and pass/fail")
+    rules.add_argument(
+        "--select",
+        metavar="CODES",
+        action="append",
+        help="comma-separated rule codes or prefixes to report (replaces the config's select)",
+    )
+    rules.add_argument(
+        "--ignore",
+        metavar="CODES",
+        action="append",
+        help="comma-separated rule codes or prefixes not to report (replaces the config's ignore)",
+    )
+    rules.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default=None,
+        help="lowest severity that fails the run (default: error)",
+    )
+    rules.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file (coralcheck.toml or pyproject.toml) instead of the nearest one",
+    )
+    rules.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    gates = parser.add_argument_group("gates (a failed gate exits 1)")
+    gates.add_argument(
+        "--max-cpu-ops", type=int, metavar="N", default=None, help="at most N ops on the CPU"
+    )
+    gates.add_argument(
+        "--require-full-mapping",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="every op must run on the Edge TPU",
+    )
+    gates.add_argument(
+        "--min-tpu-mac-share",
+        metavar="P",
+        default=None,
+        help="share of multiply-accumulates on the Edge TPU, 0-1 or a percentage (0.9, 90%%)",
+    )
+    baseline = parser.add_argument_group("baseline").add_mutually_exclusive_group()
+    baseline.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="known findings in FILE do not fail; new ones, lost Edge TPU ops and new CPU ops do",
+    )
+    baseline.add_argument(
+        "--write-baseline", metavar="FILE", help="record the current findings in FILE"
+    )
     target = parser.add_argument_group("target")
     target.add_argument(
         "--compiler-version",
@@ -60,20 +132,238 @@ def options_from_args(args: argparse.Namespace) -> Options:
     )
 
 
+def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line, as Config fields (None: not given)."""
+    from coralcheck.config import known_codes, parse_codes, parse_share
+    from coralcheck.errors import UsageError
+
+    def codes(flag: str, values: list[str] | None) -> tuple[str, ...] | None:
+        if values is None:
+            return None
+        items = [c for v in values for c in v.split(",")]
+        return parse_codes(items, flag, flag, known_codes())
+
+    if args.max_cpu_ops is not None and args.max_cpu_ops < 0:
+        raise UsageError("--max-cpu-ops", f"must be a whole number >= 0, not {args.max_cpu_ops}")
+    share = args.min_tpu_mac_share
+    return {
+        "select": codes("--select", args.select),
+        "ignore": codes("--ignore", args.ignore),
+        "fail_on": args.fail_on,
+        "compiler_version": args.compiler_version,
+        "runtime_version": args.runtime_version,
+        "max_cpu_ops": args.max_cpu_ops,
+        "require_full_mapping": args.require_full_mapping,
+        "min_tpu_mac_share": None if share is None else parse_share(share, "--min-tpu-mac-share"),
+    }
+
+
+# --- which files -----------------------------------------------------------------------------
+
+
+def _is_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _models_in(directory: str) -> list[str]:
+    return sorted(str(p) for p in Path(directory).rglob(f"*{MODEL_SUFFIX}") if p.is_file())
+
+
+def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
+    """Model files to check, in order and without duplicates, and the arguments that name none.
+    Files are taken as given; directories and globs contribute their `*.tflite` files."""
+    from coralcheck.render import ModelFailure
+
+    models: dict[str, str] = {}  # real path -> path as the user spelled it
+    failures = []
+
+    def add(path: str) -> None:
+        models.setdefault(os.path.realpath(path), path)
+
+    for arg in paths:
+        if os.path.isdir(arg):
+            found = _models_in(arg)
+            if not found:
+                failures.append(ModelFailure(arg, f"no {MODEL_SUFFIX} files in this directory"))
+            for path in found:
+                add(path)
+        elif os.path.lexists(arg) or not _is_glob(arg):
+            add(arg)  # a missing file gets the reader's own error
+        else:
+            found = []
+            for match in sorted(glob.glob(arg, recursive=True)):
+                if os.path.isdir(match):
+                    found += _models_in(match)
+                elif match.endswith(MODEL_SUFFIX):
+                    found.append(match)
+            if not found:
+                failures.append(ModelFailure(arg, f"no {MODEL_SUFFIX} files match this pattern"))
+            for path in found:
+                add(path)
+    return list(models.values()), failures
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+
+def check_one(path: str, options: Options) -> Any:
+    """One model's report, or its ModelFailure (picklable: runs in worker processes)."""
+    from coralcheck.api import check_model
+    from coralcheck.errors import CoralcheckError
+    from coralcheck.render import ModelFailure
+
+    try:
+        return check_model(path, options)
+    except CoralcheckError as e:
+        return ModelFailure(e.path, " ".join(e.problem.split()))
+    except Exception as e:
+        if os.environ.get("CORALCHECK_DEBUG"):
+            raise
+        return ModelFailure(
+            path,
+            f"internal error: {type(e).__name__}: {e} "
+            "(a bug in coralcheck; set CORALCHECK_DEBUG=1 for the traceback)",
+            internal=True,
+        )
+
+
+def _progress() -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def check_all(jobs: list[tuple[str, Options]]) -> list[Any]:
+    """Reports (or failures) for every job, in job order: in parallel over the cores when there
+    is more than one model, with a progress bar when stderr is a terminal."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        return [check_one(path, options) for path, options in jobs]
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    results: list[Any] = [None] * len(jobs)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(check_one, p, o): n for n, (p, o) in enumerate(jobs)}
+        progress = _progress() if sys.stderr.isatty() else None
+        task = progress.add_task("", total=len(jobs)) if progress else None
+        if progress:
+            progress.start()
+        try:
+            for future in as_completed(futures):
+                n = futures[future]
+                results[n] = future.result()
+                if progress:
+                    progress.update(task, advance=1, description=os.path.basename(jobs[n][0]))
+        finally:
+            if progress:
+                progress.stop()
+    return results
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def _refuse_to_overwrite_models(models: Sequence[str], *targets: str | None) -> None:
+    """The report and the baseline are written where asked, but never over a model."""
+    from coralcheck.errors import UsageError
+
+    checked = {os.path.realpath(m) for m in models}
+    for target in targets:
+        if target and os.path.realpath(target) in checked:
+            raise UsageError(target, "is one of the models being checked; refusing to overwrite it")
+
+
+def _write(text: str, output: str | None) -> None:
+    from coralcheck.errors import UsageError
+
+    if not output:
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:  # a terminal that cannot show ↔, ×, —
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
+        sys.stdout.flush()
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(output, f"cannot write the report: {e.strerror or e}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from coralcheck import __version__
-    from coralcheck.api import check_model
-    from coralcheck.render import render
+    from coralcheck import baseline as baselines
+    from coralcheck import config as settings
+    from coralcheck.cli import _error
+    from coralcheck.errors import UsageError
+    from coralcheck.render import ModelFailure, Outcome
     from coralcheck.report import Report
 
-    options = options_from_args(args)
+    if args.statistics and args.format not in ("text", "json"):
+        raise UsageError("--statistics", "works with --format text or json")
+    cli = cli_settings(args)
+    base = options_from_args(args)
+    paths, failures = expand_paths(args.paths)
+    _refuse_to_overwrite_models(paths, args.output, args.write_baseline)
+    cache: dict[Any, Any] = {}
+    configs = [
+        settings.resolve(p, cli, config_file=args.config, isolated=args.isolated, cache=cache)
+        for p in paths
+    ]
+    baseline = baselines.load(args.baseline) if args.baseline else None
+
+    # Analyse; then apply each model's settings to its report.
     report = Report(tool_version=__version__)
-    for path in args.paths:
-        report.models.append(check_model(path, options))
-    text = render(report, args.format, verbose=args.verbose)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    kept = []  # the settings of each model that could be checked
+    results = check_all([(p, c.options(base)) for p, c in zip(paths, configs, strict=True)])
+    for result, config in zip(results, configs, strict=True):
+        if isinstance(result, ModelFailure):
+            failures.append(result)
+        else:
+            report.models.append(settings.apply(result, config))
+            kept.append(config)
+
+    if args.write_baseline:
+        baselines.write(report.models, args.write_baseline)
+        baseline = baselines.load(args.write_baseline)
+        n = sum(len(m.findings) for m in report.models)
+        print(
+            f"coralcheck: wrote {args.write_baseline}: {n} findings in {len(report.models)} models",
+            file=sys.stderr,
+        )
+    verdicts = []
+    for m, config in zip(report.models, kept, strict=True):
+        known, regressions = baseline.compare(m) if baseline else (frozenset(), [])
+        verdicts.append(settings.judge(m, config, known=known, regressions=regressions))
+    outcome = Outcome(verdicts, failures, baseline=args.baseline or args.write_baseline or None)
+    for failure in failures:
+        _error(f"{failure.path}: {failure.problem}")
+    _write(_render(report, outcome, args), args.output)
+    return outcome.exit_code
+
+
+def _render(report: Any, outcome: Any, args: argparse.Namespace) -> str:
+    from coralcheck.render import render
+    from coralcheck.render.text import terminal
+
+    color, width = terminal(to_file=bool(args.output))
+    if args.statistics and args.format == "json":
+        from coralcheck.render.json import render_statistics_json
+
+        return render_statistics_json(report)
+    if args.statistics:
+        from coralcheck.render.text import render_statistics
+
+        return render_statistics(report, color=color, width=width)
+    return render(
+        report, args.format, outcome=outcome, verbose=args.verbose, color=color, width=width
+    )

@@ -1,17 +1,89 @@
-"""render: a finished Report → one output format. Renderers only format."""
+"""render: a finished Report (and what the settings decided about it) → one output format.
+
+Renderers only format: placement, findings and numbers come from the analysis (`Report`), pass or
+fail from the settings (`Outcome`, see coralcheck.config and coralcheck.baseline).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from coralcheck.config import Config, Verdict, judge
 from coralcheck.report import Report
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "sarif", "github", "junit", "markdown")
 
 
-def render(report: Report, fmt: str, *, verbose: bool = False) -> str:
+class ModelFailure(NamedTuple):
+    """A model that could not be checked: its one-line error."""
+
+    path: str
+    problem: str
+    internal: bool = False  # a bug in coralcheck rather than bad input
+
+
+@dataclass
+class Outcome:
+    """What a run decided: one verdict per model of the report (same order), and the models
+    that could not be checked at all."""
+
+    verdicts: list[Verdict]
+    failures: list[ModelFailure] = field(default_factory=list)
+    baseline: str | None = None  # the --baseline file, when findings were compared with one
+
+    @property
+    def exit_code(self) -> int:
+        """3 for a bug, 2 for bad input, 1 for a failed model, else 0 (see the README)."""
+        if any(f.internal for f in self.failures):
+            return 3
+        if self.failures:
+            return 2
+        return 1 if any(v.failed for v in self.verdicts) else 0
+
+
+def default_outcome(report: Report) -> Outcome:
+    """The default settings' verdicts (fail on errors, no gates), for callers with no config."""
+    return Outcome([judge(m, Config()) for m in report.models])
+
+
+def render(
+    report: Report,
+    fmt: str,
+    *,
+    outcome: Outcome | None = None,
+    verbose: bool = False,
+    color: bool = False,
+    width: int = 80,
+) -> str:
+    """Format `report` as `fmt` (one of FORMATS). `verbose`, `color` and `width` are for text."""
+    outcome = outcome or default_outcome(report)
+    if fmt in ("text", "markdown", "github"):  # read by people: no raw control characters
+        from coralcheck.render.phrases import printable
+
+        report, outcome = printable(report), printable(outcome)
     if fmt == "json":
         from coralcheck.render.json import render_json
 
-        return render_json(report)
-    from coralcheck.render.text import render_text
+        return render_json(report, outcome)
+    if fmt == "sarif":
+        from coralcheck.render.sarif import render_sarif
 
-    return render_text(report, verbose=verbose)
+        return render_sarif(report, outcome)
+    if fmt == "github":
+        from coralcheck.render.github import render_github
+
+        return render_github(report, outcome)
+    if fmt == "junit":
+        from coralcheck.render.junit import render_junit
+
+        return render_junit(report, outcome)
+    if fmt == "markdown":
+        from coralcheck.render.markdown import render_markdown
+
+        return render_markdown(report, outcome)
+    if fmt == "text":
+        from coralcheck.render.text import render_text
+
+        return render_text(report, outcome, verbose=verbose, color=color, width=width)
+    raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")

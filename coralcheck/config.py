@@ -1,0 +1,432 @@
+"""Settings: `[tool.coralcheck]` in pyproject.toml or a `coralcheck.toml`, merged with the CLI,
+and what they decide for each model: which findings count, which gates pass, pass or fail.
+
+The configuration file is the nearest one above the model (`coralcheck.toml` wins over a
+`pyproject.toml` with a `[tool.coralcheck]` table in the same directory), or `--config FILE`.
+A flag given on the command line replaces the same key from the file. Unknown keys, unknown
+rule codes and bad values are usage errors (exit 2) that name the valid choices.
+
+    [tool.coralcheck]
+    select = ["ALL"]                  # rule codes or prefixes to report (ruff-style)
+    ignore = ["I002"]                 # codes or prefixes not to report
+    fail-on = "warning"               # error | warning | info | never
+    compiler-version = "16.0"         # the edgetpu_compiler the prediction is for
+    runtime-version = 14              # the Edge TPU runtime on the device
+    max-cpu-ops = 0                   # gate: at most N ops on the CPU
+    require-full-mapping = true       # gate: every op on the Edge TPU
+    min-tpu-mac-share = "90%"         # gate: share of multiply-accumulates on the Edge TPU
+
+    [tool.coralcheck.severity]        # severity overrides, by code or prefix
+    A001 = "warning"
+
+    [tool.coralcheck.per-file-ignores] # glob (relative to this file) -> codes or prefixes
+    "legacy/*.tflite" = ["A"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coralcheck.errors import UsageError
+from coralcheck.options import Options
+from coralcheck.report import SEVERITY_RANK, Finding, ModelReport
+
+CONFIG_FILE = "coralcheck.toml"
+PYPROJECT = "pyproject.toml"
+FAIL_ON = ("error", "warning", "info", "never")
+SEVERITIES = ("error", "warning", "info")
+SELECT_ALL = "ALL"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The merged settings for one model (defaults <- config file <- command line)."""
+
+    select: tuple[str, ...] = (SELECT_ALL,)
+    ignore: tuple[str, ...] = ()
+    severity: Mapping[str, str] = field(default_factory=dict)
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fail_on: str = "error"
+    compiler_version: str | None = None
+    runtime_version: int | None = None
+    max_cpu_ops: int | None = None
+    require_full_mapping: bool = False
+    min_tpu_mac_share: float | None = None
+    # The file these settings came from; per-file-ignores globs are relative to its directory.
+    source: str | None = None
+
+    def options(self, base: Options) -> Options:
+        """The analysis options: `base` (from the CLI) with this config's target and rules."""
+        changes: dict[str, Any] = {
+            "select": () if self.select == (SELECT_ALL,) else self.select,
+            "ignore": self.ignore,
+            "severity": dict(self.severity),
+        }
+        if self.compiler_version is not None:
+            changes["compiler_version"] = self.compiler_version
+        if self.runtime_version is not None:
+            changes["runtime_version"] = self.runtime_version
+        return dataclasses.replace(base, **changes)
+
+    @property
+    def gates(self) -> bool:
+        """Whether any gate is set."""
+        return (
+            self.max_cpu_ops is not None
+            or self.require_full_mapping
+            or self.min_tpu_mac_share is not None
+        )
+
+
+# --- the rule registry -------------------------------------------------------------------------
+
+
+def registry() -> dict[str, Any]:
+    """The registered rules (`coralcheck.checks.all_rules()`) by code, sorted by code."""
+    from coralcheck.checks import all_rules
+
+    return {rule.code: rule for rule in sorted(all_rules(), key=lambda r: r.code)}
+
+
+def known_codes() -> list[str]:
+    """Every rule code in the registry, sorted."""
+    return list(registry())
+
+
+def _check_selectors(codes: Iterable[str], where: str, key: str, valid: list[str]) -> None:
+    for code in codes:
+        if code == SELECT_ALL or any(v.startswith(code) for v in valid):
+            continue
+        raise UsageError(
+            where,
+            f"unknown rule code {code!r} in {key} "
+            f"(valid: {SELECT_ALL} or a prefix of {', '.join(valid) or 'no registered rule'})",
+        )
+
+
+# --- reading and validating ----------------------------------------------------------------------
+
+
+def _toml_load(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise UsageError(str(path), f"cannot read config: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(str(path), f"invalid TOML: {e}") from None
+
+
+def _section(path: Path) -> dict[str, Any] | None:
+    """The coralcheck table of a config file, or None when a pyproject.toml has none."""
+    data = _toml_load(path)
+    if path.name != PYPROJECT:
+        return data
+    section = data.get("tool", {}).get("coralcheck")
+    if section is not None and not isinstance(section, dict):
+        raise UsageError(str(path), "[tool.coralcheck] must be a table")
+    return section
+
+
+def find_config(model_path: str | os.PathLike[str]) -> Path | None:
+    """The nearest config file above the model: coralcheck.toml, else a pyproject.toml that
+    has a [tool.coralcheck] table."""
+    directory = Path(os.path.abspath(model_path)).parent
+    for d in (directory, *directory.parents):
+        if (d / CONFIG_FILE).is_file():
+            return d / CONFIG_FILE
+        pyproject = d / PYPROJECT
+        if pyproject.is_file() and _section(pyproject) is not None:
+            return pyproject
+    return None
+
+
+def parse_codes(value: Any, where: str, key: str, valid: list[str]) -> tuple[str, ...]:
+    """A list of rule codes or prefixes (a single string is a list of one), all known."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(where, f"{key} must be a list of rule codes")
+    codes = tuple(v.strip().upper() for v in value if v.strip())
+    _check_selectors(codes, where, key, valid)
+    return codes
+
+
+def _severities(value: Any, where: str, key: str, valid: list[str]) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise UsageError(where, f"{key} must be a table of CODE = level")
+    overrides = {}
+    for code, level in value.items():
+        if level not in SEVERITIES:
+            raise UsageError(
+                where, f"{key} of {code} must be one of {', '.join(SEVERITIES)}, not {level!r}"
+            )
+        overrides.update(dict.fromkeys(parse_codes(code, where, key, valid), level))
+    return overrides
+
+
+def _per_file_ignores(value: Any, where: str, key: str, valid: list[str]) -> dict:
+    if not isinstance(value, dict):
+        raise UsageError(where, f"{key} must be a table of glob = [codes]")
+    return {pattern: parse_codes(codes, where, key, valid) for pattern, codes in value.items()}
+
+
+def parse_fail_on(value: Any, where: str, key: str = "fail-on", valid: Any = None) -> str:
+    if not isinstance(value, str) or value.lower() not in FAIL_ON:
+        raise UsageError(where, f"{key} must be one of {', '.join(FAIL_ON)}, not {value!r}")
+    return value.lower()
+
+
+def parse_share(value: Any, where: str, key: str = "min-tpu-mac-share", valid: Any = None) -> float:
+    """A fraction from 0 to 1, or a percentage: 0.9, "90%" and 90 all mean 90 %."""
+    text = str(value).strip()
+    try:
+        share = float(text.removesuffix("%"))
+    except ValueError:
+        share = -1.0
+    if text.endswith("%") or share > 1:
+        share /= 100
+    if isinstance(value, bool) or not 0 <= share <= 1:
+        raise UsageError(
+            where, f"{key} must be 0-1 or a percentage (like 0.9 or 90%), not {value!r}"
+        )
+    return share
+
+
+def _version(value: Any, where: str, key: str, valid: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise UsageError(where, f"{key} must be a version string like '16.0'")
+    return str(value)
+
+
+def _count(value: Any, where: str, key: str, valid: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(where, f"{key} must be a whole number >= 0, not {value!r}")
+    return value
+
+
+def _flag(value: Any, where: str, key: str, valid: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(where, f"{key} must be true or false, not {value!r}")
+    return value
+
+
+# TOML key -> (Config field, parser(value, where, key, valid codes)). Keys are kebab-case, as in
+# ruff.
+KEYS: dict[str, tuple[str, Callable[[Any, str, str, list[str]], Any]]] = {
+    "select": ("select", parse_codes),
+    "ignore": ("ignore", parse_codes),
+    "severity": ("severity", _severities),
+    "per-file-ignores": ("per_file_ignores", _per_file_ignores),
+    "fail-on": ("fail_on", parse_fail_on),
+    "compiler-version": ("compiler_version", _version),
+    "runtime-version": ("runtime_version", _count),
+    "max-cpu-ops": ("max_cpu_ops", _count),
+    "require-full-mapping": ("require_full_mapping", _flag),
+    "min-tpu-mac-share": ("min_tpu_mac_share", parse_share),
+}
+
+
+def parse_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Validate a coralcheck table and turn it into Config field values."""
+    valid = known_codes()
+    fields: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in KEYS:
+            raise UsageError(
+                where,
+                f"unknown key {key!r} in the coralcheck settings "
+                f"(valid: {', '.join(sorted(KEYS))})",
+            )
+        name, parse = KEYS[key]
+        fields[name] = parse(value, where, key, valid)
+    return fields
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read one config file (coralcheck.toml or pyproject.toml)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(str(path), "no such config file")
+    section = _section(path)
+    if section is None:
+        raise UsageError(str(path), "no [tool.coralcheck] table")
+    return Config(**parse_table(section, str(path)), source=str(path))
+
+
+def resolve(
+    model_path: str,
+    cli: Mapping[str, Any],
+    *,
+    config_file: str | None = None,
+    isolated: bool = False,
+    cache: dict[Any, Any] | None = None,
+) -> Config:
+    """The settings for one model: its config file (or `config_file`), then the CLI values
+    (`cli`: Config field -> value; None means "not given"). `cache` (one per run) keeps each
+    directory's lookup and each file's settings, for runs over many models."""
+    cache = {} if cache is None else cache
+    if isolated:
+        path = None
+    elif config_file:
+        path = Path(config_file)
+    else:
+        directory = ("directory", os.path.dirname(os.path.abspath(model_path)))
+        if directory not in cache:
+            cache[directory] = find_config(model_path)
+        path = cache[directory]
+    if path not in cache:
+        cache[path] = load_config(path) if path else Config()
+    given = {k: v for k, v in cli.items() if v is not None}
+    return dataclasses.replace(cache[path], **given)
+
+
+# --- what the settings decide --------------------------------------------------------------------
+
+
+def _longest_match(code: str, selectors: Iterable[str]) -> int:
+    """Length of the longest selector that is a prefix of `code` (-1: none; ALL counts as 0)."""
+    best = -1
+    for s in selectors:
+        if s == SELECT_ALL:
+            best = max(best, 0)
+        elif code.startswith(s):
+            best = max(best, len(s))
+    return best
+
+
+def is_selected(code: str, select: Iterable[str], ignore: Iterable[str]) -> bool:
+    """Ruff's rule: the most specific matching selector wins; on a tie, ignore wins."""
+    chosen = _longest_match(code, select)
+    return chosen >= 0 and chosen > _longest_match(code, ignore)
+
+
+def _model_relpath(model_path: str, config: Config) -> str:
+    root = Path(config.source).parent if config.source else Path.cwd()
+    return Path(os.path.relpath(os.path.abspath(model_path), os.path.abspath(root))).as_posix()
+
+
+def file_ignores(model_path: str, config: Config) -> tuple[str, ...]:
+    """The codes per-file-ignores switch off for this model. A glob matches the path relative to
+    the config file's directory (`*` also crosses `/`), or the file name alone."""
+    relpath = _model_relpath(model_path, config)
+    name = relpath.rsplit("/", 1)[-1]
+    codes: list[str] = []
+    for pattern, ignored in config.per_file_ignores.items():
+        if fnmatch.fnmatchcase(relpath, pattern) or fnmatch.fnmatchcase(name, pattern):
+            codes.extend(ignored)
+    return tuple(codes)
+
+
+def effective_severity(code: str, default: str, overrides: Mapping[str, str]) -> str:
+    best, level = -1, default
+    for selector, value in overrides.items():
+        if code.startswith(selector) and len(selector) > best:
+            best, level = len(selector), value
+    return level
+
+
+def apply(report: ModelReport, config: Config) -> ModelReport:
+    """The report as the settings want it: unselected or ignored findings dropped, severity
+    overrides applied. The input is not changed."""
+    ignore = config.ignore + file_ignores(report.path, config)
+    findings = [
+        dataclasses.replace(f, severity=effective_severity(f.code, f.severity, config.severity))
+        for f in report.findings
+        if is_selected(f.code, config.select, ignore)
+    ]
+    return dataclasses.replace(report, findings=findings)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One pass/fail check on the whole model (a gate, or a comparison with the baseline)."""
+
+    name: str  # "max-cpu-ops", "require-full-mapping", "min-tpu-mac-share", "baseline"
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the settings decide about one model's report."""
+
+    fail_on: str
+    failing: frozenset[int]  # indices of findings at or above fail-on that are not known
+    known: frozenset[int] = frozenset()  # indices of findings found in the baseline
+    gates: tuple[GateResult, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failing) or any(not g.passed for g in self.gates)
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+
+def fails(finding: Finding, fail_on: str) -> bool:
+    """Whether a finding of this severity fails the run under `fail_on`."""
+    return fail_on != "never" and SEVERITY_RANK[finding.severity] >= SEVERITY_RANK[fail_on]
+
+
+def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
+    """The gates the settings ask for, each passed or failed with the model's numbers."""
+    s = report.summary
+    results = []
+    if config.max_cpu_ops is not None:
+        results.append(
+            GateResult(
+                "max-cpu-ops",
+                s.ops_cpu <= config.max_cpu_ops,
+                f"{s.ops_cpu} ops on the CPU (at most {config.max_cpu_ops} allowed)",
+            )
+        )
+    if config.require_full_mapping:
+        results.append(
+            GateResult(
+                "require-full-mapping",
+                s.ops_cpu == 0 and s.ops_tpu == s.ops_total,
+                f"{s.ops_tpu} of {s.ops_total} ops on the Edge TPU (all required)",
+            )
+        )
+    if config.min_tpu_mac_share is not None:
+        results.append(
+            GateResult(
+                "min-tpu-mac-share",
+                s.tpu_mac_share >= config.min_tpu_mac_share,
+                f"{s.tpu_mac_share:.1%} of multiply-accumulates on the Edge TPU "
+                f"(at least {config.min_tpu_mac_share:.1%} required)",
+            )
+        )
+    return results
+
+
+def judge(
+    report: ModelReport,
+    config: Config,
+    *,
+    known: frozenset[int] = frozenset(),
+    regressions: Iterable[GateResult] = (),
+) -> Verdict:
+    """Pass or fail for one (already `apply`-ed) report: failing findings, gates, baseline."""
+    failing = frozenset(
+        i for i, f in enumerate(report.findings) if i not in known and fails(f, config.fail_on)
+    )
+    return Verdict(
+        fail_on=config.fail_on,
+        failing=failing,
+        known=known,
+        gates=(*check_gates(report, config), *regressions),
+    )

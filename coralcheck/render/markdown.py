@@ -1,0 +1,136 @@
+"""`--format markdown`: a pull-request comment or GitHub job summary (`>> $GITHUB_STEP_SUMMARY`).
+
+A headline, one table row per model (placement, CPU ops, findings, result), then per model with
+something to say: the placement line, failed gates, the findings with their fixes and the
+biggest wins.
+"""
+
+from __future__ import annotations
+
+import re
+
+from coralcheck.render import Outcome
+from coralcheck.render.phrases import (
+    op_label,
+    plural,
+    severity_counts,
+    sorted_findings,
+    verdict_line,
+    where,
+)
+from coralcheck.report import ModelReport, Report
+
+SEVERITY_ICON = {"error": "🔴 error", "warning": "🟡 warning", "info": "🔵 info"}
+SHOWN_WINS = 3
+
+
+# Markdown and HTML punctuation that could restyle or break model-provided text (tensor names);
+# `_` only at a word's edge (GitHub does not emphasize inside words: CONV_2D stays as it is).
+_SPECIAL = re.compile(r"([\\`*\[\]<>|~#])|((?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+
+
+def cell(text: str) -> str:
+    """Text as literal markdown inside a table cell: punctuation escaped, lines joined by <br>."""
+    escaped = _SPECIAL.sub(lambda m: "\\" + m.group(), text.replace("\r", ""))
+    return "<br>".join(escaped.split("\n"))
+
+
+def code(text: str) -> str:
+    """Inline code that survives backticks in the text."""
+    fence = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _model_section(m: ModelReport, outcome: Outcome, n: int) -> list[str]:
+    verdict = outcome.verdicts[n]
+    lines = [f"### {code(m.path)}", "", verdict_line(m), ""]
+    for gate in verdict.failed_gates:
+        lines.append(f"- ❌ gate **{gate.name}** failed: {gate.message}")
+    if verdict.failed_gates:
+        lines.append("")
+    if m.findings:
+        lines += [_row("", "Code", "Where", "Finding", "Fix"), "|---|---|---|---|---|"]
+        for i, f in sorted_findings(m):
+            mark = "❌" if i in verdict.failing else "☑️" if i in verdict.known else ""
+            lines.append(
+                _row(
+                    f"{mark} {SEVERITY_ICON[f.severity]}".strip(),
+                    code(f.code),
+                    cell(where(m, f)),
+                    cell(f.message),
+                    cell(f.fix),
+                )
+            )
+        lines.append("")
+    if m.root_causes:
+        lines.append("**Biggest wins**")
+        lines.append("")
+        for rank, cause in enumerate(m.root_causes[:SHOWN_WINS], 1):
+            text = (
+                f"{rank}. {op_label(cause.op, cause.opcode)} ({cause.reason or cause.status}): "
+                f"fixing it brings {plural(cause.ops_recovered, 'more op')} to the Edge TPU"
+            )
+            if cause.fix:
+                text += f". Fix: {cause.fix}"
+            lines.append(" ".join(text.split()))
+        lines.append("")
+    cpu = [op for op in m.ops if op.placement == "cpu"]
+    if cpu:
+        lines += [
+            f"<details><summary>{plural(len(cpu), 'op')} on the CPU</summary>",
+            "",
+            _row("#", "Op", "Status", "Reason"),
+            "|---|---|---|---|",
+        ]
+        lines += [
+            _row(str(op.index), code(op.opcode), cell(op.status), cell(op.reason)) for op in cpu
+        ]
+        lines += ["", "</details>", ""]
+    return lines
+
+
+def render_markdown(report: Report, outcome: Outcome) -> str:
+    failed = sum(v.failed for v in outcome.verdicts)
+    total = len(report.models) + len(outcome.failures)
+    if failed or outcome.failures:
+        parts = [f"{failed} of {plural(total, 'model')} failed"]
+        if outcome.failures:
+            parts.append(f"{len(outcome.failures)} could not be checked")
+        headline = f"## ❌ coralcheck: {', '.join(parts)}"
+    else:
+        headline = f"## ✅ coralcheck: {plural(total, 'model')} passed"
+    lines = [headline, ""]
+    lines += [
+        _row("Model", "Edge TPU ops", "Segments", "CPU ops", "Findings", "Result"),
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for m, verdict in zip(report.models, outcome.verdicts, strict=True):
+        s = m.summary
+        result = "❌ failed" if verdict.failed else "✅ passed"
+        lines.append(
+            _row(
+                code(m.path),
+                f"{s.ops_tpu} / {s.ops_total}" if m.ops else "—",
+                str(s.tpu_segments) if m.ops else "—",
+                str(s.ops_cpu) if m.ops else "—",
+                severity_counts(m.findings) or "—",
+                result,
+            )
+        )
+    for failure in outcome.failures:
+        lines.append(
+            _row(code(failure.path), "—", "—", "—", cell(failure.problem), "⚠️ not checked")
+        )
+    lines.append("")
+    for n, m in enumerate(report.models):
+        verdict = outcome.verdicts[n]
+        if m.findings or verdict.gates or any(op.placement == "cpu" for op in m.ops):
+            lines += _model_section(m, outcome, n)
+    if outcome.baseline:
+        lines += [f"Compared with the baseline {code(outcome.baseline)}.", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

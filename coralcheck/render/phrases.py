@@ -1,0 +1,314 @@
+"""Wording shared by every output format: the verdict line, locations, sizes, the I/O formula.
+
+Only presentation lives here (grouping, ordering, wording); every number comes from the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from coralcheck.report import Finding, IOTensor, ModelReport, OpPlacement, Report
+
+T = TypeVar("T")
+SEVERITY_ORDER = ("error", "warning", "info")
+SEVERITY_TITLE = {"error": "Errors", "warning": "Warnings", "info": "Info"}
+# Control characters (but tab and newline): a tensor name holding ESC [31m must not restyle, clear
+# or retitle the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+# Longer strings (a million-character tensor name, a 12,000-dimension shape quoted in a message)
+# are cut in the middle: nobody reads them, and wrapping them would take the renderer seconds.
+LONGEST_SHOWN = 1000
+MOST_ITEMS = 16  # of a shape or a list shown in a table cell
+_HEAD, _TAIL = 700, 200
+
+
+def printable(value: T) -> T:
+    """`value` (a report, outcome, or any of their parts) for the formats people read: control
+    characters in every string shown as escapes (`\\x1b`), very long strings cut in the middle."""
+    if isinstance(value, str):
+        text = value
+        if len(text) > LONGEST_SHOWN:
+            hidden = len(text) - _HEAD - _TAIL
+            text = f"{text[:_HEAD]} …({hidden:,} characters not shown)… {text[-_TAIL:]}"
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)  # type: ignore[return-value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: printable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+        }
+        return dataclasses.replace(value, **changes)  # type: ignore[return-value]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # NamedTuple
+        return type(value)(*(printable(v) for v in value))  # type: ignore[return-value]
+    if isinstance(value, list | tuple | frozenset):
+        return type(value)(printable(v) for v in value)  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}  # type: ignore[return-value]
+    return value
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def human_bytes(n: int) -> str:
+    """Sizes as the Edge TPU compiler prints them: B, KiB, MiB with two decimals."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.2f} KiB"
+    return f"{n / (1024 * 1024):.2f} MiB"
+
+
+def human_count(n: int) -> str:
+    """Large counts (MACs) in engineering notation: 12.3 M."""
+    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return str(n)
+
+
+def op_label(index: int, opcode: str) -> str:
+    return f"op {index} {opcode}"
+
+
+def where(m: ModelReport, f: Finding) -> str:
+    """Where a finding is, in words: `op 3 CONV_2D, tensor 'x'`, or `model` when nowhere."""
+    parts = []
+    if f.subgraph:
+        parts.append(f"subgraph {f.subgraph}")
+    if f.op is not None:
+        opcode = f.opcode or next((o.opcode for o in m.ops if o.index == f.op), "")
+        parts.append(op_label(f.op, opcode).rstrip() if opcode else f"op {f.op}")
+    if f.tensor:
+        parts.append(f"tensor '{f.tensor}'")
+    return ", ".join(parts) or "model"
+
+
+def sorted_findings(m: ModelReport) -> list[tuple[int, Finding]]:
+    """Findings (with their index in the report) by severity, then op order."""
+    return sorted(
+        enumerate(m.findings),
+        key=lambda item: (
+            SEVERITY_ORDER.index(item[1].severity),
+            item[1].subgraph,
+            -1 if item[1].op is None else item[1].op,
+            item[1].code,
+        ),
+    )
+
+
+def severity_counts(findings: Iterable[Finding]) -> str:
+    """`2 errors, 1 warning` (empty when there are none)."""
+    counts = Counter(f.severity for f in findings)
+    names = {"error": ("error", "errors"), "warning": ("warning", "warnings"), "info": ("info",)}
+    return ", ".join(
+        plural(counts[s], *names[s]) if s != "info" else f"{counts[s]} info"
+        for s in SEVERITY_ORDER
+        if counts[s]
+    )
+
+
+@dataclass(frozen=True)
+class OpRun:
+    """Consecutive ops with the same placement and status, shown as one row."""
+
+    ops: tuple[OpPlacement, ...]
+
+    @property
+    def first(self) -> OpPlacement:
+        return self.ops[0]
+
+    @property
+    def span(self) -> str:
+        a, b = self.ops[0].index, self.ops[-1].index
+        return str(a) if a == b else f"{a}–{b}"
+
+    @property
+    def opcodes(self) -> str:
+        counts = Counter(op.opcode for op in self.ops)
+        return ", ".join(name if n == 1 else f"{name}×{n}" for name, n in counts.items())
+
+
+def op_runs(ops: Iterable[OpPlacement], *, collapse: bool = True) -> list[OpRun]:
+    """Ops grouped for display: runs of consecutive Edge TPU ops with one status become one row;
+    every CPU op keeps its own row (so its reason is shown)."""
+    runs: list[list[OpPlacement]] = []
+    for op in ops:
+        last = runs[-1][-1] if runs else None
+        if (
+            collapse
+            and last is not None
+            and op.placement == "tpu" == last.placement
+            and op.status == last.status
+            and op.index == last.index + 1
+        ):
+            runs[-1].append(op)
+        else:
+            runs.append([op])
+    return [OpRun(tuple(r)) for r in runs]
+
+
+def cpu_stretches(ops: Iterable[OpPlacement]) -> list[list[OpPlacement]]:
+    """Consecutive CPU ops, stretch by stretch."""
+    out: list[list[OpPlacement]] = []
+    for op in ops:
+        if op.placement != "cpu":
+            continue
+        if out and out[-1][-1].index == op.index - 1:
+            out[-1].append(op)
+        else:
+            out.append([op])
+    return out
+
+
+def verdict_line(m: ModelReport) -> str:
+    """One line on placement: `38 of 41 ops on the Edge TPU, 1 segment — 3 on CPU from op 27
+    RESIZE_BILINEAR`."""
+    s = m.summary
+    if s.ops_total == 0:
+        return "No ops"
+    if not m.ops and s.ops_tpu == 0 and s.ops_cpu == 0:
+        return f"{plural(s.ops_total, 'op')}; placement not predicted"
+    segments = plural(s.tpu_segments, "segment")
+    if s.ops_cpu == 0:
+        return f"All {s.ops_total} ops on the Edge TPU, {segments}"
+    macs = f" ({s.tpu_mac_share:.0%} of MACs)" if s.macs_total else ""
+    head = f"{s.ops_tpu} of {s.ops_total} ops on the Edge TPU{macs}, {segments}"
+    stretches = cpu_stretches(m.ops)
+    if not stretches:
+        return f"{head} — {s.ops_cpu} on CPU"
+    if len(stretches) == 1:
+        run = stretches[0]
+        first = op_label(run[0].index, run[0].opcode)
+        if len(run) == 1:
+            return f"{head} — {s.ops_cpu} on CPU: {first}"
+        return f"{head} — {s.ops_cpu} on CPU from {first}"
+    parts = [
+        op_label(r[0].index, r[0].opcode)
+        if len(r) == 1
+        else f"{len(r)} from {op_label(r[0].index, r[0].opcode)}"
+        for r in stretches[:3]
+    ]
+    more = ", …" if len(stretches) > 3 else ""
+    return f"{head} — {s.ops_cpu} on CPU: {', '.join(parts)}{more}"
+
+
+def shape_text(t: IOTensor) -> str:
+    """`1x224x224x3`; a dynamic dimension (-1 in the shape signature) shows as `?`."""
+    dims = t.shape_signature or t.shape
+    shown = "x".join("?" if d < 0 else str(d) for d in dims[:MOST_ITEMS]) or "scalar"
+    return shown + (f"x… ({len(dims):,} dimensions)" if len(dims) > MOST_ITEMS else "")
+
+
+def _signed(n: int) -> str:
+    return f"− {-n}" if n < 0 else f"+ {n}"
+
+
+def io_formulas(t: IOTensor) -> tuple[str, str] | None:
+    """The float↔integer conversion with this tensor's numbers: (quantize, dequantize)."""
+    if t.scale is None or t.zero_point is None:
+        return None
+    scale = f"{t.scale:.8g}"
+    zp = t.zero_point
+    q = f"q = round(x / {scale}) {_signed(zp)}"
+    x = f"x = {scale} · q" if zp == 0 else f"x = {scale} · (q {_signed(-zp)})"
+    return q, x
+
+
+@dataclass(frozen=True)
+class Statistic:
+    code: str
+    count: int
+    severity: str
+    title: str
+
+
+def statistics(report: Report) -> list[Statistic]:
+    """Findings per rule code over all models, most frequent first (like `ruff --statistics`)."""
+    counts: Counter[str] = Counter()
+    severity: dict[str, str] = {}
+    for m in report.models:
+        for f in m.findings:
+            counts[f.code] += 1
+            severity.setdefault(f.code, f.severity)
+    from coralcheck.config import registry
+
+    rules = registry()
+    return [
+        Statistic(code, n, severity[code], getattr(rules.get(code), "title", ""))
+        for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+# --- facts from compiled models and compiler runs: shown generically -----------------------------
+
+
+def humanize_key(key: str) -> str:
+    return key.replace("_", " ").strip()
+
+
+def fact_value(key: str, value: Any) -> str:
+    """A scalar, list or counter as one readable string; byte counts also in KiB/MiB."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) and "bytes" in key and value >= 1024:
+        return f"{human_bytes(value)} ({value:,} B)"
+    if isinstance(value, int) and "bytes" in key:
+        return human_bytes(value)
+    if isinstance(value, float):
+        return f"{value:.8g}"
+    if isinstance(value, Mapping) and all(isinstance(v, int | float | str) for v in value.values()):
+        if all(isinstance(v, int) for v in value.values()):
+            return ", ".join(k if v == 1 else f"{k}×{v}" for k, v in value.items()) or "none"
+        return ", ".join(
+            f"{humanize_key(str(k))} {fact_value(str(k), v)}" for k, v in value.items()
+        )
+    if isinstance(value, list | tuple) and all(not isinstance(v, Mapping | list) for v in value):
+        more = f", … ({len(value):,} in all)" if len(value) > MOST_ITEMS else ""
+        return ", ".join(str(v) for v in value[:MOST_ITEMS]) + more or "none"
+    return str(value)
+
+
+def fact_rows(facts: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(label, value) rows for a facts dict; nested dicts are flattened with their key as a
+    prefix, lists of dicts are left to `fact_tables`."""
+    rows = []
+    for key, value in facts.items():
+        label = f"{prefix}{humanize_key(str(key))}"
+        if isinstance(value, Mapping) and any(
+            isinstance(v, Mapping | list) for v in value.values()
+        ):
+            rows.extend(fact_rows(value, label + " · "))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            continue  # a table of its own (fact_tables)
+        else:
+            rows.append((label, fact_value(str(key), value)))
+    return rows
+
+
+def fact_tables(facts: Mapping[str, Any], prefix: str = "") -> list[tuple[str, list[dict]]]:
+    """(title, rows) for every list of dicts in a facts dict (segments, per-op diffs, ...)."""
+    tables = []
+    for key, value in facts.items():
+        label = f"{prefix}{humanize_key(str(key))}"
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            tables.append((label, [dict(v) for v in value]))
+        elif isinstance(value, Mapping):
+            tables.extend(fact_tables(value, label + " · "))
+    return tables
+
+
+def table_columns(rows: list[dict]) -> list[str]:
+    """The union of the rows' keys, in first-seen order."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return list(columns)

@@ -1,0 +1,95 @@
+"""Rule documentation: `coralcheck rule CODE`, `coralcheck rules`, and docs/rules.md generated
+from the registry (stale docs fail here: regenerate, don't hand-edit)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import REPO, run_cli
+from test_render import fake_rule
+
+from coralcheck.config import registry
+from coralcheck.render.ruledocs import DOCS_COMMAND, anchor, rule_markdown, rules_markdown
+
+DOCS = REPO / "docs" / "rules.md"
+
+
+def registered() -> list:
+    rules = list(registry().values())
+    assert rules, "coralcheck.checks.all_rules() is empty"
+    return rules
+
+
+def test_docs_rules_md_is_generated_from_the_registry() -> None:
+    expected = rules_markdown(registry().values())
+    assert DOCS.read_text(encoding="utf-8") == expected, (
+        f"docs/rules.md is stale: regenerate it with `{DOCS_COMMAND}`"
+    )
+
+
+def test_rules_command_writes_exactly_the_docs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "rules.md"
+    result = run_cli("rules", "--format", "markdown", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text(encoding="utf-8") == DOCS.read_text(encoding="utf-8")
+
+
+def test_rules_lists_every_registered_rule() -> None:
+    rules = registered()
+    listing = json.loads(run_cli("rules", "--format", "json").stdout)
+    assert [r["code"] for r in listing] == sorted(r.code for r in rules)
+    table = run_cli("rules").stdout
+    assert not re.search(r"\x1b\[", table)
+    for rule in rules:
+        pattern = rf"^{re.escape(rule.code)}\s+{rule.severity}\s+{re.escape(rule.name)}\s"
+        assert re.search(pattern, table, re.M)
+
+
+def test_every_rule_is_documented() -> None:
+    for rule in registered():
+        assert rule.title.strip(), rule.code
+        assert rule.explanation.strip(), rule.code
+        assert rule.fix.strip(), rule.code
+        assert rule.severity in ("error", "warning", "info"), rule.code
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name), rule.name
+
+
+def test_rule_explains_one_rule() -> None:
+    rules = registered()
+    for rule in (rules[0], rules[-1]):
+        result = run_cli("rule", rule.code.lower())
+        assert result.returncode == 0
+        assert result.stdout == rule_markdown(rule)
+        assert result.stdout.startswith(f"# {rule.name} ({rule.code})\n")
+        by_name = run_cli("rule", rule.name)
+        assert by_name.stdout == result.stdout
+        data = json.loads(run_cli("rule", rule.code, "--format", "json").stdout)
+        assert data["code"] == rule.code and data["fix"] == rule.fix
+
+
+def test_unknown_rule_is_one_line_listing_the_valid_codes() -> None:
+    result = run_cli("rule", "ZZ999")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("coralcheck: error: ZZ999: unknown rule (valid: ")
+    for code in registry():
+        assert code in lines[0]
+
+
+def test_markdown_layout_with_a_known_registry() -> None:
+    rules = [fake_rule("B002"), fake_rule("A001", "warning"), fake_rule("A010", "info")]
+    rules[1].family = "activations"
+    text = rules_markdown(rules)
+    index = [line for line in text.splitlines() if line.startswith("| [")]
+    assert [line.split("]")[0] for line in index] == ["| [A001", "| [A010", "| [B002"]
+    assert "| [A001](#a001-rule-a001) | rule-a001 | warning | activations | Title of A001 |" in text
+    headings = re.findall(r"^### (\S+) (\S+)$", text, re.M)
+    assert headings == [("A001", "rule-a001"), ("A010", "rule-a010"), ("B002", "rule-b002")]
+    assert text.index("## activations") < text.index("### A001") < text.index("## ops")
+    assert anchor(rules[0]) == "b002-rule-b002"
+    one = rule_markdown(rules[0])
+    assert one.index("## Why") < one.index("## Example") < one.index("## Fix")
+    assert "How to fix B002." in one
