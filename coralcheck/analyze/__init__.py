@@ -1,4 +1,12 @@
-"""analyze: Model → ModelReport (placement prediction, findings, memory)."""
+"""analyze: Model → ModelReport (placement prediction, findings, root causes, memory).
+
+- `placement.predict`: what edgetpu_compiler does with every op of the main subgraph, and why.
+- `coralcheck.checks.run_checks`: the rules (Q, S, O, G, I, A, M families) as findings.
+- `memory.estimate_memory` / `cost.op_macs`: parameter bytes against the on-chip cache, MACs.
+
+Compiled models (`*_edgetpu.tflite`) are inspected by `coralcheck.analyze.compiled` instead; here
+an `edgetpu-custom-op` is just a custom op on the CPU, so analyzing one does not fail.
+"""
 
 from __future__ import annotations
 
@@ -30,14 +38,37 @@ def op_histogram(model: Model) -> dict[str, int]:
 
 
 def analyze(model: Model, options: Options) -> ModelReport:
-    ops = model.main.operators
+    """The full report of a source model for the target compiler in `options`."""
+    from coralcheck.analyze.memory import estimate_memory
+    from coralcheck.analyze.placement import predict
+    from coralcheck.checks import CheckContext, run_checks
+    from coralcheck.edgetpu.knowledge import target
+
+    tgt = target(options.compiler_version, options.runtime_version)
+    prediction = predict(model, tgt)
+    memory = estimate_memory(model, prediction.on_tpu, tgt)
+    ops = prediction.ops
+    tpu = sum(prediction.on_tpu)
+    summary = Summary(
+        ops_total=len(ops),
+        ops_tpu=tpu,
+        ops_cpu=len(ops) - tpu,
+        tpu_segments=prediction.tpu_segments,
+        macs_total=sum(prediction.macs),
+        macs_tpu=sum(m for m, on in zip(prediction.macs, prediction.on_tpu, strict=True) if on),
+    )
+    findings = run_checks(CheckContext(model, options, tgt, prediction, memory))
     return ModelReport(
         path=model.path,
         kind="compiled" if model.is_compiled else "source",
         file_size=model.file_size,
         compiler_version=options.compiler_version,
-        summary=Summary(ops_total=len(ops), ops_tpu=0, ops_cpu=0, tpu_segments=0),
+        summary=summary,
+        ops=ops,
+        findings=findings,
         io=io_tensors(model),
+        memory=memory,
+        root_causes=prediction.root_causes,
         op_histogram=op_histogram(model),
         subgraphs=len(model.subgraphs),
     )

@@ -1,0 +1,389 @@
+"""Predict what edgetpu_compiler does with every op of the main subgraph, without the compiler.
+
+Two steps, as in the compiler:
+
+1. **Per op** (`verdict`): can this op map at all? Checked in the order the compiler's statuses
+   imply (rules/ops.toml header): data type, op supported by the target release and runtime, op
+   version, tensor rank, then the op's constraints from the knowledge base.
+2. **Partitioning** (`partition`): the compiler delegates through TFLite's delegate API (its errors
+   are TFLite's: "Restored original execution plan after delegate application failure"), so the
+   supported ops are grouped the way TFLite's `PartitionGraphIntoIndependentNodeSubsets` groups
+   them: walking the ops in order, each op joins the earliest subset of its kind (delegated or not)
+   that comes after all the subsets producing its inputs; subsets alternate in kind, starting with
+   the kind of op 0. The compiler keeps the first delegated subset as its single Edge TPU segment;
+   supported ops in later delegated subsets get "More than one subgraph is not supported".
+   "Everything after" an unmapped op thus means graph dependency, not file order: ops on branches
+   that do not depend on it still map (movenet in the corpus), and CPU ops that only feed the
+   segment (CAST/QUANTIZE at the input) do not split it.
+
+A QUANTIZE that produces a graph output but is fed by a CPU op is reported "otherwise supported,
+but not mapped" rather than "More than one subgraph" (rules/ops.toml, QUANTIZE).
+
+Root causes: every op that stays on the CPU because of its own verdict; each op blocked by the
+single-segment rule points (`blamed_on`) to the earliest root cause it depends on. Root causes are
+ranked by how many ops (and MACs) the compiler would map if that op alone were fixed, computed by
+re-running the partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from coralcheck.analyze.cost import op_macs
+from coralcheck.edgetpu import layout
+from coralcheck.edgetpu.constraints import CHECKS, OpView, quote
+from coralcheck.edgetpu.knowledge import Constraint, Target
+from coralcheck.model.graph import Model, Subgraph
+from coralcheck.report import OpPlacement, RootCause
+
+MAPPED = "Mapped to Edge TPU"
+MORE_THAN_ONE_SUBGRAPH = "More than one subgraph is not supported"
+UNSPECIFIED = "Operation is otherwise supported, but not mapped due to some unspecified limitation"
+DATA_TYPE = "Operation is working on an unsupported data type"
+NOT_SUPPORTED = "Operation not supported"
+VERSION = "Operation version not supported"
+RANK = "Tensor has unsupported rank (up to 3 innermost dimensions mapped)"
+
+INTEGER_8BIT = frozenset({"INT8", "UINT8"})
+FLOAT_TYPES = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
+
+# Root causes whose recovery is computed exactly (one re-partition each); the rest are estimated.
+_EXACT_RECOVERY_BUDGET = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether one op can map on its own (before partitioning), and if not, why.
+
+    kind: "ok", "custom", "dtype", "unsupported", "runtime", "unparseable", "version", "rank",
+    "constraint" (a documented constraint) or "limit" (an inferred size limit).
+    """
+
+    kind: str
+    status: str
+    reason: str = ""
+    fix: str = ""
+    tensor: str | None = None
+    constraint: Constraint | None = None
+    notes: tuple[str, ...] = ()  # caveats on an op that maps
+
+    @property
+    def supported(self) -> bool:
+        return self.kind == "ok"
+
+
+def _parse_step(view: OpView, target: Target) -> Verdict | None:
+    """An op version the compiler cannot even read: the whole compilation fails."""
+    op, limit = view.op, target.parse_limit(view.op.opcode)
+    if limit is None or op.version <= limit.max_version:
+        return None
+    return Verdict(
+        "unparseable",
+        VERSION,
+        f"{op.opcode} version {op.version} is unknown to compiler {target.release.short} (it "
+        f"parses up to version {limit.max_version}): the compiler stops with \"Didn't find op "
+        'for builtin opcode" and compiles nothing',
+    )
+
+
+def _data_type_step(view: OpView, target: Target) -> Verdict | None:
+    """Every tensor the op computes on must be int8/uint8 (a QUANTIZE may read float)."""
+    float_input_ok = bool(target.flag(view.op.opcode, "float_input_allowed", False))
+    outputs = {t.index for t in view.outputs}
+    for t in view.activations:
+        is_output = t.index in outputs
+        if t.dtype in INTEGER_8BIT or (float_input_ok and t.dtype in FLOAT_TYPES and not is_output):
+            continue
+        return Verdict(
+            "custom" if view.op.is_custom else "dtype",
+            DATA_TYPE,
+            f"{'output' if is_output else 'input'} {quote(t.name)} is {t.dtype}; the Edge TPU "
+            "computes only on int8/uint8 tensors",
+            tensor=t.name,
+        )
+    return None
+
+
+def _support_step(view: OpView, target: Target) -> Verdict | None:
+    """The op must be in the target release's table, for the target runtime."""
+    op = view.op
+    if op.is_custom:
+        return Verdict("custom", NOT_SUPPORTED, f"custom op {op.custom_code!r} runs on the CPU")
+    name = op.opcode
+    if target.supports(name):
+        return None
+    spec, first = target.spec(name), target.first_release(name)
+    if spec is None or first is None:
+        return Verdict("unsupported", NOT_SUPPORTED, f"{name} is not an Edge TPU operation")
+    if target.release.version < spec.since:
+        return Verdict(
+            "unsupported",
+            NOT_SUPPORTED,
+            f"{name} maps only from compiler {first.short} on (target: {target.release.short})",
+            fix=f"Compile with edgetpu_compiler {first.short} or newer.",
+        )
+    return Verdict(
+        "runtime",
+        NOT_SUPPORTED,
+        f"{name} needs Edge TPU runtime {spec.runtime}; the target runtime is {target.runtime}",
+        fix=f"Target runtime {spec.runtime} or newer (-m / --runtime-version).",
+    )
+
+
+def _version_step(view: OpView, target: Target) -> Verdict | None:
+    """The op version must be one the release maps, where a limit is known."""
+    op, limit = view.op, target.version_limit(view.op.opcode)
+    if limit is None or op.version <= limit.max_version:
+        return None
+    unsure = "" if limit.confidence == "confirmed" else " (unconfirmed)"
+    return Verdict(
+        "version",
+        VERSION,
+        f"{op.opcode} version {op.version} is newer than compiler {target.release.short} maps "
+        f"(up to version {limit.max_version}){unsure}",
+    )
+
+
+def _rank_step(view: OpView, target: Target) -> Verdict | None:
+    """Only the three innermost dimensions of a tensor may be larger than 1."""
+    for t in view.activations:
+        if layout.has_unsupported_rank(t.shape):
+            return Verdict(
+                "rank",
+                RANK,
+                f"tensor {quote(t.name)} has shape {layout.shape_text(t.shape)}: "
+                f"{layout.non_singleton(t.shape)} dimensions larger than 1, but only the 3 "
+                "innermost may be",
+                tensor=t.name,
+            )
+    return None
+
+
+def _constraint_step(view: OpView, target: Target) -> Verdict:
+    """The op's constraints (rules/ops.toml); the op maps when none fails."""
+    name = view.op.opcode
+    notes: list[str] = []
+    spec = target.spec(name)
+    if spec is not None and spec.confidence not in ("confirmed", "corpus"):
+        notes.append(f"Coral lists {name} as supported, but no real compiler output confirms it")
+    for c in target.constraints(name):
+        message = CHECKS[c.check](view, c)
+        if not message:
+            continue
+        if c.effect == "note":
+            notes.append(f"{message} (not knowable without the compiler)")
+            continue
+        return Verdict(
+            "limit" if c.inferred else "constraint",
+            UNSPECIFIED,
+            f"{name} {message}",
+            fix=c.fix,
+            tensor=_named_tensor(view, message),
+            constraint=c,
+        )
+    return Verdict("ok", MAPPED, notes=tuple(notes))
+
+
+# The compiler's checks in the order its statuses imply (rules/ops.toml header).
+_STEPS = (_parse_step, _data_type_step, _support_step, _version_step, _rank_step)
+
+
+def verdict(view: OpView, target: Target) -> Verdict:
+    """What the compiler would say about this op on its own."""
+    for step in _STEPS:
+        found = step(view, target)
+        if found is not None:
+            return found
+    return _constraint_step(view, target)
+
+
+def _named_tensor(view: OpView, message: str) -> str | None:
+    """The first of the op's tensors that a constraint message names ('name')."""
+    for t in (*view.inputs, *view.outputs):
+        if quote(t.name) in message:
+            return t.name
+    return None
+
+
+def _predecessors(sg: Subgraph) -> list[tuple[int, ...]]:
+    """Per op: the ops producing its inputs (earlier ones; a malformed later one is ignored)."""
+    preds: list[tuple[int, ...]] = []
+    for op in sg.operators:
+        found = {sg.producers[t] for t in op.inputs if 0 <= t < len(sg.producers)}
+        preds.append(tuple(sorted(p for p in found if p is not None and p < op.index)))
+    return preds
+
+
+def partition(supported: Sequence[bool], preds: Sequence[Sequence[int]]) -> list[int]:
+    """TFLite's delegate partitioning: the subset ("epoch") of every op; even epochs have the
+    kind of op 0, odd ones the other kind (see the module docstring)."""
+    if not supported:
+        return []
+    first_kind = supported[0]
+    epochs = [0] * len(supported)
+    for i, kind in enumerate(supported):
+        latest = max((epochs[p] for p in preds[i]), default=0)
+        latest_kind = first_kind if latest % 2 == 0 else not first_kind
+        epochs[i] = latest if latest_kind == kind else latest + 1
+    return epochs
+
+
+def segment_epoch(supported: Sequence[bool]) -> int:
+    """The epoch of the first delegated subset: the Edge TPU segment."""
+    return 0 if supported and supported[0] else 1
+
+
+def tpu_ops(supported: Sequence[bool], epochs: Sequence[int]) -> list[bool]:
+    seg = segment_epoch(supported)
+    return [s and e == seg for s, e in zip(supported, epochs, strict=True)]
+
+
+@dataclass
+class Prediction:
+    """The placement of every op of the main subgraph, and why."""
+
+    views: list[OpView]
+    verdicts: list[Verdict]
+    epochs: list[int]
+    on_tpu: list[bool]
+    ops: list[OpPlacement]
+    root_causes: list[RootCause] = field(default_factory=list)
+    macs: list[int] = field(default_factory=list)
+
+    @property
+    def tpu_segments(self) -> int:
+        return 1 if any(self.on_tpu) else 0
+
+
+def _boundary_quantize(sg: Subgraph, target: Target, i: int, on_tpu: list[bool]) -> bool:
+    """A QUANTIZE producing a graph output from a CPU op's result (rules/ops.toml, QUANTIZE)."""
+    op = sg.operators[i]
+    if not target.flag(op.opcode, "unmapped_at_output_after_cpu", False):
+        return False
+    if not any(t in sg.outputs for t in op.outputs):
+        return False
+    producers = [sg.producers[t] for t in op.inputs if t >= 0]
+    return any(p is not None and not on_tpu[p] for p in producers)
+
+
+def _blame(
+    verdicts: Sequence[Verdict], epochs: Sequence[int], on_tpu: Sequence[bool], preds
+) -> list[int | None]:
+    """Per op: the earliest root cause after the segment that it depends on (None for none)."""
+    seg = segment_epoch([v.supported for v in verdicts])
+    cause: list[int | None] = [None] * len(verdicts)
+    for i, v in enumerate(verdicts):
+        if on_tpu[i] or epochs[i] < seg:
+            continue
+        upstream = [cause[p] for p in preds[i] if cause[p] is not None]
+        earliest = min(upstream) if upstream else None  # type: ignore[type-var]
+        cause[i] = earliest if earliest is not None or v.supported else i
+    return cause
+
+
+def predict(model: Model, target: Target) -> Prediction:
+    """Placement, status, reason and blame for every op of the main subgraph."""
+    sg = model.main
+    views = [OpView(model, sg, op) for op in sg.operators]
+    verdicts = [verdict(v, target) for v in views]
+    supported = [v.supported for v in verdicts]
+    preds = _predecessors(sg)
+    epochs = partition(supported, preds)
+    on_tpu = tpu_ops(supported, epochs)
+    cause = _blame(verdicts, epochs, on_tpu, preds)
+    macs = [op_macs(v) for v in views]
+
+    placements: list[OpPlacement] = []
+    for i, (op, v) in enumerate(zip(sg.operators, verdicts, strict=True)):
+        blamed = None
+        if on_tpu[i]:
+            status, reason = MAPPED, "; ".join(v.notes)
+        elif not v.supported:
+            status, reason = v.status, v.reason
+        else:
+            upstream = [cause[p] for p in preds[i] if cause[p] is not None]
+            blamed = min(upstream) if upstream else None
+            culprit = (
+                f"op {blamed} ({sg.operators[blamed].opcode})"
+                if blamed is not None
+                else "an op on the CPU"
+            )
+            if _boundary_quantize(sg, target, i, on_tpu):
+                status = UNSPECIFIED
+                reason = (
+                    f"QUANTIZE at the graph output is fed by the CPU (via {culprit}); the compiler "
+                    "leaves such an output QUANTIZE on the CPU"
+                )
+            else:
+                status = MORE_THAN_ONE_SUBGRAPH
+                reason = (
+                    f"depends on {culprit}, which stays on the CPU: the compiler maps one Edge "
+                    "TPU segment and this op would need a second one"
+                )
+        placements.append(
+            OpPlacement(
+                index=i,
+                opcode=op.opcode,
+                version=op.version,
+                placement="tpu" if on_tpu[i] else "cpu",
+                status=status,
+                reason=reason,
+                blamed_on=blamed,
+                macs=macs[i],
+            )
+        )
+    prediction = Prediction(views, verdicts, epochs, on_tpu, placements, macs=macs)
+    prediction.root_causes = rank_root_causes(sg, prediction, preds)
+    return prediction
+
+
+def _recovered(
+    fixed: int, supported: list[bool], preds, on_tpu: list[bool], macs: list[int]
+) -> tuple[int, int]:
+    """Ops and MACs that would join the Edge TPU segment if op `fixed` could map."""
+    trial = list(supported)
+    trial[fixed] = True
+    after = tpu_ops(trial, partition(trial, preds))
+    ops = sum(after) - sum(on_tpu)
+    gained = sum(
+        m for m, now, before in zip(macs, after, on_tpu, strict=True) if now and not before
+    )
+    lost = sum(m for m, now, before in zip(macs, after, on_tpu, strict=True) if before and not now)
+    return max(ops, 0), max(gained - lost, 0)
+
+
+def rank_root_causes(sg: Subgraph, p: Prediction, preds) -> list[RootCause]:
+    """Every op on the CPU on its own account, ranked by what fixing it alone would bring back."""
+    supported = [v.supported for v in p.verdicts]
+    blamed: dict[int, list[int]] = {}
+    for placement in p.ops:
+        if placement.blamed_on is not None:
+            blamed.setdefault(placement.blamed_on, []).append(placement.index)
+    causes = [i for i, v in enumerate(p.verdicts) if not v.supported]
+    # Exact recovery for the most promising causes (most ops blamed on them); the others are
+    # estimated as themselves plus what is blamed on them.
+    by_promise = sorted(causes, key=lambda i: (-len(blamed.get(i, ())), i))
+    exact = set(by_promise[:_EXACT_RECOVERY_BUDGET])
+    result = []
+    for i in causes:
+        if i in exact:
+            ops, macs = _recovered(i, supported, preds, p.on_tpu, p.macs)
+        else:
+            ops = 1 + len(blamed.get(i, ()))
+            macs = p.macs[i] + sum(p.macs[j] for j in blamed.get(i, ()))
+        v = p.verdicts[i]
+        result.append(
+            RootCause(
+                op=i,
+                opcode=sg.operators[i].opcode,
+                status=v.status,
+                reason=v.reason,
+                ops_recovered=ops,
+                macs_recovered=macs,
+                fix=v.fix,
+            )
+        )
+    blocked = {i: len(v) for i, v in blamed.items()}
+    result.sort(key=lambda r: (-r.ops_recovered, -r.macs_recovered, -blocked.get(r.op, 0), r.op))
+    return result

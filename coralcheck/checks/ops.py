@@ -1,0 +1,156 @@
+"""O: operations. Which ops the target compiler maps, under which constraints and versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from coralcheck.checks import CheckContext, finding, rule
+from coralcheck.checks.activations import activation_ops, mish_patterns
+from coralcheck.edgetpu.constraints import quote
+from coralcheck.report import Finding
+
+# Ops reported by other families: control flow (G002) and DEQUANTIZE (Q002, Q004, I001).
+_REPORTED_ELSEWHERE = frozenset({"WHILE", "IF", "CALL_ONCE", "DEQUANTIZE"})
+# Constraint checks whose failures other rules report: constant weights (Q007), float QUANTIZE
+# input (I001/Q002).
+_CONSTRAINTS_ELSEWHERE = frozenset({"constant-weights", "integer-input"})
+_FLOAT = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
+
+
+def _why_unsupported(ctx: CheckContext, opcode: str) -> str:
+    spec = ctx.target.spec(opcode)
+    first = ctx.target.first_release(opcode)
+    release = ctx.target.release.short
+    if spec is None or first is None:
+        return "is not an Edge TPU operation"
+    if ctx.target.release.version < spec.since:
+        return f"maps only from compiler {first.short} on (target: {release})"
+    return f"needs Edge TPU runtime {spec.runtime} (target runtime: {ctx.target.runtime})"
+
+
+@rule("O001")
+def unsupported_op(ctx: CheckContext) -> Iterator[Finding]:
+    """The op is not in the Edge TPU's operation table for the target compiler.
+
+    It runs on the CPU, and because the compiler builds a single Edge TPU segment, every op that
+    depends on it runs on the CPU too (G001 says how much that costs). Some ops arrived only with
+    newer compilers (TRANSPOSE with 16.0), so the target version matters.
+    """
+    skip = activation_ops(ctx) | {i for pattern in mish_patterns(ctx) for i in pattern}
+    advice = ctx.target.knowledge.unsupported_advice
+    for v in ctx.views:
+        op = v.op
+        if (
+            op.is_custom
+            or op.opcode in _REPORTED_ELSEWHERE
+            or op.index in skip
+            or ctx.target.supports(op.opcode)
+            or any(t.dtype in _FLOAT for t in v.activations)  # float compute: Q001/Q002
+        ):
+            continue
+        hint = advice.get(op.opcode)
+        yield finding(
+            "O001",
+            f"{ctx.op_label(op.index)} {_why_unsupported(ctx, op.opcode)}",
+            op=op.index,
+            opcode=op.opcode,
+            fix=hint if hint else None,
+        )
+
+
+def _verdict_findings(ctx: CheckContext, code: str, kinds: set[str]) -> Iterator[Finding]:
+    for i, v in enumerate(ctx.prediction.verdicts):
+        if v.kind not in kinds:
+            continue
+        if v.constraint is not None and v.constraint.check in _CONSTRAINTS_ELSEWHERE:
+            continue
+        opcode = ctx.sg.operators[i].opcode
+        detail = v.reason.removeprefix(f"{opcode} ")
+        yield finding(
+            code,
+            f"{ctx.op_label(i)} {detail}",
+            op=i,
+            tensor=v.tensor,
+            opcode=opcode,
+            fix=v.fix or None,
+        )
+
+
+@rule("O002")
+def op_constraint(ctx: CheckContext) -> Iterator[Finding]:
+    """The op is supported, but one of its documented constraints fails.
+
+    Coral's operation table attaches conditions to several ops: STRIDED_SLICE only with stride 1,
+    pooling and concatenation without a fused activation, CONCATENATION with a constant only when
+    it is all zeros, SOFTMAX only along a short axis, reductions and padding not over the batch
+    axis. The compiler then reports "Operation is otherwise supported, but not mapped due to some
+    unspecified limitation" and the op runs on the CPU.
+    """
+    yield from _verdict_findings(ctx, "O002", {"constraint"})
+
+
+@rule("O003")
+def op_too_large(ctx: CheckContext) -> Iterator[Finding]:
+    """The op is supported, but its tensors are larger than the compiler maps.
+
+    The compiler silently leaves too-large ops on the CPU ("Operation is otherwise supported, but
+    not mapped due to some unspecified limitation"); Coral says only that the limits "vary from
+    operation to operation". coralcheck's limits are inferred from real compiler output
+    (rules/ops.toml gives the evidence for each): any op whose tensor rows are very long (the
+    [1, N, C] tensors of detection heads), large transposes, reshapes and resizes, and large
+    reductions. YOLO detection heads and full-resolution segmentation outputs typically hit them.
+    """
+    yield from _verdict_findings(ctx, "O003", {"limit"})
+
+
+@rule("O004")
+def op_version(ctx: CheckContext) -> Iterator[Finding]:
+    """The op's version is newer than the target compiler maps.
+
+    TFLite versions each builtin: converting with a newer TensorFlow, or using a newer option
+    (e.g. half_pixel_centers on a resize), raises the version. The compiler embeds an older
+    TFLite and reports "Operation version not supported" for versions it does not know how to
+    map; the op runs on the CPU.
+    """
+    yield from _verdict_findings(ctx, "O004", {"version"})
+
+
+@rule("O005")
+def op_version_unparseable(ctx: CheckContext) -> Iterator[Finding]:
+    """The target compiler cannot even read this op version: compilation fails.
+
+    When the compiler's embedded TFLite has no kernel for a builtin version it prints "Didn't
+    find op for builtin opcode 'X' version 'N'" and "Model could not be parsed": nothing is
+    compiled, whichever subgraph the op is in.
+    """
+    for sg, op in ctx.model.operators():
+        limit = ctx.target.parse_limit(op.opcode)
+        if limit is None or op.version <= limit.max_version:
+            continue
+        where = "" if sg.index == ctx.sg.index else f" in subgraph {sg.index} ({quote(sg.name)})"
+        yield finding(
+            "O005",
+            f"{op.opcode} (op {op.index}){where} is version {op.version}; compiler "
+            f"{ctx.target.release.short} parses it only up to version {limit.max_version}: "
+            "'Model could not be parsed'",
+            op=op.index,
+            opcode=op.opcode,
+        )
+
+
+@rule("O006")
+def custom_op(ctx: CheckContext) -> Iterator[Finding]:
+    """A custom op always runs on the CPU.
+
+    The Edge TPU maps builtin ops only; custom ops (TFLite_Detection_PostProcess, PoseNet's
+    decoder) run as TFLite CPU kernels. At the end of a model that is how Coral's own detection
+    and pose models are built; in the middle, it splits the model (G001).
+    """
+    for op in ctx.sg.operators:
+        if op.is_custom:
+            yield finding(
+                "O006",
+                f"{ctx.op_label(op.index)} is a custom op: it runs on the CPU",
+                op=op.index,
+                opcode=op.opcode,
+            )

@@ -1,0 +1,261 @@
+"""Q: quantization. The Edge TPU computes only on 8-bit integers (int8/uint8, int32 bias)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from coralcheck.checks import CheckContext, chain, finding, regions, rule
+from coralcheck.edgetpu.constraints import quote
+from coralcheck.model.graph import Tensor
+from coralcheck.render.phrases import plural
+from coralcheck.report import Finding
+
+FLOAT = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
+EIGHT_BIT = frozenset({"INT8", "UINT8"})
+WIDE_INTEGER = frozenset({"INT32", "INT64", "UINT32", "UINT64", "BOOL"})
+# Ops whose filter (input 1) and bias (input 2, or 3 for TRANSPOSE_CONV) are parameters.
+WEIGHTED_OPS = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "TRANSPOSE_CONV": 3}
+
+
+def _float_ops(ctx: CheckContext) -> set[int]:
+    """Ops computing on float tensors, apart from the FLOAT16-weight DEQUANTIZEs (Q004)."""
+    return {
+        v.op.index
+        for v in ctx.views
+        if any(t.dtype in FLOAT for t in v.activations)
+        and not v.op.is_custom  # custom ops are O006's, whatever their types
+        and not _weight_dequantize(ctx, v.op.index)
+    }
+
+
+def _weight_dequantize(ctx: CheckContext, index: int) -> bool:
+    op = ctx.sg.operators[index]
+    ins = ctx.sg.op_inputs(op)
+    return op.opcode == "DEQUANTIZE" and bool(ins) and ins[0].is_constant
+
+
+def _is_graph_io(ctx: CheckContext, t: Tensor) -> bool:
+    return t.index in ctx.sg.inputs or t.index in ctx.sg.outputs
+
+
+def _names(tensors: list[Tensor], limit: int = 3) -> str:
+    shown = ", ".join(f"{quote(t.name)}" for t in tensors[:limit])
+    return shown + (f" and {len(tensors) - limit} more" if len(tensors) > limit else "")
+
+
+@rule("Q001")
+def not_integer_quantized(ctx: CheckContext) -> Iterator[Finding]:
+    """The Edge TPU runs only models that are fully 8-bit quantized.
+
+    Every tensor an op computes on must be int8 or uint8 (biases int32). A float model, a
+    float16-quantized model and a dynamic-range (weights-only) model all compute in float: the
+    compiler rejects them ("Model not quantized") or maps nothing ("Number of Edge TPU subgraphs:
+    0"), and every op runs on the CPU.
+    """
+    if ctx.integer_model:
+        return
+    floats = sorted(_float_ops(ctx))
+    if not floats:
+        return
+    first = ctx.views[floats[0]]
+    tensor = next(t for t in first.activations if t.dtype in FLOAT)
+    yield finding(
+        "Q001",
+        f"not integer-quantized: all {len(floats)} compute ops run in {tensor.dtype} (first: "
+        f"{ctx.op_label(first.op.index)} reads {quote(tensor.name)})",
+        op=first.op.index,
+        tensor=tensor.name,
+        opcode=first.op.opcode,
+    )
+
+
+@rule("Q002")
+def float_island(ctx: CheckContext) -> Iterator[Finding]:
+    """Ops compute in float32 in the middle of an integer model.
+
+    Converters leave an op in float when it has no int8 kernel (or when supported_ops allows the
+    float fallback) and silently wrap it in DEQUANTIZE → float op → QUANTIZE. The float ops and
+    their DEQUANTIZE/QUANTIZE run on the CPU, and everything after them does too: one float op
+    can split an otherwise mappable model. A lone QUANTIZE/DEQUANTIZE at the model's float input
+    or output is a different matter (I001).
+    """
+    if not ctx.integer_model:
+        return
+    sg = ctx.sg
+    members = _float_ops(ctx)
+    for group in regions(ctx, members, lambda t: t.dtype in FLOAT):
+        boundary_only = all(
+            sg.operators[i].opcode in ("QUANTIZE", "DEQUANTIZE")
+            and any(t.dtype in FLOAT and _is_graph_io(ctx, t) for t in ctx.views[i].activations)
+            for i in group
+        )
+        if boundary_only:
+            continue
+        compute = [i for i in group if sg.operators[i].opcode not in ("QUANTIZE", "DEQUANTIZE")]
+        first = compute[0] if compute else group[0]
+        floats = [t for i in group for t in ctx.views[i].activations if t.dtype in FLOAT]
+        yield finding(
+            "Q002",
+            f"float island of {plural(len(group), 'op')}: {chain(ctx, group)} compute in "
+            f"{floats[0].dtype} on the CPU",
+            op=first,
+            tensor=floats[0].name,
+            opcode=sg.operators[first].opcode,
+        )
+
+
+@rule("Q003")
+def hybrid_weights(ctx: CheckContext) -> Iterator[Finding]:
+    """Dynamic-range quantization stores weights as int8 but computes in float.
+
+    Each such op dequantizes its int8 weights and works on float32 activations at run time (a
+    "hybrid" kernel). The Edge TPU needs the activations quantized too, so none of these ops can
+    map. It is one converter setting for the whole model: a representative dataset.
+    """
+    hybrid = []
+    for v in ctx.views:
+        floats = [t for t in v.activations if t.dtype in FLOAT]
+        weights = [t for t in v.inputs if t.is_constant and t.dtype in EIGHT_BIT]
+        if floats and weights and v.op.opcode not in ("QUANTIZE", "DEQUANTIZE"):
+            hybrid.append((v.op.index, weights[0], floats[0]))
+    if not hybrid:
+        return
+    first, weights, floats = hybrid[0]
+    yield finding(
+        "Q003",
+        f"{plural(len(hybrid), 'dynamic-range (hybrid) op')}: "
+        f"{chain(ctx, [h[0] for h in hybrid], sep=', ')}"
+        f"; e.g. {ctx.op_label(first)} has {weights.dtype} weights {quote(weights.name)} but "
+        f"{floats.dtype} activations ({quote(floats.name)})",
+        op=first,
+        tensor=weights.name,
+        opcode=ctx.sg.operators[first].opcode,
+    )
+
+
+@rule("Q004")
+def float16_weights(ctx: CheckContext) -> Iterator[Finding]:
+    """Float16 quantization only halves the stored weights; the model still computes in float.
+
+    Each FLOAT16 constant is expanded to float32 by a DEQUANTIZE at run time, and the ops that use
+    it compute in float32 on the CPU. The Edge TPU needs int8 weights and activations.
+    """
+    halves = [t for t in ctx.sg.tensors if t.is_constant and t.dtype == "FLOAT16"]
+    if not halves:
+        return
+    users = [c for t in halves for c in ctx.consumers(t)]
+    first = min(users) if users else None
+    where = f", expanded by {ctx.op_label(first)}" if first is not None else ""
+    yield finding(
+        "Q004",
+        f"{plural(len(halves), 'FLOAT16 constant')} ({_names(halves)}){where}: float16 weights, "
+        "float compute",
+        op=first,
+        tensor=halves[0].name,
+        opcode=ctx.sg.operators[first].opcode if first is not None else None,
+    )
+
+
+@rule("Q005")
+def int16_activations(ctx: CheckContext) -> Iterator[Finding]:
+    """16-bit activations (16x8 quantization) do not run on the Edge TPU.
+
+    TFLite's int16-activation mode (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8)
+    keeps activations in 16 bits for accuracy; the Edge TPU computes in 8 bits only, so these ops
+    stay on the CPU. (LSTM state tensors are exempt: the compiler maps int8 LSTMs with an int16
+    cell state.)
+    """
+    members = {v.op.index for v in ctx.views if any(t.dtype == "INT16" for t in v.activations)}
+    for group in regions(ctx, members, lambda t: t.dtype == "INT16"):
+        tensors = [t for i in group for t in ctx.views[i].activations if t.dtype == "INT16"]
+        yield finding(
+            "Q005",
+            f"{plural(len(group), 'op')} compute on INT16 tensors: {chain(ctx, group)} (first "
+            f"tensor {quote(tensors[0].name)})",
+            op=group[0],
+            tensor=tensors[0].name,
+            opcode=ctx.sg.operators[group[0]].opcode,
+        )
+
+
+@rule("Q006")
+def bias_not_int32(ctx: CheckContext) -> Iterator[Finding]:
+    """Edge TPU convolutions and fully connected layers take a 32-bit integer bias.
+
+    With 8-bit weights and activations the bias must be int32 (scale = input scale x weight
+    scale). Another bias type (int64 from 16x8 quantization, float from a partial conversion)
+    means the op is not an Edge TPU op.
+    """
+    for v in ctx.views:
+        at = WEIGHTED_OPS.get(v.op.opcode)
+        data = v.input(0) if v.op.opcode != "TRANSPOSE_CONV" else v.input(2)
+        bias = v.input(at) if at is not None else None
+        if bias is None or data is None or data.dtype not in EIGHT_BIT or bias.dtype == "INT32":
+            continue
+        yield finding(
+            "Q006",
+            f"{ctx.op_label(v.op.index)} has {bias.dtype} bias {quote(bias.name)} (int32 needed)",
+            op=v.op.index,
+            tensor=bias.name,
+            opcode=v.op.opcode,
+        )
+
+
+@rule("Q007")
+def weights_not_constant(ctx: CheckContext) -> Iterator[Finding]:
+    """Model parameters must be constant at compile time.
+
+    The compiler bakes filters and biases into the Edge TPU program and its parameter cache. A
+    filter or bias that is a graph input or the result of another op (e.g. a matrix product of
+    two activations, as in attention) cannot be compiled: the op stays on the CPU.
+    """
+    for v in ctx.views:
+        bias_at = WEIGHTED_OPS.get(v.op.opcode)
+        if bias_at is None:
+            continue
+        for role, position in (("weights", 1), ("bias", bias_at)):
+            t = v.input(position)
+            if t is None or t.is_constant:
+                continue
+            source = ctx.producer(t)
+            if source is not None and _weight_dequantize(ctx, source):
+                continue  # float16 weights expanded at run time: Q004
+            origin = (
+                f"the output of {ctx.op_label(source)}" if source is not None else "a graph input"
+            )
+            yield finding(
+                "Q007",
+                f"{ctx.op_label(v.op.index)} takes its {role} {quote(t.name)} from {origin}",
+                op=v.op.index,
+                tensor=t.name,
+                opcode=v.op.opcode,
+            )
+            break
+
+
+@rule("Q008")
+def integer_arithmetic(ctx: CheckContext) -> Iterator[Finding]:
+    """Ops compute on 32/64-bit integers or booleans: index and shape arithmetic.
+
+    Shape computations (SHAPE, PACK, STRIDED_SLICE on int32), index maths after ARG_MAX and
+    casts to integer types run on the CPU: the Edge TPU only handles 8-bit tensors. Harmless at
+    the very end of a model, but inside it they split the Edge TPU segment.
+    """
+    # Ops the Edge TPU could run but for the data type; unsupported op types are O001's.
+    members = {
+        v.op.index
+        for v in ctx.views
+        if ctx.target.supports(v.op.opcode)
+        and any(t.dtype in WIDE_INTEGER for t in v.activations)
+        and not any(t.dtype in FLOAT for t in v.activations)
+    }
+    for group in regions(ctx, members, lambda t: t.dtype in WIDE_INTEGER):
+        tensors = [t for i in group for t in ctx.views[i].activations if t.dtype in WIDE_INTEGER]
+        yield finding(
+            "Q008",
+            f"{plural(len(group), 'op')} compute on {tensors[0].dtype} tensors: "
+            f"{chain(ctx, group)}",
+            op=group[0],
+            tensor=tensors[0].name,
+            opcode=ctx.sg.operators[group[0]].opcode,
+        )

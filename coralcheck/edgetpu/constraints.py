@@ -1,0 +1,392 @@
+"""The constraint functions that ops.toml names (`check = "..."`).
+
+Each takes the op (an `OpView`) and its `Constraint` (parameters in `constraint.params`) and returns
+None when the op passes, or a short sentence saying what fails, naming the tensor or option. For
+constraints with effect "note" the sentence is a caveat and the op still maps.
+
+Only tensor metadata is read, except where a value matters: CONCATENATION's constant input must be
+all zeros, STRIDED_SLICE's strides must be 1, and axes/paddings come from small constant tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from coralcheck.edgetpu import layout
+from coralcheck.edgetpu.knowledge import Constraint
+from coralcheck.model.graph import Model, Operator, Subgraph, Tensor
+
+# Longest constant tensor whose values a check reads (axes, strides, paddings, zero padding).
+_MAX_VALUES_READ = 1 << 20
+# Longest name quoted in full in a message (names come from the file: they can be megabytes).
+_NAME_TEXT = 120
+
+
+def quote(name: str) -> str:
+    """A tensor or subgraph name in quotes for a message, shortened in the middle when huge."""
+    if len(name) > _NAME_TEXT:
+        name = f"{name[: _NAME_TEXT // 2]}...{name[-_NAME_TEXT // 3 :]}"
+    return f"'{name}'"
+
+
+@dataclass(frozen=True)
+class OpView:
+    """One operator with its tensors, as the constraint checks and the predictor see it."""
+
+    model: Model
+    subgraph: Subgraph
+    op: Operator
+
+    @cached_property
+    def inputs(self) -> list[Tensor]:
+        return self.subgraph.op_inputs(self.op)
+
+    @cached_property
+    def outputs(self) -> list[Tensor]:
+        return self.subgraph.op_outputs(self.op)
+
+    @cached_property
+    def activations(self) -> list[Tensor]:
+        """Non-constant, non-variable inputs and the outputs: the data the op computes on."""
+        ins = [t for t in self.inputs if not t.is_constant and not t.is_variable]
+        return ins + [t for t in self.outputs if not t.is_variable]
+
+    def input(self, position: int) -> Tensor | None:
+        """The tensor at input position `position` (None when omitted or absent)."""
+        if position >= len(self.op.inputs) or self.op.inputs[position] < 0:
+            return None
+        return self.subgraph.tensors[self.op.inputs[position]]
+
+    def values(self, tensor: Tensor | None) -> list[int] | None:
+        """A small integer constant's values (None if not constant, not integer, or too large)."""
+        if tensor is None or not tensor.is_constant or tensor.data_size > _MAX_VALUES_READ:
+            return None
+        data = self.model.tensor_data(tensor)
+        if data is None or data.dtype.kind not in "iub":
+            return None
+        return [int(v) for v in data.reshape(-1)]
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.op.options.get(name, default)
+
+
+Check = Callable[[OpView, Constraint], "str | None"]
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str) -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        CHECKS[name] = fn
+        return fn
+
+    return register
+
+
+def _shape(t: Tensor) -> str:
+    return layout.shape_text(t.shape)
+
+
+# --- documented constraints (Coral's op table) ------------------------------------------------
+
+
+@check("no-fused-activation")
+def no_fused_activation(view: OpView, c: Constraint) -> str | None:
+    act = view.option("fused_activation_function", "NONE")
+    if act in (None, "NONE", 0):
+        return None
+    return f"has a fused {act} activation; this op maps only without one"
+
+
+@check("constant-input-is-zero-padding")
+def constant_input_is_zero_padding(view: OpView, c: Constraint) -> str | None:
+    constants = [t for t in view.inputs if t.is_constant]
+    if not constants:
+        return None
+    if len(view.inputs) != 2:
+        return (
+            f"concatenates the constant {quote(constants[0].name)} with {len(view.inputs) - 1} "
+            "other inputs; a constant input is allowed only with exactly 2 inputs"
+        )
+    const = constants[0]
+    values = view.values(const)
+    if values is None:
+        return f"concatenates the constant {quote(const.name)}, whose values cannot be checked"
+    q = const.quantization
+    zero = int(q.zero_point[0]) if q is not None and q.zero_point else 0
+    # Real value 0 is the zero point, not raw 0 (an int8 zero with zero point -128 is stored -128).
+    nonzero = sum(1 for v in values if v != zero)
+    if nonzero:
+        return (
+            f"concatenates the constant {quote(const.name)} {_shape(const)}, which is not all "
+            f"zeros ({nonzero} of {len(values)} values differ from its zero point {zero}); only an "
+            "all-zero constant (zero padding) maps"
+        )
+    return None
+
+
+@check("same-dilation")
+def same_dilation(view: OpView, c: Constraint) -> str | None:
+    w, h = view.option("dilation_w_factor", 1), view.option("dilation_h_factor", 1)
+    if w == h:
+        return None
+    return f"has dilation {h} (y) x {w} (x); x and y dilation must be equal"
+
+
+@check("constant-weights")
+def constant_weights(view: OpView, c: Constraint) -> str | None:
+    weights_at = int(c.params.get("weights_input", 1))
+    bias_at = int(c.params.get("bias_input", 3 if view.op.opcode == "TRANSPOSE_CONV" else 2))
+    for role, position in (("weights", weights_at), ("bias", bias_at)):
+        t = view.input(position)
+        if t is not None and not t.is_constant:
+            return f"{role} {quote(t.name)} are not constant at compile time"
+    return None
+
+
+@check("default-weights-format")
+def default_weights_format(view: OpView, c: Constraint) -> str | None:
+    fmt = view.option("weights_format", 0)
+    if fmt in (0, "DEFAULT", None):
+        return None
+    return f"uses weights format {fmt}; only the default format maps"
+
+
+@check("one-dimensional-output")
+def one_dimensional_output(view: OpView, c: Constraint) -> str | None:
+    for t in view.outputs:
+        if layout.non_singleton(t.shape) > 1:
+            return f"output {quote(t.name)} {_shape(t)} is not one-dimensional"
+    return None
+
+
+def _axes_outside(view: OpView, axes: list[int], rank: int, allowed: str) -> list[int]:
+    """The axes (of a tensor of `rank`) that lie outside the dims `allowed` ("yx" or "yxz")."""
+    inner = {"yx": (3, 2), "yxz": (3, 2, 1)}[
+        allowed
+    ]  # counted from the end: y = -3, x = -2, z = -1
+    ok = {rank - k for k in inner if rank - k >= 0}
+    return [a for a in (layout.normalize_axis(a, rank) for a in axes) if a not in ok]
+
+
+@check("reduce-axes")
+def reduce_axes(view: OpView, c: Constraint) -> str | None:
+    data = view.input(0)
+    axes = view.values(view.input(1))
+    if data is None:
+        return None
+    if axes is None:
+        return "reduction axes are not a compile-time constant"
+    allowed = str(c.params.get("axes", "yxz"))
+    bad = [
+        a for a in _axes_outside(view, axes, len(data.shape), allowed) if _dim_of(data.shape, a) > 1
+    ]
+    if bad:
+        where = "x and/or y" if allowed == "yx" else "x, y and/or z (not batch)"
+        return f"reduces axes {bad} of {_shape(data)}; only {where} reductions map"
+    return None
+
+
+@check("pad-axes")
+def pad_axes(view: OpView, c: Constraint) -> str | None:
+    data = view.input(0)
+    pads = view.values(view.input(1))
+    if data is None:
+        return None
+    if pads is None:
+        return "paddings are not a compile-time constant"
+    rank = len(data.shape)
+    padded = [
+        axis for axis in range(min(rank, len(pads) // 2)) if pads[2 * axis] or pads[2 * axis + 1]
+    ]
+    allowed = str(c.params.get("axes", "yxz"))
+    bad = _axes_outside(view, padded, rank, allowed)
+    if bad:
+        where = "x and/or y" if allowed == "yx" else "x, y and/or z (not batch)"
+        return f"pads axes {bad} of {_shape(data)}; only {where} padding maps"
+    return None
+
+
+@check("axis-not-batch")
+def axis_not_batch(view: OpView, c: Constraint) -> str | None:
+    if view.op.opcode == "SPLIT":
+        data, axes = view.input(1), view.values(view.input(0))
+        if data is None or axes is None:
+            return None if data is None else "split axis is not a compile-time constant"
+        axis, shape = axes[0], data.shape
+    else:  # PACK: the axis is in the options and refers to the output
+        if not view.outputs:
+            return None
+        axis, shape = int(view.option("axis", 0)), view.outputs[0].shape
+    axis = layout.normalize_axis(axis, len(shape))
+    # A size-1 batch axis is a no-op (yamnet's SPLIT into 1 along axis 0 maps with compiler 16.0).
+    if layout.batch_axis(len(shape)) == axis and _dim_of(shape, axis) > 1:
+        return f"works along the batch axis ({axis}) of shape {layout.shape_text(shape)}"
+    return None
+
+
+def _dim_of(shape, axis: int) -> int:
+    return shape[axis] if 0 <= axis < len(shape) else 1
+
+
+@check("softmax-1d")
+def softmax_1d(view: OpView, c: Constraint) -> str | None:
+    limit = int(c.params.get("max_elements", 16000))
+    for t in view.inputs[:1]:
+        if layout.non_singleton(t.shape) > 1:
+            return f"input {quote(t.name)} {_shape(t)} is not 1-D"
+        if t.num_elements > limit:
+            return f"input {quote(t.name)} has {t.num_elements} elements (at most {limit} map)"
+    return None
+
+
+@check("max-innermost")
+def max_innermost(view: OpView, c: Constraint) -> str | None:
+    limit = int(c.params["limit"])
+    for t in view.inputs[:1]:
+        z = layout.inner3(t.shape)[2]
+        if z > limit:
+            return (
+                f"input {quote(t.name)} {_shape(t)} has {z} elements on its last axis (max {limit})"
+            )
+    return None
+
+
+@check("squeeze-leading")
+def squeeze_leading(view: OpView, c: Constraint) -> str | None:
+    if not view.inputs or not view.outputs:
+        return None
+    src, dst = view.inputs[0].shape, view.outputs[0].shape
+    # Allowed: the output is the input with leading 1s dropped.
+    dropped = len(src) - len(dst)
+    if dropped >= 0 and tuple(src[dropped:]) == tuple(dst) and all(d == 1 for d in src[:dropped]):
+        return None
+    src_text, dst_text = layout.shape_text(src), layout.shape_text(dst)
+    return f"squeezes {src_text} to {dst_text}, not only leading 1s (a relayout)"
+
+
+@check("unit-strides")
+def unit_strides(view: OpView, c: Constraint) -> str | None:
+    strides = view.values(view.input(3))
+    if strides is None:
+        return "strides are not a compile-time constant"
+    if any(s != 1 for s in strides):
+        return f"has strides {strides}; only stride 1 (a plain slice) maps"
+    return None
+
+
+@check("zero-masks")
+def zero_masks(view: OpView, c: Constraint) -> str | None:
+    set_masks = [m for m in c.params.get("masks", ()) if view.option(m, 0)]
+    if set_masks:
+        return "uses " + " and ".join(f"{m} = {view.option(m)}" for m in set_masks) + " (must be 0)"
+    return None
+
+
+@check("constant-alpha")
+def constant_alpha(view: OpView, c: Constraint) -> str | None:
+    alpha = view.input(1)
+    if alpha is not None and not alpha.is_constant:
+        return f"alpha {quote(alpha.name)} is not a compile-time constant"
+    return None
+
+
+@check("integer-input")
+def integer_input(view: OpView, c: Constraint) -> str | None:
+    for t in view.inputs[:1]:
+        if t.dtype not in ("INT8", "UINT8"):
+            return f"quantizes {t.dtype} {quote(t.name)}; only integer requantization maps"
+    return None
+
+
+# --- inferred size limits (undocumented; derived from real compiler output) ---------------------
+
+
+def _largest(tensors: list[Tensor], measure: Callable[[Tensor], int]) -> tuple[Tensor, int] | None:
+    best = max(tensors, key=measure, default=None)
+    return None if best is None else (best, measure(best))
+
+
+@check("max-row-elements")
+def max_row_elements(view: OpView, c: Constraint) -> str | None:
+    limit = int(c.params["limit"])
+    found = _largest(view.activations, lambda t: layout.row_elements(t.shape))
+    if found is None or found[1] <= limit:
+        return None
+    t, row = found
+    _, x, z = layout.inner3(t.shape)
+    return (
+        f"tensor {quote(t.name)} {_shape(t)} has rows of {x} x {z} = {row} elements; rows above "
+        f"{limit} did not map in real compiles"
+    )
+
+
+@check("max-elements")
+def max_elements(view: OpView, c: Constraint) -> str | None:
+    limit = int(c.params["limit"])
+    found = _largest(view.activations, lambda t: t.num_elements)
+    if found is None or found[1] <= limit:
+        return None
+    t, n = found
+    where = f"{quote(t.name)} {_shape(t)}"
+    return f"moves {n} elements ({where}); above {limit} did not map in real compiles"
+
+
+@check("max-reduced-elements")
+def max_reduced_elements(view: OpView, c: Constraint) -> str | None:
+    limit = int(c.params["limit"])
+    data, axes = view.input(0), view.values(view.input(1))
+    if data is None or axes is None:
+        return None
+    rank = len(data.shape)
+    reduced = {layout.normalize_axis(a, rank) for a in axes}
+    window = layout.elements([d for i, d in enumerate(data.shape) if i in reduced])
+    if window <= limit:
+        return None
+    return (
+        f"reduces {window} values into each output (axes {sorted(reduced)} of "
+        f"{quote(data.name)} {_shape(data)}); above {limit} did not map"
+    )
+
+
+@check("max-output-elements")
+def max_output_elements(view: OpView, c: Constraint) -> str | None:
+    limit = int(c.params["limit"])
+    for t in view.outputs:
+        if t.num_elements > limit:
+            return (
+                f"output {quote(t.name)} {_shape(t)} has {t.num_elements} elements; above "
+                f"{limit} did not map in real compiles"
+            )
+    return None
+
+
+@check("max-upscale")
+def max_upscale(view: OpView, c: Constraint) -> str | None:
+    factor = float(c.params["factor"])
+    src, dst = view.input(0), view.outputs[0] if view.outputs else None
+    if src is None or dst is None or len(src.shape) < 3 or len(dst.shape) < 3:
+        return None
+    (h_in, w_in), (h_out, w_out) = src.shape[-3:-1], dst.shape[-3:-1]
+    scale = max(h_out / max(h_in, 1), w_out / max(w_in, 1))
+    if scale <= factor:
+        return None
+    return (
+        f"upscales {h_in}x{w_in} to {h_out}x{w_out} ({scale:.1f}x); above {factor:g}x is not "
+        "expected to map (the exact limit is not known)"
+    )
+
+
+@check("large-input-note")
+def large_input_note(view: OpView, c: Constraint) -> str | None:
+    t = view.input(0)
+    width = layout.inner3(t.shape)[2] if t is not None else 0
+    return c.text if width >= int(c.params["min_input"]) else None
+
+
+@check("large-output-note")
+def large_output_note(view: OpView, c: Constraint) -> str | None:
+    big = any(t.num_elements >= int(c.params["min_output"]) for t in view.outputs)
+    return c.text if big else None

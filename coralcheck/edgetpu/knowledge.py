@@ -1,0 +1,323 @@
+"""The Edge TPU knowledge base: rules/*.toml (package `coralcheck.rules`) as typed read-only data.
+
+- `knowledge()`: everything, loaded once: compiler releases, the op table with per-op constraints,
+  version limits, the inferred size limits, activation lowering, the memory model.
+- `target(compiler_version, runtime_version)`: the view of one compiler release: which ops it maps,
+  which constraints apply, which op versions it accepts or cannot even parse.
+
+Knowledge is data: this module only reads and indexes it. The constraint functions that the data
+names live in `coralcheck.edgetpu.constraints`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from coralcheck.errors import UsageError
+
+Version = tuple[int, ...]
+
+# Constraint fields that are metadata; every other key of a constraint table is a check parameter.
+_CONSTRAINT_META = {
+    "check",
+    "kind",
+    "effect",
+    "text",
+    "fix",
+    "source",
+    "confidence",
+    "since",
+    "until",
+}
+_OP_META = {"since", "runtime", "source", "confidence", "constraint"}
+
+
+def parse_version(text: str) -> Version | None:
+    """ "16.0.384591198" → (16, 0, 384591198); None if it is not dotted non-negative integers."""
+    try:
+        parts = tuple(int(p) for p in text.strip().split("."))
+    except ValueError:
+        return None
+    return parts if parts and all(p >= 0 for p in parts) else None
+
+
+def _rules_dir() -> Any:
+    """The data files: package `coralcheck.rules` when installed (the wheel maps rules/ to it),
+    else rules/ beside the package in a source checkout run with PYTHONPATH=."""
+    try:
+        return resources.files("coralcheck.rules")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "rules"
+
+
+def load_toml(name: str) -> dict[str, Any]:
+    """One data file of the `coralcheck.rules` package."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    return tomllib.loads(_rules_dir().joinpath(name).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One edgetpu_compiler release."""
+
+    version: Version
+    name: str  # the full version string the compiler prints
+    aliases: tuple[str, ...]
+    date: str
+    runtime: int  # the Edge TPU runtime its output needs by default
+    parameter_cache_bytes: int
+
+    @property
+    def short(self) -> str:
+        """ "16.0" for 16.0.384591198."""
+        return f"{self.version[0]}.{self.version[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """One rule that can keep a supported op off the Edge TPU (or annotate it: effect "note")."""
+
+    op: str
+    check: str  # the name of its function in coralcheck.edgetpu.constraints
+    kind: str  # "documented" | "inferred"
+    effect: str  # "unmap" | "note"
+    text: str
+    fix: str
+    source: str
+    confidence: str
+    since: Version | None
+    until: Version | None
+    params: Mapping[str, Any]
+
+    def applies_to(self, release: Release) -> bool:
+        v = release.version
+        return (self.since is None or v >= self.since) and (self.until is None or v <= self.until)
+
+    @property
+    def inferred(self) -> bool:
+        return self.kind == "inferred"
+
+
+@dataclass(frozen=True, slots=True)
+class OpSpec:
+    """A row of the Edge TPU op table."""
+
+    name: str
+    since: Version
+    runtime: int
+    source: str
+    confidence: str
+    constraints: tuple[Constraint, ...]
+    flags: Mapping[str, Any]  # other per-op facts (e.g. QUANTIZE's float_input_allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionLimit:
+    """The highest version of `op` that releases up to `until` accept."""
+
+    op: str
+    max_version: int
+    until: Version
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    releases: tuple[Release, ...]  # oldest first
+    ops: Mapping[str, OpSpec]
+    common_constraints: tuple[Constraint, ...]  # apply to every supported op, after its own
+    unsupported_advice: Mapping[str, str]
+    version_limits: Mapping[str, tuple[VersionLimit, ...]]
+    parse_limits: Mapping[str, tuple[VersionLimit, ...]]
+    limits: Mapping[str, int]
+    memory: Mapping[str, Any]
+    activations: Mapping[str, Mapping[str, Any]]
+    rule_texts: Mapping[str, Mapping[str, str]]  # catalogue.toml [rule.CODE]
+    families: Mapping[str, str]  # code letter → family name
+
+    def release(self, text: str) -> Release:
+        """The release a user-given version names. Raises UsageError for unknown versions."""
+        wanted = parse_version(text)
+        known = ", ".join(r.short for r in self.releases if r.aliases) + " (or a full version)"
+        if wanted is None:
+            raise UsageError("--compiler-version", f"{text!r} is not a version (known: {known})")
+        for r in self.releases:
+            if text.strip() in r.aliases or wanted == r.version:
+                return r
+        same_line = [r for r in self.releases if r.version[:2] == wanted[:2]]
+        not_newer = [r for r in same_line if r.version <= wanted]
+        if not_newer:
+            return not_newer[-1]
+        if same_line:
+            return same_line[0]
+        raise UsageError(
+            "--compiler-version", f"unknown Edge TPU compiler version {text!r} (known: {known})"
+        )
+
+
+def _version(text: str | None, where: str) -> Version | None:
+    if text is None:
+        return None
+    v = parse_version(str(text))
+    if v is None:
+        raise ValueError(f"rules data: bad version {text!r} in {where}")
+    return v
+
+
+def _constraint(op: str, table: Mapping[str, Any], limits: Mapping[str, int]) -> Constraint:
+    params = {k: v for k, v in table.items() if k not in _CONSTRAINT_META}
+    # A limit may name a shared number of ops.toml [limits] instead of repeating it.
+    if isinstance(params.get("limit"), str):
+        params["limit"] = limits[params["limit"]]
+    return Constraint(
+        op=op,
+        check=table["check"],
+        kind=table.get("kind", "documented"),
+        effect=table.get("effect", "unmap"),
+        text=table.get("text", ""),
+        fix=table.get("fix", ""),
+        source=table.get("source", ""),
+        confidence=table.get("confidence", "unconfirmed"),
+        since=_version(table.get("since"), f"{op} constraint"),
+        until=_version(table.get("until"), f"{op} constraint"),
+        params=MappingProxyType(params),
+    )
+
+
+def _limits(rows: list[dict[str, Any]]) -> Mapping[str, tuple[VersionLimit, ...]]:
+    by_op: dict[str, list[VersionLimit]] = {}
+    for row in rows:
+        limit = VersionLimit(
+            op=row["op"],
+            max_version=int(row["max_version"]),
+            until=_version(row["until"], row["op"]) or (),
+            source=row.get("source", ""),
+            confidence=row.get("confidence", "unconfirmed"),
+        )
+        by_op.setdefault(limit.op, []).append(limit)
+    return MappingProxyType({op: tuple(v) for op, v in by_op.items()})
+
+
+@cache
+def knowledge() -> Knowledge:
+    """The whole knowledge base (read once per process)."""
+    compilers = load_toml("compilers.toml")
+    ops_data = load_toml("ops.toml")
+    activations = load_toml("activations.toml")
+    catalogue = load_toml("catalogue.toml")
+
+    releases = tuple(
+        sorted(
+            (
+                Release(
+                    version=_version(r["version"], "release") or (),
+                    name=r["version"],
+                    aliases=tuple(r.get("aliases", ())),
+                    date=r.get("date", ""),
+                    runtime=int(r["runtime"]),
+                    parameter_cache_bytes=int(r["parameter_cache_bytes"]),
+                )
+                for r in compilers["release"]
+            ),
+            key=lambda r: r.version,
+        )
+    )
+    limits = MappingProxyType(dict(ops_data.get("limits", {})))
+    ops = {
+        name: OpSpec(
+            name=name,
+            since=_version(row["since"], name) or (),
+            runtime=int(row.get("runtime", 10)),
+            source=row.get("source", ""),
+            confidence=row.get("confidence", "confirmed"),
+            constraints=tuple(_constraint(name, c, limits) for c in row.get("constraint", ())),
+            flags=MappingProxyType({k: v for k, v in row.items() if k not in _OP_META}),
+        )
+        for name, row in ops_data["ops"].items()
+    }
+    return Knowledge(
+        releases=releases,
+        ops=MappingProxyType(ops),
+        common_constraints=tuple(
+            _constraint("*", c, limits) for c in ops_data.get("common", {}).get("constraint", ())
+        ),
+        unsupported_advice=MappingProxyType(dict(ops_data.get("unsupported", {}))),
+        version_limits=_limits(compilers.get("version_limit", [])),
+        parse_limits=_limits(compilers.get("parse_limit", [])),
+        limits=limits,
+        memory=MappingProxyType(dict(compilers.get("memory", {}))),
+        activations=MappingProxyType(
+            {k: MappingProxyType(v) for k, v in activations["activation"].items()}
+        ),
+        rule_texts=MappingProxyType({k: MappingProxyType(v) for k, v in catalogue["rule"].items()}),
+        families=MappingProxyType(dict(catalogue["families"])),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What one compiler release, producing models for one runtime version, maps."""
+
+    release: Release
+    runtime: int  # the runtime the compiled model may need (-m): min(release default, option)
+    knowledge: Knowledge
+
+    def spec(self, opcode: str) -> OpSpec | None:
+        """The op-table row of `opcode`, whether or not this release supports it."""
+        return self.knowledge.ops.get(opcode)
+
+    def supports(self, opcode: str) -> bool:
+        spec = self.knowledge.ops.get(opcode)
+        return (
+            spec is not None and self.release.version >= spec.since and self.runtime >= spec.runtime
+        )
+
+    def first_release(self, opcode: str) -> Release | None:
+        """The oldest release that maps `opcode` (None if none does)."""
+        spec = self.knowledge.ops.get(opcode)
+        if spec is None:
+            return None
+        return next((r for r in self.knowledge.releases if r.version >= spec.since), None)
+
+    def constraints(self, opcode: str) -> tuple[Constraint, ...]:
+        """The op's own constraints for this release, then those common to every op."""
+        spec = self.knowledge.ops.get(opcode)
+        if spec is None:
+            return ()
+        every = (*spec.constraints, *self.knowledge.common_constraints)
+        return tuple(c for c in every if c.applies_to(self.release))
+
+    def _limit(self, table: Mapping[str, tuple[VersionLimit, ...]], opcode: str):
+        applicable = [v for v in table.get(opcode, ()) if self.release.version <= v.until]
+        return min(applicable, key=lambda v: v.max_version) if applicable else None
+
+    def version_limit(self, opcode: str) -> VersionLimit | None:
+        """The highest version of `opcode` this release maps, when known."""
+        return self._limit(self.knowledge.version_limits, opcode)
+
+    def parse_limit(self, opcode: str) -> VersionLimit | None:
+        """The highest version of `opcode` this release can parse at all, when known."""
+        return self._limit(self.knowledge.parse_limits, opcode)
+
+    def flag(self, opcode: str, name: str, default: Any = None) -> Any:
+        spec = self.knowledge.ops.get(opcode)
+        return default if spec is None else spec.flags.get(name, default)
+
+
+@cache
+def target(compiler_version: str, runtime_version: int = 14) -> Target:
+    """The knowledge for one target compiler (Options.compiler_version / runtime_version)."""
+    kb = knowledge()
+    release = kb.release(compiler_version)
+    return Target(release, min(release.runtime, int(runtime_version)), kb)

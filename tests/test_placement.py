@@ -1,0 +1,451 @@
+"""The placement predictor: agreement with the real compiler on the shared corpus, the
+single-segment partitioning, version-aware op tables, MACs, memory and root causes.
+
+Models no converter emits are built with tests/tflite_builder.py through `Net` below (also used by
+tests/test_checks.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import CORPUS, FIXTURES
+from tflite_builder import OpSpec, TensorSpec, build_model
+
+from coralcheck.analyze import analyze
+from coralcheck.analyze.placement import (
+    DATA_TYPE,
+    MAPPED,
+    MORE_THAN_ONE_SUBGRAPH,
+    NOT_SUPPORTED,
+    RANK,
+    UNSPECIFIED,
+    VERSION,
+    predict,
+)
+from coralcheck.edgetpu.knowledge import target
+from coralcheck.errors import UsageError
+from coralcheck.model import Model, load
+from coralcheck.options import Options
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _agreement_module() -> Any:
+    """benchmarks/compiler_agreement.py (the corpus mapping and comparison live there once)."""
+    path = REPO / "benchmarks" / "compiler_agreement.py"
+    spec = importlib.util.spec_from_file_location("compiler_agreement", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+agreement = _agreement_module()
+
+
+# --- a small builder for models no converter writes ------------------------------------------
+
+# Builtin options tables whose names are not the CamelCase of the op name.
+_OPTIONS_TYPES = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions"}
+
+
+class Net:
+    """A tiny model under construction: add tensors and ops, then `model()`."""
+
+    def __init__(self) -> None:
+        self.tensors: list[TensorSpec] = []
+        self.ops: list[OpSpec] = []
+        self.inputs: list[int] = []
+
+    def tensor(
+        self,
+        shape: list[int],
+        dtype: str = "INT8",
+        *,
+        name: str | None = None,
+        signature: list[int] | None = None,
+        variable: bool = False,
+    ) -> int:
+        quantized = dtype in ("INT8", "UINT8", "INT16")
+        self.tensors.append(
+            TensorSpec(
+                name or f"t{len(self.tensors)}",
+                shape,
+                dtype,
+                shape_signature=signature,
+                scale=[0.05] if quantized else None,
+                zero_point=[0] if quantized else None,
+                is_variable=variable,
+            )
+        )
+        return len(self.tensors) - 1
+
+    def input(self, shape: list[int], dtype: str = "INT8", **kw: Any) -> int:
+        index = self.tensor(shape, dtype, **kw)
+        self.inputs.append(index)
+        return index
+
+    def const(self, data: np.ndarray, *, name: str | None = None, zero_point: int = 0) -> int:
+        quantized = data.dtype in (np.int8, np.uint8)
+        self.tensors.append(
+            TensorSpec(
+                name or f"c{len(self.tensors)}",
+                data=data,
+                scale=[0.05] if quantized else None,
+                zero_point=[zero_point] if quantized else None,
+            )
+        )
+        return len(self.tensors) - 1
+
+    def op(
+        self,
+        opcode: str,
+        inputs: list[int],
+        shape: list[int],
+        dtype: str = "INT8",
+        options: dict[str, Any] | None = None,
+        version: int = 1,
+        outputs: int = 1,
+    ) -> int:
+        """Add an op producing `outputs` new tensors of `shape`; returns the first one."""
+        first = len(self.tensors)
+        outs = [self.tensor(shape, dtype) for _ in range(outputs)]
+        self.ops.append(
+            OpSpec(
+                opcode,
+                inputs,
+                outs,
+                options,
+                options_type=_OPTIONS_TYPES.get(opcode) if options else None,
+                version=version,
+            )
+        )
+        return first
+
+    def conv(self, x: int, shape: list[int], channels_in: int, kernel: int = 1) -> int:
+        w = self.const(np.ones((shape[-1], kernel, kernel, channels_in), np.int8))
+        b = self.const(np.zeros(shape[-1], np.int32))
+        return self.op("CONV_2D", [x, w, b], shape, options={"padding": "SAME"})
+
+    def model(self, outputs: list[int]) -> Model:
+        return load(build_model(self.tensors, self.ops, self.inputs, outputs))
+
+
+def placements(model: Model, compiler: str = "16.0") -> list[tuple[str, str]]:
+    return [(p.placement, p.status) for p in predict(model, target(compiler)).ops]
+
+
+# --- the real compiler on the shared corpus ------------------------------------------------
+
+
+def _pairs() -> list[tuple[str, dict]]:
+    if not (CORPUS / "groundtruth.json").exists():
+        return []
+    return agreement.usable_pairs(CORPUS)
+
+
+@pytest.mark.parametrize("compiled,entry", _pairs(), ids=[p[0] for p in _pairs()])
+def test_every_op_agrees_with_the_real_compiler(corpus_dir, compiled: str, entry: dict) -> None:
+    result = agreement.compare(compiled, entry, corpus_dir)
+    assert result["disagreements"] == [], result["disagreements"]
+    assert result["agree"] == len(entry["per_op"])
+
+
+def test_status_counts_match_the_yolo_compiler_logs(corpus_dir) -> None:
+    logged = [
+        (c, e) for c, e in agreement.usable_pairs(corpus_dir) if agreement.log_for(e["source"])
+    ]
+    assert len(logged) >= 2  # yolov8n and yolov5n
+    for compiled, entry in logged:
+        result = agreement.compare(compiled, entry, corpus_dir)
+        assert result["status_mismatches"] == {}, (compiled, result["status_mismatches"])
+
+
+def test_yolov8_head_limits_are_reported_in_the_compilers_words(corpus_dir) -> None:
+    model = load(corpus_dir / "models/goalbuddy/yolov8n_full_integer_quant.tflite")
+    ops = predict(model, target("16.0")).ops
+    # The first op off the Edge TPU is the 230400-element TRANSPOSE; the later ones point to it.
+    assert (ops[233].opcode, ops[233].status) == ("TRANSPOSE", UNSPECIFIED)
+    assert "230400" in ops[233].reason
+    assert ops[199].placement == ops[216].placement == "tpu"  # 14400 and 57600 elements
+    assert ops[240].status == MORE_THAN_ONE_SUBGRAPH and ops[240].blamed_on == 233
+
+
+def test_branches_that_do_not_depend_on_the_cpu_op_still_map(corpus_dir) -> None:
+    # movenet: ARG_MAX (op 89) is off the TPU, but the heads after it in file order (ops 100-111)
+    # only depend on op 82 and map; the CAST/QUANTIZE before the segment do not split it.
+    model = load(
+        corpus_dir / "models/coral_test_data_grouper/movenet_single_pose_lightning_ptq.tflite"
+    )
+    ops = predict(model, target("16.0")).ops
+    assert ops[89].placement == "cpu" and ops[89].blamed_on is None
+    assert all(ops[i].placement == "tpu" for i in range(100, 112) if i != 105)
+    assert [ops[0].placement, ops[1].placement, ops[2].placement] == ["cpu", "cpu", "tpu"]
+    assert ops[115].status == MORE_THAN_ONE_SUBGRAPH and ops[115].blamed_on == 89
+
+
+def test_placement_of_a_compiled_model_does_not_fail(corpus_dir) -> None:
+    compiled = load(corpus_dir / "models/coral_test_data_grouper/split_concat_edgetpu.tflite")
+    report = analyze(compiled, Options())
+    assert report.kind == "compiled"
+    assert [op.opcode for op in report.ops] == ["CUSTOM:edgetpu-custom-op"]
+    assert report.ops[0].placement == "cpu"
+
+
+def test_memory_estimate_is_close_to_the_compiled_parameters(corpus_dir) -> None:
+    from coralcheck.analyze.compiled import segment_parameter_bytes
+    from coralcheck.analyze.memory import parameter_bytes
+    from coralcheck.model.edgetpu import decode_segments
+
+    errors = []
+    for compiled, entry in agreement.usable_pairs(corpus_dir):
+        if "cocompiled" in compiled or "split_concat" in compiled or "lstm" in compiled:
+            continue  # shared caches and tiny models: the per-channel model does not apply
+        source = load(corpus_dir / entry["source"])
+        real = sum(
+            on + (off or 0)
+            for on, off in map(
+                segment_parameter_bytes, decode_segments(load(corpus_dir / compiled))
+            )
+        )
+        on_tpu = [placement == "tpu" for _, _, placement in entry["per_op"]]
+        estimate = parameter_bytes(source, on_tpu, target(agreement.compiler_for(entry["source"])))
+        errors.append(estimate / real - 1)
+    assert max(abs(e) for e in errors) < 0.10
+    assert abs(sum(errors) / len(errors)) < 0.03
+
+
+# --- partitioning on built models -----------------------------------------------------------
+
+
+def test_an_unsupported_op_blocks_only_what_depends_on_it() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    a = net.conv(x, [1, 8, 8, 4], 4)
+    idx = net.const(np.array([3, 2, 1, 0], np.int32))
+    g = net.op("GATHER", [a, idx], [1, 8, 8, 4], options={"axis": 3})
+    after = net.conv(g, [1, 8, 8, 4], 4)
+    side = net.conv(a, [1, 8, 8, 4], 4)
+    ops = predict(net.model([after, side]), target("16.0")).ops
+    assert [op.placement for op in ops] == ["tpu", "cpu", "cpu", "tpu"]
+    assert ops[1].status == NOT_SUPPORTED and ops[1].blamed_on is None
+    assert ops[2].status == MORE_THAN_ONE_SUBGRAPH and ops[2].blamed_on == 1
+    assert "op 1 (GATHER" in ops[2].reason
+
+
+def test_cpu_ops_that_only_feed_the_segment_do_not_split_it() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4], "FLOAT32")
+    q = net.op("QUANTIZE", [x], [1, 8, 8, 4])
+    y = net.conv(q, [1, 8, 8, 4], 4)
+    ops = predict(net.model([y]), target("16.0")).ops
+    assert [(op.placement, op.status) for op in ops] == [("cpu", UNSPECIFIED), ("tpu", MAPPED)]
+    assert "FLOAT32" in ops[0].reason
+
+
+def test_a_cpu_op_on_a_second_input_splits_the_segment_after_op_0_mapped() -> None:
+    # TFLite's delegate partitioning: subsets alternate starting with op 0's kind; the GATHER
+    # on the second input lands in the second (CPU) subset, so the ADD joining both inputs needs
+    # a second Edge TPU subset.
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    y = net.input([1, 8, 8, 4])
+    a = net.conv(x, [1, 8, 8, 4], 4)
+    g = net.op("GATHER", [y, net.const(np.array([3, 2, 1, 0], np.int32))], [1, 8, 8, 4])
+    s = net.op("ADD", [a, g], [1, 8, 8, 4])
+    ops = predict(net.model([s]), target("16.0")).ops
+    assert [op.status for op in ops] == [MAPPED, NOT_SUPPORTED, MORE_THAN_ONE_SUBGRAPH]
+    assert ops[2].blamed_on == 1
+
+
+def test_output_quantize_after_the_cpu_is_otherwise_supported_but_not_mapped() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4], "UINT8")
+    q = net.op("QUANTIZE", [x], [1, 8, 8, 4])
+    g = net.op("GATHER", [q, net.const(np.array([3, 2, 1, 0], np.int32))], [1, 8, 8, 4])
+    mid = net.op("QUANTIZE", [g], [1, 8, 8, 4])
+    out = net.op("QUANTIZE", [mid], [1, 8, 8, 4], "UINT8")
+    ops = predict(net.model([out]), target("16.0")).ops
+    assert [op.status for op in ops] == [MAPPED, NOT_SUPPORTED, MORE_THAN_ONE_SUBGRAPH, UNSPECIFIED]
+    assert ops[3].blamed_on == 1 and "graph output" in ops[3].reason
+
+
+def test_dequantize_and_float_ops_work_on_an_unsupported_data_type() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    d = net.op("DEQUANTIZE", [x], [1, 8, 8, 4], "FLOAT32")
+    r = net.op("RELU", [d], [1, 8, 8, 4], "FLOAT32")
+    ops = predict(net.model([r]), target("16.0")).ops
+    assert [op.status for op in ops] == [DATA_TYPE, DATA_TYPE]
+    assert "FLOAT32" in ops[1].reason
+
+
+def test_variable_state_tensors_may_be_int16_but_activations_may_not() -> None:
+    # keras_lstm_mnist_ptq in the corpus maps with an INT16 cell state (a variable tensor).
+    for variable, status in ((True, MAPPED), (False, DATA_TYPE)):
+        net = Net()
+        x = net.input([1, 8, 4])
+        state = net.tensor([1, 8, 4], "INT16", variable=variable)
+        if not variable:
+            net.inputs.append(state)
+        out = net.op("ADD", [x, state], [1, 8, 4])
+        assert placements(net.model([out]))[0][1] == status
+
+
+def test_more_than_3_non_singleton_dimensions_is_an_unsupported_rank() -> None:
+    model = load(FIXTURES / "rank5_int8.tflite")
+    ops = predict(model, target("16.0")).ops
+    assert [ops[i].status for i in (2, 3, 4, 5)] == [RANK] * 4
+    assert "[1, 2, 8, 16, 8]" in ops[2].reason
+    assert ops[6].blamed_on == 2
+
+
+# --- the target compiler ---------------------------------------------------------------------
+
+
+def _transpose_model() -> Model:
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    perm = net.const(np.array([0, 2, 1, 3], np.int32))
+    return net.model([net.op("TRANSPOSE", [x, perm], [1, 8, 8, 4], version=2)])
+
+
+@pytest.mark.parametrize(
+    "compiler,status",
+    [
+        ("14.1", NOT_SUPPORTED),
+        ("15.0", NOT_SUPPORTED),
+        ("16.0", MAPPED),
+        ("16.0.384591198", MAPPED),
+    ],
+)
+def test_transpose_arrived_with_compiler_16(compiler: str, status: str) -> None:
+    (placement,) = predict(_transpose_model(), target(compiler)).ops
+    assert placement.status == status
+    if status == NOT_SUPPORTED:
+        assert "from compiler 16.0" in placement.reason
+
+
+def test_quantize_arrived_with_the_january_2020_build_of_2_0() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4], "UINT8")
+    model = net.model([net.op("QUANTIZE", [x], [1, 8, 8, 4])])
+    assert placements(model, "2.0") == [("cpu", NOT_SUPPORTED)]
+    assert placements(model, "2.0.291256449") == [("tpu", MAPPED)]
+    assert placements(model, "2.1") == [("tpu", MAPPED)]
+
+
+def test_half_pixel_resize_maps_only_from_compiler_16() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    size = net.const(np.array([16, 16], np.int32))
+    options = {"align_corners": False, "half_pixel_centers": True}
+    model = net.model(
+        [net.op("RESIZE_NEAREST_NEIGHBOR", [x, size], [1, 16, 16, 4], options=options, version=3)]
+    )
+    assert placements(model, "15.0") == [("cpu", VERSION)]
+    assert placements(model, "16.0") == [("tpu", MAPPED)]
+
+
+def test_a_lower_target_runtime_unmaps_newer_ops() -> None:
+    model = _transpose_model()
+    assert predict(model, target("16.0", 13)).ops[0].status == NOT_SUPPORTED
+    assert "runtime 14" in predict(model, target("16.0", 13)).ops[0].reason
+
+
+@pytest.mark.parametrize("version", ["3.7", "16.x", "", "1.0"])
+def test_unknown_compiler_versions_are_usage_errors(version: str) -> None:
+    with pytest.raises(UsageError) as e:
+        target(version)
+    assert "16.0" in e.value.problem
+
+
+# --- MACs, summary, root causes, speed -------------------------------------------------------
+
+
+def test_macs_of_conv_depthwise_fc_and_transpose_conv() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    c = net.conv(x, [1, 8, 8, 16], 4, kernel=3)  # 8*8*16 outputs x 3*3*4
+    w = net.const(np.ones((1, 3, 3, 16), np.int8))
+    d = net.op("DEPTHWISE_CONV_2D", [c, w, net.const(np.zeros(16, np.int32))], [1, 8, 8, 16])
+    flat = net.op("RESHAPE", [d, net.const(np.array([1, 1024], np.int32))], [1, 1024])
+    fc_w = net.const(np.ones((10, 1024), np.int8))
+    fc = net.op("FULLY_CONNECTED", [flat, fc_w, net.const(np.zeros(10, np.int32))], [1, 10])
+    tw = net.const(np.ones((2, 3, 3, 16), np.int8))
+    shape = net.const(np.array([1, 16, 16, 2], np.int32))
+    t = net.op("TRANSPOSE_CONV", [shape, tw, d], [1, 16, 16, 2])
+    report = analyze(net.model([fc, t]), Options())
+    macs = [op.macs for op in report.ops]
+    assert macs == [8 * 8 * 16 * 9 * 4, 8 * 8 * 16 * 9, 0, 10 * 1024, 8 * 8 * 16 * 9 * 2]
+    assert report.summary.macs_total == sum(macs)
+    assert report.summary.macs_tpu == sum(macs)
+    assert report.summary.tpu_mac_share == 1.0
+
+
+def test_summary_counts_match_the_placements(corpus_dir) -> None:
+    model = load(corpus_dir / "models/sandhya_modelnew/yolov5n-int8.tflite")
+    report = analyze(model, Options())
+    s = report.summary
+    cpu = [op for op in report.ops if op.placement == "cpu"]
+    assert (s.ops_total, s.ops_cpu, s.ops_tpu, s.tpu_segments) == (256, len(cpu), 256 - len(cpu), 1)
+    assert Counter(op.opcode for op in cpu)["RESHAPE"] == 3
+
+
+def test_root_causes_rank_by_what_fixing_them_brings_back() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    a = net.conv(x, [1, 8, 8, 4], 4)
+    perm = net.const(np.array([3, 2, 1, 0], np.int32))
+    late = net.op("GATHER", [a, perm], [1, 8, 8, 4])  # blocks 1 op
+    b = net.conv(a, [1, 8, 8, 4], 4)
+    early = net.op("GATHER", [b, perm], [1, 8, 8, 4])  # blocks 3 ops
+    c = net.conv(early, [1, 8, 8, 4], 4)
+    d = net.conv(c, [1, 8, 8, 4], 4)
+    e = net.op("ADD", [d, d], [1, 8, 8, 4])
+    tail = net.conv(late, [1, 8, 8, 4], 4)
+    report = analyze(net.model([e, tail]), Options())
+    causes = [(r.opcode, r.op, r.ops_recovered) for r in report.root_causes]
+    assert causes == [("GATHER", 3, 4), ("GATHER", 1, 2)]
+    assert report.root_causes[0].macs_recovered == 2 * 8 * 8 * 4 * 4
+    assert [report.ops[i].blamed_on for i in (4, 5, 6, 7)] == [3, 3, 3, 1]
+
+
+def test_a_3500_op_model_is_analyzed_well_under_a_second() -> None:
+    net = Net()
+    x = net.input([1, 16, 16, 8])
+    for i in range(3500):
+        if i % 500 == 250:
+            x = net.op("LEAKY_RELU", [x], [1, 16, 16, 8], options={"alpha": 0.1})
+        elif i % 2:
+            x = net.op("ADD", [x, x], [1, 16, 16, 8])
+        else:
+            x = net.conv(x, [1, 16, 16, 8], 8)
+    model = net.model([x])
+    analyze(model, Options())  # warm the knowledge cache
+    started = time.perf_counter()
+    report = analyze(model, Options())
+    assert time.perf_counter() - started < 0.8
+    assert report.summary.ops_tpu == 250
+    assert len(report.root_causes) == 7
+
+
+def test_what_the_knowledge_cannot_settle_is_said_in_the_reason() -> None:
+    net = Net()
+    x = net.input([1, 32, 32, 64])
+    w = net.const(np.ones((64, 3, 3, 64), np.int8))
+    shape = net.const(np.array([1, 128, 128, 64], np.int32))
+    t = net.op("TRANSPOSE_CONV", [shape, w, x], [1, 128, 128, 64])  # 1 Mi outputs
+    axes = net.const(np.array([1, 2], np.int32))
+    m = net.op("REDUCE_MAX", [t, axes], [1, 1, 1, 64], options={"keep_dims": True})
+    conv, reduce_max = predict(net.model([m]), target("16.0")).ops
+    assert conv.status == reduce_max.status == MAPPED
+    assert "limit is not known" in conv.reason and "not knowable" in conv.reason
+    assert "no real compiler output confirms it" in reduce_max.reason

@@ -1,0 +1,137 @@
+"""The knowledge base in rules/*.toml: well-formed, consistent with the code that reads it, and
+not contradicted by the real compiler's output in the shared corpus."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tflite
+from conftest import REPO
+from test_placement import agreement
+
+from coralcheck.edgetpu.constraints import CHECKS
+from coralcheck.edgetpu.knowledge import knowledge, load_toml, parse_version, target
+from coralcheck.model import load
+
+BUILTINS = {k for k, v in vars(tflite.BuiltinOperator).items() if isinstance(v, int)}
+RELEASES = ["2.0", "2.0.291256449", "2.1", "14.1", "15.0", "16.0"]
+
+
+def test_data_files_ship_in_the_rules_package() -> None:
+    names = {p.name for p in (REPO / "rules").glob("*.toml")}
+    assert {"compilers.toml", "ops.toml", "activations.toml", "catalogue.toml"} <= names
+    assert (REPO / "rules" / "__init__.py").exists()
+
+
+def test_every_op_and_advice_names_a_tflite_builtin() -> None:
+    kb = knowledge()
+    assert set(kb.ops) <= BUILTINS
+    assert set(kb.unsupported_advice) <= BUILTINS
+    assert not set(kb.ops) & set(kb.unsupported_advice)
+    for facts in kb.activations.values():
+        assert set(facts["ops"]) <= BUILTINS
+
+
+def _constraints():
+    kb = knowledge()
+    return [*(c for spec in kb.ops.values() for c in spec.constraints), *kb.common_constraints]
+
+
+def test_every_constraint_names_a_check_and_says_where_it_comes_from() -> None:
+    assert knowledge().common_constraints  # the row limit applies to every op
+    for c in _constraints():
+        assert c.check in CHECKS, (c.op, c.check)
+        assert c.kind in ("documented", "inferred"), (c.op, c.check)
+        assert c.effect in ("unmap", "note"), (c.op, c.check)
+        assert c.text and c.source, (c.op, c.check)
+        if c.effect == "unmap":
+            assert c.fix, (c.op, c.check)
+        if c.inferred:
+            assert c.confidence in ("inferred", "analogy", "unknown"), (c.op, c.check)
+
+
+def test_shared_limits_resolve_to_numbers() -> None:
+    for c in _constraints():
+        if "limit" in c.params:
+            assert isinstance(c.params["limit"], int) and c.params["limit"] > 0
+
+
+def test_releases_are_ordered_and_aliases_unique() -> None:
+    kb = knowledge()
+    versions = [r.version for r in kb.releases]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    aliases = [a for r in kb.releases for a in r.aliases]
+    assert len(aliases) == len(set(aliases))
+    for text in RELEASES:
+        assert target(text).release.short == ".".join(text.split(".")[:2])
+
+
+def test_every_since_is_a_version() -> None:
+    for spec in knowledge().ops.values():
+        assert spec.since and parse_version(".".join(map(str, spec.since))) == spec.since
+
+
+def test_version_limits_name_supported_ops() -> None:
+    kb = knowledge()
+    for limits in (kb.version_limits, kb.parse_limits):
+        for op, rows in limits.items():
+            assert op in BUILTINS
+            assert all(row.max_version >= 1 and row.source for row in rows)
+
+
+def test_catalogue_codes_follow_their_family_letter() -> None:
+    catalogue = load_toml("catalogue.toml")
+    for code, text in catalogue["rule"].items():
+        assert code[0] in catalogue["families"], code
+        assert text["severity"] in ("error", "warning", "info"), code
+
+
+# --- the data against the real compiler --------------------------------------------------------
+
+
+def _mapped_ops(corpus_dir) -> list[tuple[str, str, int]]:
+    """(compiler, opcode, version) of every op the real compiler mapped in the corpus."""
+    mapped = []
+    for _, entry in agreement.usable_pairs(corpus_dir):
+        model = load(corpus_dir / entry["source"])
+        compiler = agreement.compiler_for(entry["source"])
+        for index, _, placement in entry["per_op"]:
+            if placement == "tpu":
+                op = model.main.operators[index]
+                mapped.append((compiler, op.opcode, op.version))
+    return mapped
+
+
+def test_every_op_the_compiler_mapped_is_supported_by_that_release(corpus_dir) -> None:
+    contradictions = {
+        (compiler, opcode)
+        for compiler, opcode, _ in _mapped_ops(corpus_dir)
+        if not target(compiler).supports(opcode)
+    }
+    assert not contradictions
+
+
+def test_no_version_limit_contradicts_a_mapped_op(corpus_dir) -> None:
+    contradictions = set()
+    for compiler, opcode, version in _mapped_ops(corpus_dir):
+        t = target(compiler)
+        for limit in (t.version_limit(opcode), t.parse_limit(opcode)):
+            if limit is not None and version > limit.max_version:
+                contradictions.add((compiler, opcode, version))
+    assert not contradictions
+
+
+def test_corpus_readme_names_the_compiler_of_every_folder(corpus_dir) -> None:
+    folders = {p.name for p in (corpus_dir / "models").iterdir() if p.is_dir()}
+    assert folders == set(agreement.COMPILER_BY_FOLDER)
+    truth = json.loads((corpus_dir / "groundtruth.json").read_text(encoding="utf-8"))
+    assert all(agreement.compiler_for(e["source"]) for e in truth.values())
+
+
+@pytest.mark.parametrize("name", ["row_elements", "reshape_elements"])
+def test_inferred_limits_lie_between_the_corpus_evidence(name: str) -> None:
+    # The evidence intervals written in ops.toml [limits]: mapped <= limit < not mapped.
+    bounds = {"row_elements": (176400, 230400), "reshape_elements": (408000, 1632000)}
+    low, high = bounds[name]
+    assert low <= knowledge().limits[name] < high
