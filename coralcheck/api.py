@@ -27,9 +27,20 @@ from coralcheck.report import ModelReport, Report
 
 
 def check(path: str | os.PathLike[str], **options: Any) -> Report:
-    """Lint one model file. Keyword options are the fields of `Options`."""
+    """Lint one model file. Keyword options are the fields of `Options`; `select`, `ignore`
+    and `severity` filter and re-rank the findings as the CLI's config does."""
     opts = options.pop("options", None) or Options(**options)
-    return Report(models=[check_model(os.fspath(path), opts)], tool_version=__version__)
+    report = check_model(os.fspath(path), opts)
+    if opts.select or opts.ignore or opts.severity:
+        from coralcheck.config import SELECT_ALL, Config, apply
+
+        rules = Config(
+            select=tuple(opts.select) or (SELECT_ALL,),
+            ignore=tuple(opts.ignore),
+            severity=dict(opts.severity),
+        )
+        report = apply(report, rules)
+    return Report(models=[report], tool_version=__version__)
 
 
 def check_model(path: str, options: Options) -> ModelReport:

@@ -255,7 +255,7 @@ def test_text_biggest_wins_shows_three_unless_verbose() -> None:
     report = report_of(partly_mapped())
     text = render(report, "text")
     assert "1.  op 27 RESIZE_BILINEAR: output too big" in text
-    assert "brings 2 more ops to the Edge TPU" in text
+    assert "fixing it alone brings 2 ops to the Edge TPU" in text
     assert "third cause" in text and "fourth cause" not in text
     assert "1 more root cause" in text
     assert "fourth cause" in render(report, "text", verbose=True)
@@ -628,7 +628,7 @@ def test_markdown_summary_table_and_sections() -> None:
     assert "❌ gate **max-cpu-ops** failed: 3 ops on the CPU (at most 0 allowed)" in text
     assert "<details><summary>3 ops on the CPU</summary>" in text
     assert "<script>" not in text
-    assert "1. op 27 RESIZE_BILINEAR (output too big): fixing it brings 2 more ops" in text
+    assert "1. op 27 RESIZE_BILINEAR (output too big): fixing it alone brings 2 ops" in text
 
 
 def test_markdown_all_passed_headline() -> None:

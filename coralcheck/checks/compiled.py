@@ -30,6 +30,7 @@ from coralcheck.model.edgetpu import (
 )
 from coralcheck.model.graph import Model, Tensor
 from coralcheck.options import Options
+from coralcheck.render.phrases import human_bytes
 from coralcheck.report import Finding
 
 FAMILY = "compiled"
@@ -56,14 +57,6 @@ class CompiledContext:
     segments: list[Segment]
     options: Options
     cpu_between: frozenset[int] = field(default_factory=frozenset)
-
-
-def human_bytes(n: int) -> str:
-    """1536 → "1.50 KiB" (the compiler's own units)."""
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
 
 
 def _finding(rule: Rule, message: str, **where: object) -> Finding:

@@ -13,6 +13,7 @@ from coralcheck.render import Outcome
 from coralcheck.render.phrases import (
     op_label,
     plural,
+    recovery,
     severity_counts,
     sorted_findings,
     verdict_line,
@@ -73,7 +74,7 @@ def _model_section(m: ModelReport, outcome: Outcome, n: int) -> list[str]:
         for rank, cause in enumerate(m.root_causes[:SHOWN_WINS], 1):
             text = (
                 f"{rank}. {op_label(cause.op, cause.opcode)} ({cause.reason or cause.status}): "
-                f"fixing it brings {plural(cause.ops_recovered, 'more op')} to the Edge TPU"
+                f"{recovery(cause.ops_recovered)}"
             )
             if cause.fix:
                 text += f". Fix: {cause.fix}"

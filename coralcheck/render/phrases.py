@@ -312,3 +312,10 @@ def table_columns(rows: list[dict]) -> list[str]:
     for row in rows:
         columns.update(dict.fromkeys(row))
     return list(columns)
+
+
+def recovery(ops_recovered: int) -> str:
+    """What fixing one root cause alone brings back (the op itself included)."""
+    if ops_recovered <= 0:
+        return "fixing it alone brings no op back: other root causes block the same ops"
+    return f"fixing it alone brings {plural(ops_recovered, 'op')} to the Edge TPU"

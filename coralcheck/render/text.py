@@ -36,6 +36,7 @@ from coralcheck.render.phrases import (
     op_label,
     op_runs,
     plural,
+    recovery,
     severity_counts,
     shape_text,
     sorted_findings,
@@ -189,7 +190,7 @@ def _wins(m: ModelReport, verbose: bool) -> Section | None:
     for rank, cause in enumerate(causes, 1):
         body = Text(op_label(cause.op, cause.opcode), style="bold")
         body.append(f": {cause.reason or cause.status}")
-        gain = f"\nfixing it brings {plural(cause.ops_recovered, 'more op')} to the Edge TPU"
+        gain = "\n" + recovery(cause.ops_recovered)
         if cause.macs_recovered and m.summary.macs_total:
             share = cause.macs_recovered / m.summary.macs_total
             gain += f" (+{human_count(cause.macs_recovered)} MACs, {share:.0%})"
