@@ -1,11 +1,13 @@
-"""The finished report: what analysis produces and renderers format. Exactly what `--format json`
-prints (see `schema_version`; docs/report.schema.json describes it).
+"""The finished report: what analysis produces and renderers format. `--format json` prints
+`Report.to_dict()` plus the verdict (gates, exit code) the CLI adds; coralcheck/report.schema.json
+describes it, versioned by `schema_version`.
 
 Renderers never compute: any number a renderer needs must be a field here.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -120,7 +122,19 @@ class ModelReport:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["summary"]["tpu_mac_share"] = round(self.summary.tpu_mac_share, 4)
-        return d
+        return _finite(d)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity: a non-finite number read from a corrupt file (a NaN scale)
+    becomes None, so that every JSON output stays valid for jq and JSON.parse."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_finite(v) for v in value)
+    return value
 
 
 @dataclass(slots=True)
