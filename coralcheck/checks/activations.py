@@ -89,10 +89,13 @@ def silu_activation(ctx: CheckContext) -> Iterator[Finding]:
         "A001",
         f"{plural(len(pairs), 'SiLU activation')} (LOGISTIC + MUL on the same input), first at ops "
         f"{first[0]}-{first[1]}: they map, but cost {2 * len(pairs)} extra ops that a fused "
-        f"ReLU/ReLU6 would not{where}",
+        f"ReLU/ReLU6 would not, and quantize worse than ReLU6's fixed [0, 6] range{where}",
         op=first[0],
         opcode="LOGISTIC",
-        fix=f"Where accuracy allows, use {facts['replacement']}.",
+        fix=(
+            f"Where accuracy allows, use {facts['replacement']}. Compare both variants first: "
+            "`coralcheck compare silu.tflite relu.tflite --data DATA --reference float.tflite`."
+        ),
     )
 
 
