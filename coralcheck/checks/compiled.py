@@ -59,6 +59,13 @@ class CompiledContext:
     cpu_between: frozenset[int] = field(default_factory=frozenset)
 
 
+def _segment_finding(rule: Rule, seg: Segment, message: str) -> Finding:
+    """A finding located on the segment's `edgetpu-custom-op`."""
+    return _finding(
+        rule, message, op=seg.op_index, subgraph=seg.subgraph, opcode="CUSTOM:edgetpu-custom-op"
+    )
+
+
 def _finding(rule: Rule, message: str, **where: object) -> Finding:
     return Finding(rule.code, rule.severity, message, fix=rule.fix, **where)  # type: ignore[arg-type]
 
@@ -102,14 +109,12 @@ def off_chip_parameters(ctx: CompiledContext) -> Iterator[Finding]:
             continue
         cache = seg.package.caching_executable()
         cached = cache.parameter_bytes if cache else 0
-        yield _finding(
+        yield _segment_finding(
             rule,
+            seg,
             f"Edge TPU segment {seg_no + 1} streams {human_bytes(main.parameter_bytes)} of "
             f"parameters from host memory on every inference ({human_bytes(cached)} cached "
             "on-chip)",
-            op=seg.op_index,
-            subgraph=seg.subgraph,
-            opcode="CUSTOM:edgetpu-custom-op",
         )
 
 
@@ -127,13 +132,11 @@ def runtime_too_old(ctx: CompiledContext) -> Iterator[Finding]:
         needed = seg.package.min_runtime_version
         if needed is None or needed <= target:
             continue
-        yield _finding(
+        yield _segment_finding(
             rule,
+            seg,
             f"Edge TPU segment {seg_no + 1} needs Edge TPU runtime {needed} or newer, but the "
             f"target runtime is {target}: libedgetpu will refuse to load it",
-            op=seg.op_index,
-            subgraph=seg.subgraph,
-            opcode="CUSTOM:edgetpu-custom-op",
         )
 
 
@@ -171,12 +174,10 @@ def legacy_format(ctx: CompiledContext) -> Iterator[Finding]:
             if layout == "legacy"
             else 'a package without the "DWN1" identifier'
         )
-        yield _finding(
+        yield _segment_finding(
             rule,
+            seg,
             f"Edge TPU segment {seg_no + 1} uses {what}",
-            op=seg.op_index,
-            subgraph=seg.subgraph,
-            opcode="CUSTOM:edgetpu-custom-op",
         )
 
 
@@ -218,12 +219,10 @@ def executables_rejected(ctx: CompiledContext) -> Iterator[Finding]:
     rule = RULE_BY_FUNCTION[executables_rejected]
     for seg_no, seg in enumerate(ctx.segments):
         for problem in executable_problems(seg):
-            yield _finding(
+            yield _segment_finding(
                 rule,
+                seg,
                 f"Edge TPU segment {seg_no + 1}: {problem}",
-                op=seg.op_index,
-                subgraph=seg.subgraph,
-                opcode="CUSTOM:edgetpu-custom-op",
             )
 
 
@@ -304,12 +303,10 @@ def layer_tensor_mismatch(ctx: CompiledContext) -> Iterator[Finding]:
     rule = RULE_BY_FUNCTION[layer_tensor_mismatch]
     for seg_no, seg in enumerate(ctx.segments):
         for problem in binding_problems(ctx.model, seg):
-            yield _finding(
+            yield _segment_finding(
                 rule,
+                seg,
                 f"Edge TPU segment {seg_no + 1}: {problem}",
-                op=seg.op_index,
-                subgraph=seg.subgraph,
-                opcode="CUSTOM:edgetpu-custom-op",
             )
 
 
@@ -324,13 +321,11 @@ def chip_list_mismatch(ctx: CompiledContext) -> Iterator[Finding]:
     for seg_no, seg in enumerate(ctx.segments):
         if seg.chip_enums is None or len(seg.chip_enums) == 1 + seg.extra_package_count:
             continue
-        yield _finding(
+        yield _segment_finding(
             rule,
+            seg,
             f"Edge TPU segment {seg_no + 1} lists {len(seg.chip_enums)} chips for "
             f"{1 + seg.extra_package_count} packages",
-            op=seg.op_index,
-            subgraph=seg.subgraph,
-            opcode="CUSTOM:edgetpu-custom-op",
         )
 
 
@@ -349,13 +344,11 @@ def caching_token_mismatch(ctx: CompiledContext) -> Iterator[Finding]:
         if cache is None or main is None or pkg.layout == "legacy":
             continue
         if cache.parameter_caching_token != main.parameter_caching_token:
-            yield _finding(
+            yield _segment_finding(
                 rule,
+                seg,
                 f"Edge TPU segment {seg_no + 1}: caching token "
                 f"{cache.parameter_caching_token:#018x} vs {main.parameter_caching_token:#018x}",
-                op=seg.op_index,
-                subgraph=seg.subgraph,
-                opcode="CUSTOM:edgetpu-custom-op",
             )
 
 
