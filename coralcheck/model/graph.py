@@ -213,6 +213,6 @@ class Model:
         item = np.dtype(dtype).itemsize
         count = tensor.data_size // item
         view = np.frombuffer(self._data, dtype, count, tensor.data_offset)
-        if count == tensor.num_elements and tensor.shape:
+        if count == tensor.num_elements:  # shape () is a scalar: a 0-d array, as in TFLite
             view = view.reshape(tensor.shape)
         return view

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import mmap
 import os
-import struct
+import stat
 from types import MappingProxyType
 from typing import Any
 
@@ -23,7 +23,13 @@ from coralcheck.model.graph import (
     Subgraph,
     Tensor,
 )
-from coralcheck.model.schema import decode_options, operator_name, tensor_type_name
+from coralcheck.model.schema import (
+    decode_options,
+    operator_name,
+    option_fields,
+    tensor_type_name,
+    tensor_type_names,
+)
 
 IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
@@ -39,7 +45,7 @@ _OTHER_FORMATS = (
     (b"\x1f\x8b", "a gzip archive"),
     (b"{", "a JSON/text file"),
     (b"ONNX", "an ONNX model"),
-    (b"\x08", "probably an ONNX/protobuf model"),
+    (b"\x08", "an ONNX (protobuf) model"),
 )
 
 
@@ -55,6 +61,12 @@ def load(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Mod
 
 def _map_file(path: str) -> Any:
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(mode):
+            # Opening a FIFO would block until a writer comes; a pipe cannot be mapped anyway.
+            raise ModelError(path, "not a regular file (a pipe or device?): save the model first")
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size == 0:
@@ -87,26 +99,42 @@ def parse(data: Any, path: str) -> Model:
     try:
         return _Reader(FlatBuffer(data, path)).model(has_identifier)
     except ModelError as e:
-        if has_identifier:
+        # Schema v1/v2 files had no identifier: say what they are, not "not a TFLite model".
+        old_schema = isinstance(e, _SchemaVersionError) and e.version in (1, 2)
+        if has_identifier or old_schema:
             raise
         other = _sniff(data)
         hint = f"looks like {other}" if other else "no 'TFL3' identifier"
         raise ModelError(path, f"not a TFLite model ({hint})") from e
-    except (struct.error, ValueError, IndexError, TypeError, OverflowError) as e:
-        # The binding's option accessors read a corrupt options vector.
-        raise ModelError(path, f"corrupt model: {e}") from None
+
+
+class _SchemaVersionError(ModelError):
+    """A well-formed model root whose schema version is not 3."""
+
+    def __init__(self, path: str, version: int) -> None:
+        super().__init__(
+            path, f"unsupported TFLite schema version {version} (expected {SCHEMA_VERSION})"
+        )
+        self.version = version
+
+
+_NO_DATA = BufferRef(0, 0)
+_NOT_QUANTIZED = Quantization((), ())
+_NO_OPTIONS: MappingProxyType[str, Any] = MappingProxyType({})
 
 
 class _Reader:
     def __init__(self, buf: FlatBuffer) -> None:
         self.buf = buf
+        self.dtype_names = tensor_type_names()
+        self.options_cache: dict[tuple[int, bytes], tuple[str | None, MappingProxyType]] = {}
 
     def model(self, has_identifier: bool) -> Model:
         buf = self.buf
         root = buf.root("model")
         version = int(root.scalar(0, "u32"))
         if version != SCHEMA_VERSION:
-            buf.fail(f"unsupported TFLite schema version {version} (expected {SCHEMA_VERSION})")
+            raise _SchemaVersionError(buf.path, version)
         buffers = self.buffers(root)
         opcodes = self.opcodes(root)
         subgraph_tables = root.tables(2, "subgraphs")
@@ -213,45 +241,51 @@ class _Reader:
         self, values: tuple[int, ...], count: int, what: str, optional: bool = False
     ) -> tuple[int, ...]:
         low = -1 if optional else 0
-        for v in values:
-            if v < low or v >= count:
-                self.buf.fail(f"corrupt model: {what} names tensor {v}, but there are {count}")
+        if values and (min(values) < low or max(values) >= count):
+            bad = next(v for v in values if v < low or v >= count)
+            self.buf.fail(f"corrupt model: {what} names tensor {bad}, but there are {count}")
         return values
 
     def tensor(self, index: int, t: Table, buffers: tuple[BufferRef, ...], where: str) -> Tensor:
+        # The hot loop of large models (10,000+ tensors): positional arguments, no re-checks.
         shape = t.numbers(0, "i", "shape")
         signature = t.numbers(7, "i", "shape_signature") if t.has(7) else None
-        buffer = int(t.scalar(2, "u32"))
-        if buffer >= len(buffers) and buffers:
+        if signature is None and shape and min(shape) < 0:
+            signature = shape  # old converters wrote -1 into the shape itself
+        buffer = t.scalar(2, "u32")
+        n_buffers = len(buffers)
+        if buffer >= n_buffers and n_buffers:
             self.buf.fail(
                 f"corrupt model: tensor {index} of {where} uses buffer {buffer}, "
-                f"but there are {len(buffers)}"
+                f"but there are {n_buffers}"
             )
-        if any(d < 0 for d in shape) and signature is None:
-            signature = shape
-        ref = buffers[buffer] if buffer < len(buffers) else BufferRef(0, 0)
+        ref = buffers[buffer] if buffer < n_buffers else _NO_DATA
         q = t.table(4, "quantization")
-        quantization = None
-        if q is not None:
-            quantization = Quantization(
-                scale=q.numbers(2, "f", "scale"),
-                zero_point=q.numbers(3, "q", "zero_point"),
-                quantized_dimension=int(q.scalar(6, "i32")),
-                min=q.numbers(0, "f", "min"),
-                max=q.numbers(1, "f", "max"),
-            )
+        dtype = t.scalar(1, "i8")
         return Tensor(
-            index=index,
-            name=t.string(3, "name") or "",
-            dtype=tensor_type_name(int(t.scalar(1, "i8"))),
-            shape=shape,
-            shape_signature=signature,
-            buffer=buffer,
-            is_variable=bool(t.scalar(5, "bool")),
-            quantization=quantization,
-            data_offset=ref.offset if ref.size else -1,
-            data_size=ref.size,
+            index,
+            t.string(3, "name") or "",
+            self.dtype_names.get(dtype) or tensor_type_name(dtype),  # type: ignore[arg-type]
+            shape,
+            signature,
+            buffer,  # type: ignore[arg-type]
+            bool(t.scalar(5, "bool")),
+            None if q is None else self.quantization(q),
+            ref.offset if ref.size else -1,
+            ref.size,
         )
+
+    @staticmethod
+    def quantization(q: Table) -> Quantization:
+        scale = q.numbers(2, "f", "scale")
+        zero_point = q.numbers(3, "q", "zero_point")
+        dimension = q.scalar(6, "i32")
+        has_min, has_max = q.has(0), q.has(1)  # rare: skip two vector reads per tensor
+        if not (scale or zero_point or dimension or has_min or has_max):
+            return _NOT_QUANTIZED  # the empty table converters write for float tensors
+        low = q.numbers(0, "f", "min") if has_min else ()
+        high = q.numbers(1, "f", "max") if has_max else ()
+        return Quantization(scale, zero_point, dimension, low, high)  # type: ignore[arg-type]
 
     def operator(
         self,
@@ -274,12 +308,10 @@ class _Reader:
         intermediates = self.indices(
             t.numbers(8, "i", "intermediates"), n_tensors, f"{what} intermediates", True
         )
-        options_type, options = None, {}
+        options_type, options = None, _NO_OPTIONS
         options_table = t.table(4, "builtin_options")
         if options_table is not None:
-            options_type, options = decode_options(
-                int(t.scalar(3, "u8")), self.buf.data, options_table.pos
-            )
+            options_type, options = self.options(t.scalar(3, "u8"), options_table)  # type: ignore[arg-type]
         custom_offset, custom_size = -1, 0
         vec = t.vector(5, 1, "custom_options")
         if vec is not None:
@@ -300,10 +332,27 @@ class _Reader:
             intermediates=intermediates,
             custom_code=custom,
             options_type=options_type,
-            options=MappingProxyType(options),
+            options=options,
             custom_options_offset=custom_offset,
             custom_options_size=custom_size,
         )
+
+    def options(
+        self, options_type: int, table: Table
+    ) -> tuple[str | None, MappingProxyType[str, Any]]:
+        """Decode builtin options; equal scalar-only tables (the common case) decode once."""
+        key = (options_type, table.fingerprint())
+        cached = self.options_cache.get(key)
+        if cached is not None:
+            return cached
+        name, options = decode_options(options_type, table)
+        result = (name, MappingProxyType(options))
+        # A present vector (even an empty one) lives elsewhere in the file: equal fingerprints
+        # cannot vouch for it, so only tables whose vectors are all absent are cached.
+        fields = option_fields(name) if name else None
+        if not any(f.vector and table.has(f.slot) for f in fields or ()):
+            self.options_cache[key] = result
+        return result
 
     def metadata(self, root: Table, n_buffers: int) -> MappingProxyType[str, int]:
         entries = {}

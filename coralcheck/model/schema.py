@@ -1,15 +1,26 @@
 """Names from the TFLite schema, taken from the `tflite` binding (never copied into this repo).
 
-The binding's generated classes give the enum names (operators, tensor types, option unions) and
-the option-table accessors. Only scalars and small vectors of option tables are read through it,
-after `flatbuf.Table` has checked the table's bounds.
+The binding's generated modules are the schema in Python: enum classes (operators, tensor types,
+option unions) and one class per options table whose accessors give each field's name, vtable
+slot, type and default. Importing the binding costs about 100 ms (its package imports all ~200
+modules, and flatbuffers imports numpy) and its accessors read without bounds checks, so this
+module reads only the generated sources a model needs, with `ast`, and decodes option tables
+with the bounds-checked `flatbuf.Table`. tests/test_reader.py checks that the result
+equals what the binding itself returns.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import re
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from coralcheck.model.flatbuf import Table
 
 # Bytes per element for each TFLite tensor type; 0 = not a fixed-size element.
 DTYPE_BYTES: dict[str, float] = {
@@ -56,29 +67,59 @@ FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT"
 PADDINGS = ("SAME", "VALID")
 
 
-def _enum_names(enum_class: type) -> dict[int, str]:
-    return {v: k for k, v in vars(enum_class).items() if not k.startswith("_") and type(v) is int}
+@cache
+def _binding_dir() -> Path:
+    """Where the `tflite` package's generated modules are (found without importing it)."""
+    spec = importlib.util.find_spec("tflite")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the tflite package (a coralcheck dependency) is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@cache
+def _binding_class(name: str) -> ast.ClassDef | None:
+    """The syntax tree of the binding's generated class `name`, or None if there is none."""
+    path = _binding_dir() / f"{name}.py"
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for node in ast.parse(source, filename=str(path)).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node
+    return None
+
+
+def _enum_names(enum: str) -> dict[int, str]:
+    cls = _binding_class(enum)
+    if cls is None:
+        raise ImportError(f"the tflite package has no {enum}")
+    names = {}
+    for node in cls.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Constant)
+            and type(node.value.value) is int
+        ):
+            names.setdefault(node.value.value, node.targets[0].id)
+    return names
 
 
 @cache
 def builtin_operator_names() -> dict[int, str]:
-    from tflite.BuiltinOperator import BuiltinOperator
-
-    return _enum_names(BuiltinOperator)
+    return _enum_names("BuiltinOperator")
 
 
 @cache
 def tensor_type_names() -> dict[int, str]:
-    from tflite.TensorType import TensorType
-
-    return _enum_names(TensorType)
+    return _enum_names("TensorType")
 
 
 @cache
 def builtin_options_names() -> dict[int, str]:
-    from tflite.BuiltinOptions import BuiltinOptions
-
-    return _enum_names(BuiltinOptions)
+    return _enum_names("BuiltinOptions")
 
 
 def operator_name(code: int) -> str:
@@ -91,60 +132,101 @@ def tensor_type_name(code: int) -> str:
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_SKIP = ("GetRootAs", "Init")
+_SKIP_PREFIXES = ("GetRootAs", "Init", "_")
+_SKIP_SUFFIXES = ("AsNumpy", "Length", "IsNone", "BufferHasIdentifier")
+
+# flatbuffers.number_types flags -> (flatbuf.Table scalar kind, struct code for vectors).
+_FLAGS = {
+    "BoolFlags": ("bool", "?"),
+    "Int8Flags": ("i8", "b"),
+    "Uint8Flags": ("u8", "B"),
+    "Int16Flags": ("i16", "h"),
+    "Uint16Flags": ("u16", "H"),
+    "Int32Flags": ("i32", "i"),
+    "Uint32Flags": ("u32", "I"),
+    "Int64Flags": ("i64", "q"),
+    "Uint64Flags": ("u64", "Q"),
+    "Float32Flags": ("f32", "f"),
+    "Float64Flags": ("f64", "d"),
+}
 
 
 def _snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
-@cache
-def _option_fields(options_name: str) -> tuple[tuple[str, str, bool], ...] | None:
-    """(snake_name, accessor, is_vector) for each field of an options table in the binding."""
-    import tflite
+@dataclass(frozen=True, slots=True)
+class OptionField:
+    """One scalar or scalar-vector field of an options table, as the binding's accessor reads
+    it: `self._tab.Offset(4 + 2 * slot)`, then `Get(<flags>, ...)`, else `return <default>`."""
 
-    cls = getattr(tflite, options_name, None)
+    name: str
+    slot: int
+    kind: str
+    code: str
+    default: Any
+    vector: bool
+
+
+def _accessor_field(method: ast.FunctionDef) -> OptionField | None:
+    voffset, flags = None, None
+    for node in ast.walk(method):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        if node.func.attr == "Offset" and node.args and isinstance(node.args[0], ast.Constant):
+            voffset = node.args[0].value
+        elif node.func.attr == "Get" and node.args and isinstance(node.args[0], ast.Attribute):
+            flags = node.args[0].attr
+    if voffset is None or flags not in _FLAGS:
+        return None  # strings, nested tables, vectors of tables: no rule reads them
+    last = method.body[-1]
+    default = (
+        last.value.value
+        if isinstance(last, ast.Return) and isinstance(last.value, ast.Constant)
+        else 0
+    )
+    kind, code = _FLAGS[flags]
+    vector = len(method.args.args) > 1  # `def Field(self, j)` reads element j
+    return OptionField(_snake(method.name), (voffset - 4) // 2, kind, code, default, vector)
+
+
+@cache
+def option_fields(options_name: str) -> tuple[OptionField, ...] | None:
+    """The scalar and scalar-vector fields of options table `options_name` (None: unknown)."""
+    cls = _binding_class(options_name)
     if cls is None:
         return None
-    names = [n for n in vars(cls) if not n.startswith("_") and not n.startswith(_SKIP)]
     fields = []
-    for name in names:
-        if name.endswith(("AsNumpy", "Length", "IsNone")) or "BufferHasIdentifier" in name:
+    for node in cls.body:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith(_SKIP_PREFIXES):
             continue
-        is_vector = f"{name}AsNumpy" in names
-        fields.append((_snake(name), name, is_vector))
+        if node.name.endswith(_SKIP_SUFFIXES):
+            continue
+        field = _accessor_field(node)
+        if field is not None:
+            fields.append(field)
     return tuple(fields)
 
 
-def decode_options(options_type: int, data: Any, pos: int) -> tuple[str | None, dict[str, Any]]:
-    """Decode a builtin options table at `pos` (already bounds-checked) into a plain dict.
+def decode_options(options_type: int, table: Table) -> tuple[str | None, dict[str, Any]]:
+    """Decode a builtin options table into a plain dict of snake_case schema field names.
 
     Enum-valued fields that rules read (padding, fused activation) are turned into their names.
-    Raises the binding's low-level errors on a corrupt vector; the reader turns them into
-    `ModelError`.
+    Every read is bounds-checked by `table`, which raises `ModelError` on a corrupt field.
     """
     name = builtin_options_names().get(options_type)
     if name is None or name == "NONE":
         return None, {}
-    fields = _option_fields(name)
+    fields = option_fields(name)
     if fields is None:
         return name, {}
-    import tflite
-
-    table = getattr(tflite, name)()
-    table.Init(data, pos)
     out: dict[str, Any] = {}
-    for snake, accessor, is_vector in fields:
-        if is_vector:
-            if getattr(table, f"{accessor}IsNone")():
-                value: Any = ()
-            else:
-                value = tuple(int(x) for x in getattr(table, f"{accessor}AsNumpy")())
+    for f in fields:
+        if f.vector:
+            out[f.name] = table.numbers(f.slot, f.code, f.name)
         else:
-            value = getattr(table, accessor)()
-            if hasattr(value, "Init") or isinstance(value, bytes):
-                continue  # nested tables/strings: no rule needs them
-        out[snake] = value
+            value = table.scalar(f.slot, f.kind, f.default)
+            out[f.name] = bool(value) if f.kind == "bool" else value
     if "fused_activation_function" in out:
         code = out["fused_activation_function"]
         out["fused_activation_function"] = (

@@ -294,7 +294,8 @@ def _layer_rows(
 
 def io_snippet(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> str:
     """numpy code converting float inputs to the model's integers and its outputs back."""
-    lines = ["import numpy as np", ""]
+    # Two blank lines between definitions, so the pasted snippet is PEP 8 clean.
+    lines = ["import numpy as np", "", ""]
     for role, infos in (("input", inputs), ("output", outputs)):
         for n, info in enumerate(infos):
             suffix = f"_{n}" if len(infos) > 1 else ""
@@ -313,12 +314,14 @@ def io_snippet(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> s
                     f"    q = np.round(x / {info.scale!r}) + {info.zero_point}",
                     f"    return np.clip(q, {limits.min}, {limits.max}).astype(np.{info.dtype})",
                     "",
+                    "",
                 ]
             else:
                 lines += [
                     f"def dequantize_output{suffix}(q):",
                     f'    """{info.dtype} -> float32 for output {info.name!r} ({shape})."""',
                     f"    return (q.astype(np.float32) - {info.zero_point}) * {info.scale!r}",
+                    "",
                     "",
                 ]
     return "\n".join(lines).rstrip() + "\n"

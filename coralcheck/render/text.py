@@ -8,7 +8,6 @@ end with a summary table. Plain output fits 80 columns.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import shutil
@@ -338,39 +337,9 @@ def _summary(console: Console, report: Report, outcome: Outcome) -> None:
     console.print(Text(line, style="bold red" if failed or outcome.failures else "bold green"))
 
 
-# The longest text from a model (tensor name, message quoting a shape) shown whole: rich wraps
-# text in time that grows faster than its length, and a hostile file can hold megabyte names.
-MAX_TEXT = 2000
-
-
-def _clipped(value: Any) -> Any:
-    """`value` with every string longer than MAX_TEXT cut short, through dataclasses, named
-    tuples, lists and dicts; the same object when nothing was too long."""
-    if isinstance(value, str):
-        if len(value) <= MAX_TEXT:
-            return value
-        return f"{value[:MAX_TEXT]}… ({len(value) - MAX_TEXT:,} more characters)"
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = [f.name for f in dataclasses.fields(value) if f.init]
-        changed = {
-            n: c for n in fields if (c := _clipped(getattr(value, n))) is not getattr(value, n)
-        }
-        return dataclasses.replace(value, **changed) if changed else value
-    if isinstance(value, list | tuple | dict):
-        items = list(value.items()) if isinstance(value, dict) else list(value)
-        clipped = [_clipped(v) for v in items]
-        if all(c is v for c, v in zip(clipped, items, strict=True)):
-            return value
-        if isinstance(value, dict):
-            return dict(clipped)
-        return type(value)(*clipped) if hasattr(value, "_fields") else type(value)(clipped)
-    return value
-
-
 def render_text(
     report: Report, outcome: Outcome, *, verbose: bool = False, color: bool = False, width: int = 80
 ) -> str:
-    report, outcome = _clipped(report), _clipped(outcome)
     out = io.StringIO()
     console = _console(out, color, width)
     for n, (m, verdict) in enumerate(zip(report.models, outcome.verdicts, strict=True)):

@@ -1,0 +1,78 @@
+"""Shared test helpers: where the fixtures and the corpus are, and how to run the CLI.
+
+- `FIXTURES` / `manifest_entries()`: the converter-made models in fixtures/ and TensorFlow's own
+  view of each (fixtures/manifest.json).
+- `CORPUS`: the real compiled models in ../shared/corpus (tests using `corpus_dir` skip when
+  it is absent).
+- `run_cli(*args)`: `python -m coralcheck ARGS` in a fresh process (result with returncode,
+  stdout, stderr).
+- `tflite_builder` (tests/tflite_builder.py) builds models no converter emits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# tests/ on the path so that test modules can `import tflite_builder` in any pytest import mode.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@cache
+def manifest() -> dict[str, Any]:
+    """fixtures/manifest.json (TensorFlow's own view of every fixture)."""
+    return json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))
+
+
+def manifest_entries() -> list[dict[str, Any]]:
+    """One manifest entry per fixture file; [] when the manifest is missing."""
+    if not (FIXTURES / "manifest.json").exists():
+        return []
+    return list(manifest()["fixtures"])
+
+
+def manifest_entry(file: str) -> dict[str, Any]:
+    for entry in manifest_entries():
+        if entry["file"] == file:
+            return entry
+    pytest.skip(f"{file} is not in fixtures/manifest.json")
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not (CORPUS / "summary.csv").exists():
+        pytest.skip("the shared corpus (../shared/corpus) is not here")
+    return CORPUS
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a coralcheck subprocess: the repo importable, no colour."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["NO_COLOR"] = "1"
+    env.pop("CORALCHECK_DEBUG", None)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m coralcheck ARGS` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "coralcheck", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=REPO,
+        check=False,
+    )

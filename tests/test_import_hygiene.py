@@ -1,0 +1,107 @@
+"""The lint path stays light: it never imports TensorFlow, LiteRT or Keras, nor coralcheck's
+optional `convert`/`numeric` extras; `--version` imports none of numpy, tflite, rich.
+
+Each check runs in a fresh interpreter and looks at `sys.modules` when the process exits.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, FIXTURES, REPO, cli_env
+
+HEAVY = ("tensorflow", "tflite_runtime", "ai_edge_litert", "keras")
+OPTIONAL = ("coralcheck.convert", "coralcheck.numeric")
+
+# Runs `coralcheck ARGS` as the console script would, then writes the loaded modules to OUT.
+_CLI = """
+import atexit, json, runpy, sys
+out, args = sys.argv[1], sys.argv[2:]
+def dump():
+    with open(out, "w") as f:
+        json.dump(sorted(sys.modules), f)
+atexit.register(dump)
+sys.argv = ["coralcheck", *args]
+runpy.run_module("coralcheck", run_name="__main__", alter_sys=True)
+"""
+
+_API = """
+import atexit, json, sys
+out, path = sys.argv[1], sys.argv[2]
+import coralcheck
+report = coralcheck.check(path)
+assert report.models[0].path == path
+with open(out, "w") as f:
+    json.dump(sorted(sys.modules), f)
+"""
+
+
+def _modules(script: str, tmp_path: Path, *args: str) -> tuple[set[str], int]:
+    out = tmp_path / "modules.json"
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=cli_env(),
+        cwd=REPO,
+        check=False,
+    )
+    assert out.exists(), result.stderr
+    return set(json.loads(out.read_text())), result.returncode
+
+
+def _forbidden(modules: set[str], roots: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == r or m.startswith(r + ".") for r in roots))
+
+
+LINT_TARGETS = [FIXTURES / "demo_int8.tflite", FIXTURES / "while_loop.tflite"]
+COMPILED = CORPUS / "models/coral_test_data_grouper/mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+
+
+@pytest.mark.parametrize("model", LINT_TARGETS, ids=lambda p: p.name)
+def test_api_check_imports_no_heavy_module(tmp_path: Path, model: Path) -> None:
+    modules, code = _modules(_API, tmp_path, str(model))
+    assert code == 0
+    assert "coralcheck.model.reader" in modules  # the model really was read
+    assert _forbidden(modules, HEAVY + OPTIONAL) == []
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_cli_lint_imports_no_heavy_module(tmp_path: Path, fmt: str) -> None:
+    modules, code = _modules(_CLI, tmp_path, str(FIXTURES / "demo_int8.tflite"), "--format", fmt)
+    assert code in (0, 1)
+    assert "coralcheck.model.reader" in modules
+    assert _forbidden(modules, HEAVY + OPTIONAL) == []
+
+
+def test_cli_lint_of_a_compiled_model_imports_no_heavy_module(tmp_path: Path) -> None:
+    if not COMPILED.exists():
+        pytest.skip("the shared corpus is not here")
+    modules, code = _modules(_CLI, tmp_path, str(COMPILED))
+    assert code in (0, 1)
+    assert _forbidden(modules, HEAVY + OPTIONAL) == []
+
+
+def test_cli_bad_input_imports_no_heavy_module(tmp_path: Path) -> None:
+    modules, code = _modules(_CLI, tmp_path, str(tmp_path / "absent.tflite"))
+    assert code == 2
+    assert _forbidden(modules, HEAVY + OPTIONAL) == []
+
+
+def test_version_imports_almost_nothing(tmp_path: Path) -> None:
+    modules, code = _modules(_CLI, tmp_path, "--version")
+    assert code == 0
+    assert _forbidden(modules, ("numpy", "tflite", "rich", "flatbuffers", *HEAVY, *OPTIONAL)) == []
+    assert "coralcheck.model" not in modules
+
+
+def test_importing_the_package_is_cheap(tmp_path: Path) -> None:
+    script = "import json, sys, coralcheck\njson.dump(sorted(sys.modules), open(sys.argv[1], 'w'))"
+    modules, code = _modules(script, tmp_path)
+    assert code == 0
+    assert _forbidden(modules, ("numpy", "tflite", "rich", "coralcheck.model", *HEAVY)) == []
