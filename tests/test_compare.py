@@ -140,3 +140,18 @@ def test_numeric_mismatched_inputs_are_refused(
     assert main(["compare", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "batch4_int8.tflite" in err and "shape" in err
+
+
+def test_column_headers_are_file_names_unless_they_clash() -> None:
+    from coralcheck.commands.compare import column_labels
+
+    deep = "/a/very/long/directory/that/would/fold/the/header"
+    assert column_labels([f"{deep}/silu.tflite", f"{deep}/relu.tflite"]) == [
+        "silu.tflite",
+        "relu.tflite",
+    ]
+    # Same file name in two folders: only the paths tell them apart.
+    assert column_labels(["a/model.tflite", "b/model.tflite"]) == [
+        "a/model.tflite",
+        "b/model.tflite",
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from typing import Any
@@ -176,8 +177,14 @@ def table_rows(facts: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
     return rows
 
 
+def column_labels(paths: list[str]) -> list[str]:
+    """Short column headers: file names when they are unique, else the paths as given."""
+    names = [os.path.basename(p) for p in paths]
+    return names if len(set(names)) == len(names) else paths
+
+
 def render_text(facts: list[dict[str, Any]]) -> str:
-    """The comparison as one table, a column per model."""
+    """The comparison as one table, a column per model (full paths in the JSON)."""
     import io
 
     from rich.console import Console
@@ -187,8 +194,8 @@ def render_text(facts: list[dict[str, Any]]) -> str:
     console = Console(file=out, width=120, force_terminal=sys.stdout.isatty(), highlight=False)
     table = Table(box=None, title_justify="left")
     table.add_column("")
-    for row in facts:
-        table.add_column(row["path"], overflow="fold")
+    for label in column_labels([row["path"] for row in facts]):
+        table.add_column(label, overflow="fold")
     for label, cells in table_rows(facts):
         table.add_row(label, *cells)
     console.print(table)
