@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from coralcheck.checks import CheckContext, chain, finding, regions, rule
@@ -258,4 +259,54 @@ def integer_arithmetic(ctx: CheckContext) -> Iterator[Finding]:
             op=group[0],
             tensor=tensors[0].name,
             opcode=ctx.sg.operators[group[0]].opcode,
+        )
+
+
+ZERO_POINT_RANGE = {"INT8": (-128, 127), "UINT8": (0, 255)}
+
+
+def _broken_quantization(t: Tensor) -> str | None:
+    """Why an 8-bit tensor's scale/zero point cannot be used, or None when they can."""
+    q = t.quantization
+    if q is None or not q.is_set:
+        return None
+    bad = [s for s in q.scale if not math.isfinite(s) or s <= 0]
+    if bad:
+        return f"scale {bad[0]!r} (must be a finite number above 0)"
+    if q.zero_point and len(q.zero_point) not in (1, len(q.scale)):
+        return f"{len(q.scale)} scales but {len(q.zero_point)} zero points"
+    low, high = ZERO_POINT_RANGE[t.dtype]
+    outside = [z for z in q.zero_point if not low <= z <= high]
+    if outside:
+        return f"zero point {outside[0]} (outside {t.dtype}'s {low}..{high})"
+    if q.per_channel and t.shape and not 0 <= q.quantized_dimension < len(t.shape):
+        return f"quantized dimension {q.quantized_dimension} for a rank-{len(t.shape)} tensor"
+    return None
+
+
+@rule("Q009")
+def broken_quantization(ctx: CheckContext) -> Iterator[Finding]:
+    """An 8-bit tensor has quantization parameters no runtime can use.
+
+    Every int8/uint8 tensor maps integers to reals with real = scale x (q - zero_point). A scale
+    that is zero, negative, NaN or infinite, a zero point outside the type's range, or
+    per-channel arrays that do not match the tensor make that mapping meaningless: the compiler
+    and the TFLite runtime reject the model or compute garbage. Such files come from hand-edited
+    or damaged models, or from broken export tools, never from a healthy conversion.
+    """
+    for t in ctx.sg.tensors:
+        if t.dtype not in EIGHT_BIT:
+            continue
+        problem = _broken_quantization(t)
+        if problem is None:
+            continue
+        producer = ctx.sg.producers[t.index]
+        readers = ctx.sg.consumers[t.index]
+        op = producer if producer is not None else (readers[0] if readers else None)
+        yield finding(
+            "Q009",
+            f"tensor {quote(t.name)} ({t.dtype}) has {problem}",
+            op=op,
+            tensor=t.name,
+            opcode=ctx.sg.operators[op].opcode if op is not None else None,
         )
