@@ -59,12 +59,16 @@ TARGETS = {
 }
 
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the in-process peers: no TensorFlow banners
+
 # Children byte-compile coralcheck once into a temporary cache, as an installed package is.
 PYCACHE = tempfile.mkdtemp(prefix="bench_lint_pycache_")
 
 
 def bench_env() -> dict[str, str]:
-    env = fuzzing.cli_env()
+    from conftest import cli_env
+
+    env = cli_env()
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = PYCACHE
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -304,23 +308,27 @@ def bench_many(workdir: Path, runs: int, count: int = 1000) -> dict:
 
 
 def profile(big_mb: float = 100) -> None:
-    """Import-time top list for `--version` and a fixture lint, and the cProfile top list of an
-    in-process lint of a fixture and of a `big_mb` model."""
+    """Import-time top list for `--version`, a fixture lint and a yolov5n lint, and the
+    cProfile top list of in-process lints of the fixture, yolov5n and a `big_mb` model."""
     smallest = min(FIXTURES.glob("*.tflite"), key=lambda p: p.stat().st_size)
-    for argv in (["--version"], [str(smallest)]):
-        proc = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "coralcheck", *argv],
-            capture_output=True,
-            text=True,
-            env=bench_env(),
-            cwd=str(REPO),
-            check=False,
-        )
+    slowest = PEER_MODELS[3]  # yolov5n: the peer comparison's worst ratio
+    for argv in (["--version"], [str(smallest)], [str(slowest)] if slowest.is_file() else []):
+        if not argv:
+            continue
+        for _warm_then_measure in range(2):  # the first run fills the bytecode cache
+            proc = subprocess.run(
+                [sys.executable, "-X", "importtime", "-m", "coralcheck", *argv],
+                capture_output=True,
+                text=True,
+                env=bench_env(),
+                cwd=str(REPO),
+                check=False,
+            )
         rows = []
         for line in proc.stderr.splitlines():
             if not line.startswith("import time:") or "cumulative" in line:
                 continue
-            _, self_us, cumulative, name = (p.strip() for p in line.split("|"))
+            self_us, cumulative, name = (p.strip() for p in line.split("|"))
             rows.append((int(cumulative), int(self_us.split(":")[1]), name))
         total = sum(r[1] for r in rows)
         print(f"\n### python -X importtime -m coralcheck {' '.join(argv)}")
@@ -333,7 +341,9 @@ def profile(big_mb: float = 100) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "big.tflite"
         make_sized_model(big, big_mb)
-        for path in (FIXTURES / "demo_int8.tflite", big):
+        for path in (FIXTURES / "demo_int8.tflite", slowest, big):
+            if not path.is_file():
+                continue
             lint_in_process(path)  # imports and caches out of the way
             prof = cProfile.Profile()
             prof.enable()

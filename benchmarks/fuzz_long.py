@@ -50,7 +50,6 @@ def _signature(err: BaseException) -> str:
 
 def _worker(jobs: mp.Queue, results: mp.Queue, names: list[str], tmpdir: str) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_AS_LIMIT, WORKER_AS_LIMIT))
-    paths = fuzzing.seed_models(small=False)
     cache: dict[str, tuple[bytes, list[fuzzing.Node]]] = {}
     mutant = Path(tmpdir) / f"mutant-{os.getpid()}.tflite"
     while True:
@@ -59,7 +58,7 @@ def _worker(jobs: mp.Queue, results: mp.Queue, names: list[str], tmpdir: str) ->
             return
         name, strategy, seed = job
         if name not in cache:
-            data = paths[name].read_bytes()
+            data = fuzzing.seed_data(name)
             cache[name] = (data, fuzzing.walk(data))
         data, nodes = cache[name]
         try:
@@ -124,8 +123,7 @@ class Pool:
 
 
 def run_mutations(args: argparse.Namespace) -> int:
-    models = fuzzing.seed_models(small=not args.all_models)
-    names = sorted(models)
+    names = fuzzing.seed_names(small=not args.all_models)
     rng = random.Random(args.seed)
     deadline = time.monotonic() + args.hours * 3600
     seen: dict[str, int] = {}
@@ -141,10 +139,10 @@ def run_mutations(args: argparse.Namespace) -> int:
                 job = (rng.choice(names), rng.choice(fuzzing.ALL_STRATEGIES), rng.randrange(2**32))
                 status, detail, sig = pool.run(job)
                 if status in ("report", "error") and args.cli_every and n % args.cli_every == 0:
-                    status, detail, sig = _cli_check(job, models, tmpdir)
+                    status, detail, sig = _cli_check(job, tmpdir)
                 counts[status] += 1
                 if status == "violation":
-                    _record(job, detail, sig, seen, models, out)
+                    _record(job, detail, sig, seen, out)
                 if time.monotonic() - last_print > 30:
                     last_print = time.monotonic()
                     print(f"{n} mutants {counts} signatures {len(seen)}", flush=True)
@@ -156,9 +154,9 @@ def run_mutations(args: argparse.Namespace) -> int:
     return 1 if seen else 0
 
 
-def _cli_check(job: tuple[str, str, int], models: dict[str, Path], tmpdir: str) -> tuple:
+def _cli_check(job: tuple[str, str, int], tmpdir: str) -> tuple:
     name, strategy, seed = job
-    data = models[name].read_bytes()
+    data = fuzzing.seed_data(name)
     mutated, _ = fuzzing.mutate(data, fuzzing.walk(data), strategy, seed)
     path = Path(tmpdir) / "cli-mutant.tflite"
     path.write_bytes(mutated)
@@ -169,29 +167,44 @@ def _cli_check(job: tuple[str, str, int], models: dict[str, Path], tmpdir: str) 
     return outcome.kind, "", ""
 
 
-def _record(
-    job: tuple[str, str, int], detail: str, sig: str, seen: dict, models: dict, out: Path
-) -> None:
+def _record(job: tuple[str, str, int], detail: str, sig: str, seen: dict, out: Path) -> None:
     name, strategy, seed = job
     seen[sig] = seen.get(sig, 0) + 1
     if seen[sig] > 1:
         return
-    data = models[name].read_bytes()
+    data = fuzzing.seed_data(name)
     mutated, what = fuzzing.mutate(data, fuzzing.walk(data), strategy, seed)
     note = f"{name} {strategy} seed {seed} ({what}): {detail}"
     path = fuzzing.save_crasher(mutated, note[:400], out, base=name)
     print(f"NEW CRASHER {path.name}: {sig}\n    {note[:300]}", flush=True)
 
 
+_EXTRAS = ("coralcheck.convert", "coralcheck.numeric", "coralcheck.keras")
+
+
+def _import_lint_modules() -> None:
+    """Import every module of the lint path now (they are lazily imported), so that atheris
+    instruments them all; the TensorFlow/LiteRT extras are left out."""
+    import contextlib
+    import importlib
+    import pkgutil
+
+    import coralcheck
+
+    for info in pkgutil.walk_packages(coralcheck.__path__, "coralcheck."):
+        if info.name.endswith("__main__") or info.name.startswith(_EXTRAS):
+            continue
+        with contextlib.suppress(ImportError):
+            importlib.import_module(info.name)
+
+
 def run_atheris(args: argparse.Namespace) -> int:
     import atheris
 
     with atheris.instrument_imports(include=["coralcheck"]):
-        import coralcheck.api
-        import coralcheck.render  # noqa: F401
+        _import_lint_modules()
 
-    models = fuzzing.seed_models(small=not args.all_models)
-    seeds = [p.read_bytes() for p in models.values()]
+    seeds = [fuzzing.seed_data(n) for n in fuzzing.seed_names(small=not args.all_models)]
     out = Path(args.out)
     tmp = Path(tempfile.mkdtemp()) / "mutant.tflite"
     seen: set[str] = set()
@@ -236,8 +249,7 @@ def run_atheris(args: argparse.Namespace) -> int:
 
 
 def replay(model: str, strategy: str, seed: int) -> int:
-    models = fuzzing.seed_models(small=False)
-    data = models[model].read_bytes()
+    data = fuzzing.seed_data(model)
     mutated, what = fuzzing.mutate(data, fuzzing.walk(data), strategy, seed)
     path = Path(tempfile.mkdtemp()) / "mutant.tflite"
     path.write_bytes(mutated)

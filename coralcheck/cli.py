@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -64,7 +65,18 @@ def build_parser(name: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run the command on `argv`; None: the program's own arguments (and its process ends next).
+    Returns the exit code."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        if argv is None:
+            # The interpreter's exit scans every object for reference cycles before freeing them
+            # all anyway (about 15 ms after a large model): the ones alive now need no scan.
+            gc.freeze()
+
+
+def _run(args_list: list[str]) -> int:
     if args_list in (["--version"], ["-V"]):  # fast path: import nothing else
         print(f"coralcheck {__version__}")
         return EXIT_OK

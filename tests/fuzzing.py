@@ -29,12 +29,13 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO / "fixtures"
-CORPUS = REPO.parent / "shared" / "corpus" / "models"
+from conftest import CORPUS as CORPUS_ROOT
+from conftest import FIXTURES, REPO
+
+CORPUS = CORPUS_ROOT / "models"
 CRASHERS = Path(__file__).resolve().parent / "crashers"
 
 TIME_LIMIT_S = 2.0  # per model, whole lint
@@ -60,6 +61,25 @@ def seed_models(small: bool = True) -> dict[str, Path]:
         if p.is_file():
             models[f"{p.parent.name}/{p.name}"] = p
     return models
+
+
+def built_seeds() -> dict[str, bytes]:
+    """Seeds no converter writes below 2 GB, built with tests/tflite_builder.py: constant data
+    stored after the flatbuffer (Buffer.offset/size, as converters do for models over 2 GB)."""
+    from tflite_builder import add_model
+
+    return {"built:external_buffers": add_model(external_buffers=True)}
+
+
+def seed_names(small: bool = True) -> list[str]:
+    return sorted(seed_models(small)) + sorted(built_seeds())
+
+
+def seed_data(name: str) -> bytes:
+    """The bytes of a seed named as `seed_names` names it."""
+    if name.startswith("built:"):
+        return built_seeds()[name]
+    return _seed_path(name).read_bytes()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -520,10 +540,7 @@ def extreme_value(data: bytes, nodes: list[Node], rng: random.Random) -> tuple[b
     node = _pick(
         nodes,
         rng,
-        lambda n: (
-            n.kind == "field"
-            or (n.kind in ("element", "scalar") and n.role not in ("bool", "large_offset"))
-        ),
+        lambda n: n.kind == "field" or (n.kind in ("element", "scalar") and n.role != "bool"),
     )
     buf = bytearray(data)
     if node.kind == "field":
@@ -716,7 +733,6 @@ class Outcome:
     message: str = ""
     exit_code: int | None = None
     rss_mb: float | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def rendered_formats() -> tuple[str, ...]:
@@ -765,10 +781,10 @@ def peak_rss_since_reset_mb() -> float | None:
 LINT_GROWTH_LIMIT_MB = RSS_LIMIT_MB - 60
 
 
-def lint_in_process(path: Path) -> Outcome:
+def lint_in_process(path: Path, compiled: Path | None = None) -> Outcome:
     """Run the whole lint (check → render text, verbose text, JSON and every other format) on
-    `path` and enforce the invariant. Raises `Violation` (with the cause chained) when it does
-    not hold."""
+    `path` (paired with its `compiled` twin, as `--compiled` does, when given) and enforce the
+    invariant. Raises `Violation` (with the cause chained) when it does not hold."""
     from coralcheck import ModelError
     from coralcheck.api import check
     from coralcheck.render import render
@@ -779,7 +795,7 @@ def lint_in_process(path: Path) -> Outcome:
         with _alarm(HANG_ALARM_S), warnings.catch_warnings():
             # numpy overflow/divide warnings would reach the CLI user's stderr as noise.
             warnings.simplefilter("error", RuntimeWarning)
-            report = check(path)
+            report = check(path) if compiled is None else check(path, compiled_path=str(compiled))
             texts = {fmt: render(report, fmt) for fmt in rendered_formats()}
             texts["verbose"] = render(report, "text", verbose=True)
     except ModelError as e:
@@ -787,7 +803,7 @@ def lint_in_process(path: Path) -> Outcome:
         message = str(e)
         if "\n" in message or "\r" in message:
             raise Violation(f"ModelError message is not one line: {message!r}") from e
-        if str(path) not in message:
+        if str(path) not in message and str(compiled) not in message:
             raise Violation(f"ModelError message does not name the file: {message!r}") from e
         _check_time(seconds, path)
         _check_memory(base_rss)
@@ -909,14 +925,6 @@ def measure_process(
     return ProcessRun(code, stdout, stderr, seconds, rss_mb)
 
 
-def cli_env() -> dict[str, str]:
-    """The environment for a coralcheck subprocess: the repo importable, no colour."""
-    env = dict(os.environ, NO_COLOR="1", PYTHONDONTWRITEBYTECODE="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.pop("CORALCHECK_DEBUG", None)
-    return env
-
-
 def run_cli_measured(
     args: list[str],
     cwd: Path | None = None,
@@ -924,6 +932,8 @@ def run_cli_measured(
     preexec_fn: Callable[[], None] | None = None,
 ) -> ProcessRun:
     """`python -m coralcheck ARGS` in a fresh interpreter, with its wall time and peak RSS."""
+    from conftest import cli_env
+
     return measure_process(
         [sys.executable, "-m", "coralcheck", *args], cwd, cli_env(), timeout, preexec_fn
     )
@@ -1007,8 +1017,8 @@ def save_crasher(
     directory.mkdir(parents=True, exist_ok=True)
     ident = hashlib.sha1(data).hexdigest()[:12]
     (directory / f"{ident}.txt").write_text(" ".join(note.split()) + "\n", encoding="utf-8")
-    if base is not None and not (FIXTURES / base).is_file():  # fixtures get regenerated
-        original = _seed_path(base).read_bytes()
+    if base is not None and (CORPUS / base).is_file():  # fixtures get regenerated, not corpus
+        original = (CORPUS / base).read_bytes()
         recipe: dict = {"base": base, "sha256": hashlib.sha256(original).hexdigest()}
         if len(data) < len(original) and original.startswith(data):
             recipe["truncate"] = len(data)
@@ -1040,7 +1050,7 @@ def load_crasher(path: Path) -> bytes:
     if path.name.endswith(".tflite"):
         return path.read_bytes()
     recipe = json.loads(path.read_text(encoding="utf-8"))
-    base = _seed_path(recipe["base"])
+    base = CORPUS / recipe["base"]
     if not base.is_file():
         raise BaseMissing(recipe["base"])
     data = base.read_bytes()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.fuzz
 
 # Mutants per strategy in the hypothesis run (14 strategies); with the exhaustive sweeps below
 # this keeps the whole module near two minutes on one CI core.
-EXAMPLES_PER_STRATEGY = 250
+EXAMPLES_PER_STRATEGY = 600
 # Seeds for the exhaustive sweeps: a converter fixture, a small source model with a
 # multi-output op, and two compiled models (current format and the 2019 compiler's).
 SWEEP_SEEDS = (
@@ -42,8 +42,8 @@ REQUIRED = re.compile(
 @pytest.fixture(scope="module")
 def seeds() -> dict[str, tuple[bytes, list[fuzzing.Node]]]:
     out = {}
-    for name, path in fuzzing.seed_models(small=True).items():
-        data = path.read_bytes()
+    for name in fuzzing.seed_names(small=True):
+        data = fuzzing.seed_data(name)
         out[name] = (data, fuzzing.walk(data))
     return out
 
@@ -65,7 +65,7 @@ def test_seed_models_lint_cleanly(seeds: dict, mutant_path: Path) -> None:
     """Every unmutated seed gives a report: otherwise the mutants below test nothing."""
     assert len(seeds) >= 5
     for name, (data, nodes) in seeds.items():
-        assert len(nodes) > 100, f"the walker found almost no structure in {name}"
+        assert len(nodes) > 50, f"the walker found almost no structure in {name}"
         mutant_path.write_bytes(data)
         outcome = fuzzing.lint_in_process(mutant_path)
         assert outcome.kind == "report", f"{name}: {outcome.message}"
@@ -121,6 +121,50 @@ def test_mutants_keep_the_invariant(strategy: str, seeds: dict, mutant_path: Pat
 
     mutant()
     assert counts["report"] + counts["error"] >= EXAMPLES_PER_STRATEGY // 2, counts
+
+
+PAIRS = (
+    "coral_test_data_grouper/split_concat",
+    "coral_test_data_grouper/keras_lstm_mnist_ptq",
+)
+
+
+@pytest.mark.parametrize("side", ["source", "compiled"])
+def test_pair_mode_with_one_side_mutated(side: str, seeds: dict, tmp_path: Path) -> None:
+    """`--compiled`: a real source with a mutated compiled twin, and the other way round."""
+    pairs = [p for p in PAIRS if f"{p}.tflite" in seeds and f"{p}_edgetpu.tflite" in seeds]
+    if not pairs:
+        pytest.skip("the shared corpus is not here")
+    source, compiled = tmp_path / "model.tflite", tmp_path / "model_edgetpu.tflite"
+
+    @settings(
+        max_examples=EXAMPLES_PER_STRATEGY // 4,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        pair=st.sampled_from(pairs),
+        strategy=st.sampled_from(fuzzing.ALL_STRATEGIES),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def mutant(pair: str, strategy: str, seed: int) -> None:
+        name = f"{pair}_edgetpu.tflite" if side == "compiled" else f"{pair}.tflite"
+        other = f"{pair}.tflite" if side == "compiled" else f"{pair}_edgetpu.tflite"
+        data, nodes = seeds[name]
+        try:
+            mutated, what = fuzzing.mutate(data, nodes, strategy, seed)
+        except fuzzing.NoTarget:
+            return
+        (compiled if side == "compiled" else source).write_bytes(mutated)
+        (source if side == "compiled" else compiled).write_bytes(seeds[other][0])
+        try:
+            fuzzing.lint_in_process(source, compiled=compiled)
+        except fuzzing.Violation as err:
+            _fail(name, strategy, seed, f"{side} side of the pair: {what}", err)
+
+    mutant()
 
 
 def _sweep(seeds: dict, name: str) -> tuple[bytes, list[fuzzing.Node]]:

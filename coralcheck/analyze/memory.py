@@ -9,6 +9,7 @@ estimator (output channels padded to a multiple of 64, plus 12 bytes per padded 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from coralcheck.edgetpu.constraints import OpView
 from coralcheck.edgetpu.knowledge import Target
@@ -36,12 +37,15 @@ def _filter_bytes(view: OpView, padding: int, per_channel: int) -> tuple[int, in
     return weights.index, padded * (per_output + per_channel)
 
 
-def parameter_bytes(model: Model, on_tpu: list[bool], target: Target) -> int:
+def parameter_bytes(
+    model: Model, on_tpu: list[bool], target: Target, views: Sequence[OpView] | None = None
+) -> int:
     """Estimated parameter bytes the compiler stores for the ops placed on the Edge TPU.
 
     Filters of conv/FC ops use the fitted estimator (their bias and scales are the per-channel
     bytes); other 8-bit constants count as they are; int32 shapes, axes and the like are
     compile-time values, not parameters. A constant shared by several ops counts once.
+    `views` are the main subgraph's op views when the caller has them (the prediction's).
     """
     memory = target.knowledge.memory
     padding = int(memory.get("channel_padding", 1))
@@ -52,7 +56,7 @@ def parameter_bytes(model: Model, on_tpu: list[bool], target: Target) -> int:
     for op in sg.operators:
         if not on_tpu[op.index]:
             continue
-        view = OpView(model, sg, op)
+        view = views[op.index] if views is not None else OpView(model, sg, op)
         constants = [t for t in view.inputs if t.is_constant and t.index not in counted]
         filt = _filter_bytes(view, padding, per_channel)
         if filt is not None:
@@ -67,8 +71,11 @@ def parameter_bytes(model: Model, on_tpu: list[bool], target: Target) -> int:
     return total
 
 
-def estimate_memory(model: Model, on_tpu: list[bool], target: Target) -> Memory:
-    params = parameter_bytes(model, on_tpu, target)
+def estimate_memory(
+    model: Model, on_tpu: list[bool], target: Target, views: Sequence[OpView] | None = None
+) -> Memory:
+    """Parameter bytes of the Edge TPU ops against the target's on-chip cache."""
+    params = parameter_bytes(model, on_tpu, target, views)
     cache = target.release.parameter_cache_bytes
     on_chip = min(params, cache)
     return Memory(

@@ -165,7 +165,7 @@ def _constraint_step(view: OpView, target: Target) -> Verdict:
     name = view.op.opcode
     notes: list[str] = []
     spec = target.spec(name)
-    if spec is not None and spec.confidence not in ("confirmed", "corpus"):
+    if spec is not None and spec.confidence not in _CONFIRMED:
         notes.append(f"Coral lists {name} as supported, but no real compiler output confirms it")
     for c in target.constraints(name):
         message = CHECKS[c.check](view, c)
@@ -182,7 +182,12 @@ def _constraint_step(view: OpView, target: Target) -> Verdict:
             tensor=_named_tensor(view, message),
             constraint=c,
         )
-    return Verdict("ok", MAPPED, notes=tuple(notes))
+    return Verdict("ok", MAPPED, notes=tuple(notes)) if notes else _MAPS
+
+
+_CONFIRMED = ("confirmed", "corpus")
+# The verdict of most ops (shared: verdicts are immutable).
+_MAPS = Verdict("ok", MAPPED)
 
 
 # The compiler's checks in the order its statuses imply (rules/ops.toml header).

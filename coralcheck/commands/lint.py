@@ -301,7 +301,6 @@ def _write(text: str, output: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coralcheck import __version__
-    from coralcheck import baseline as baselines
     from coralcheck import config as settings
     from coralcheck.cli import _error
     from coralcheck.errors import UsageError
@@ -319,7 +318,11 @@ def run(args: argparse.Namespace) -> int:
         settings.resolve(p, cli, config_file=args.config, isolated=args.isolated, cache=cache)
         for p in paths
     ]
-    baseline = baselines.load(args.baseline) if args.baseline else None
+    baseline = None
+    if args.baseline:  # the baseline module (hashlib, json) only when one is used
+        from coralcheck import baseline as baselines
+
+        baseline = baselines.load(args.baseline)
 
     # Analyse; then apply each model's settings to its report.
     report = Report(tool_version=__version__)
@@ -333,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
             kept.append(config)
 
     if args.write_baseline:
+        from coralcheck import baseline as baselines
+
         baselines.write(report.models, args.write_baseline)
         baseline = baselines.load(args.write_baseline)
         n = sum(len(m.findings) for m in report.models)
@@ -352,8 +357,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(report: Any, outcome: Any, args: argparse.Namespace) -> str:
-    from coralcheck.render import render
-    from coralcheck.render.text import terminal
+    from coralcheck.render import render, terminal
 
     color, width = terminal(to_file=bool(args.output))
     if args.statistics and args.format == "json":

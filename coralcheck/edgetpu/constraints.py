@@ -10,17 +10,31 @@ all zeros, STRIDED_SLICE's strides must be 1, and axes/paddings come from small 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from coralcheck.edgetpu import layout
 from coralcheck.edgetpu.knowledge import Constraint
 from coralcheck.model.graph import Model, Operator, Subgraph, Tensor
+from coralcheck.model.schema import NUMPY_DTYPES
 
 # Longest constant tensor whose values a check reads (axes, strides, paddings, zero padding).
 _MAX_VALUES_READ = 1 << 20
+# struct codes of the tensor types whose values `OpView.values` reads.
+_INTEGER_CODES = {
+    "INT8": "b",
+    "UINT8": "B",
+    "INT16": "h",
+    "UINT16": "H",
+    "INT32": "i",
+    "UINT32": "I",
+    "INT64": "q",
+    "UINT64": "Q",
+    "BOOL": "?",
+}
 # Longest name quoted in full in a message (names come from the file: they can be megabytes).
 _NAME_TEXT = 120
 
@@ -34,25 +48,28 @@ def quote(name: str) -> str:
 
 @dataclass(frozen=True)
 class OpView:
-    """One operator with its tensors, as the constraint checks and the predictor see it."""
+    """One operator with its tensors, as the constraint checks and the predictor see it.
+
+    `inputs` and `outputs` are the op's present tensors; `activations` are its non-constant,
+    non-variable inputs and its outputs: the data the op computes on. They are resolved once,
+    when the view is made: the predictor's steps, the constraints and the checks all read them.
+    """
 
     model: Model
     subgraph: Subgraph
     op: Operator
+    inputs: list[Tensor] = field(init=False, repr=False, compare=False)
+    outputs: list[Tensor] = field(init=False, repr=False, compare=False)
+    activations: list[Tensor] = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def inputs(self) -> list[Tensor]:
-        return self.subgraph.op_inputs(self.op)
-
-    @cached_property
-    def outputs(self) -> list[Tensor]:
-        return self.subgraph.op_outputs(self.op)
-
-    @cached_property
-    def activations(self) -> list[Tensor]:
-        """Non-constant, non-variable inputs and the outputs: the data the op computes on."""
-        ins = [t for t in self.inputs if not t.is_constant and not t.is_variable]
-        return ins + [t for t in self.outputs if not t.is_variable]
+    def __post_init__(self) -> None:
+        inputs = self.subgraph.op_inputs(self.op)
+        outputs = self.subgraph.op_outputs(self.op)
+        activations = [t for t in inputs if not t.is_constant and not t.is_variable]
+        activations += [t for t in outputs if not t.is_variable]
+        object.__setattr__(self, "inputs", inputs)  # the dataclass is frozen
+        object.__setattr__(self, "outputs", outputs)
+        object.__setattr__(self, "activations", activations)
 
     def input(self, position: int) -> Tensor | None:
         """The tensor at input position `position` (None when omitted or absent)."""
@@ -61,13 +78,22 @@ class OpView:
         return self.subgraph.tensors[self.op.inputs[position]]
 
     def values(self, tensor: Tensor | None) -> list[int] | None:
-        """A small integer constant's values (None if not constant, not integer, or too large)."""
+        """A small integer constant's values (None if not constant, not integer, or too large).
+
+        Read with `struct`, not `Model.tensor_data`: these are a few bytes (axes, paddings,
+        strides), and numpy's import alone takes longer than the whole lint of most models.
+        Values are what `tensor_data` gives: whole elements in file order, and the raw bytes of
+        a type numpy has no name for.
+        """
         if tensor is None or not tensor.is_constant or tensor.data_size > _MAX_VALUES_READ:
             return None
-        data = self.model.tensor_data(tensor)
-        if data is None or data.dtype.kind not in "iub":
+        code = _INTEGER_CODES.get(tensor.dtype, None if tensor.dtype in NUMPY_DTYPES else "B")
+        if code is None:  # floats and complex numbers
             return None
-        return [int(v) for v in data.reshape(-1)]
+        size = struct.calcsize(code)
+        count = tensor.data_size // size
+        raw = self.model.read_bytes(tensor.data_offset, count * size)
+        return [int(v) for v in struct.unpack(f"<{count}{code}", raw)]
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.op.options.get(name, default)
@@ -305,14 +331,26 @@ def integer_input(view: OpView, c: Constraint) -> str | None:
 
 
 def _largest(tensors: list[Tensor], measure: Callable[[Tensor], int]) -> tuple[Tensor, int] | None:
-    best = max(tensors, key=measure, default=None)
-    return None if best is None else (best, measure(best))
+    """The first of the largest tensors by `measure`, with its size (None for no tensors)."""
+    best: tuple[Tensor, int] | None = None
+    for t in tensors:
+        size = measure(t)
+        if best is None or size > best[1]:
+            best = (t, size)
+    return best
+
+
+@lru_cache(maxsize=4096)
+def _row_elements(shape: tuple[int, ...]) -> int:
+    """`layout.row_elements`, remembered: checked for every tensor of every op, and a model has
+    thousands of tensors but few distinct shapes."""
+    return layout.row_elements(shape)
 
 
 @check("max-row-elements")
 def max_row_elements(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params["limit"])
-    found = _largest(view.activations, lambda t: layout.row_elements(t.shape))
+    found = _largest(view.activations, lambda t: _row_elements(t.shape))
     if found is None or found[1] <= limit:
         return None
     t, row = found

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -272,6 +272,11 @@ class Target:
     release: Release
     runtime: int  # the runtime the compiled model may need (-m): min(release default, option)
     knowledge: Knowledge
+    # Per-opcode answers of `constraints`, `version_limit` and `parse_limit`: the predictor asks
+    # them for every op, and a model has thousands of ops but only a few dozen opcodes.
+    _memo: dict[tuple[str, str], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def spec(self, opcode: str) -> OpSpec | None:
         """The op-table row of `opcode`, whether or not this release supports it."""
@@ -292,23 +297,28 @@ class Target:
 
     def constraints(self, opcode: str) -> tuple[Constraint, ...]:
         """The op's own constraints for this release, then those common to every op."""
-        spec = self.knowledge.ops.get(opcode)
-        if spec is None:
-            return ()
-        every = (*spec.constraints, *self.knowledge.common_constraints)
-        return tuple(c for c in every if c.applies_to(self.release))
+        key = ("constraints", opcode)
+        if key not in self._memo:
+            spec = self.knowledge.ops.get(opcode)
+            every = (*spec.constraints, *self.knowledge.common_constraints) if spec else ()
+            self._memo[key] = tuple(c for c in every if c.applies_to(self.release))
+        return self._memo[key]
 
-    def _limit(self, table: Mapping[str, tuple[VersionLimit, ...]], opcode: str):
-        applicable = [v for v in table.get(opcode, ()) if self.release.version <= v.until]
-        return min(applicable, key=lambda v: v.max_version) if applicable else None
+    def _limit(self, kind: str, opcode: str) -> VersionLimit | None:
+        key = (kind, opcode)
+        if key not in self._memo:
+            table = getattr(self.knowledge, kind)
+            applicable = [v for v in table.get(opcode, ()) if self.release.version <= v.until]
+            self._memo[key] = min(applicable, key=lambda v: v.max_version) if applicable else None
+        return self._memo[key]
 
     def version_limit(self, opcode: str) -> VersionLimit | None:
         """The highest version of `opcode` this release maps, when known."""
-        return self._limit(self.knowledge.version_limits, opcode)
+        return self._limit("version_limits", opcode)
 
     def parse_limit(self, opcode: str) -> VersionLimit | None:
         """The highest version of `opcode` this release can parse at all, when known."""
-        return self._limit(self.knowledge.parse_limits, opcode)
+        return self._limit("parse_limits", opcode)
 
     def flag(self, opcode: str, name: str, default: Any = None) -> Any:
         spec = self.knowledge.ops.get(opcode)

@@ -23,10 +23,9 @@ def shape_text(shape: Sequence[int]) -> str:
 
 def inner3(shape: Sequence[int]) -> tuple[int, int, int]:
     """The three innermost dimensions (y, x, z), padded with 1s on the left: [5, 7] → (1, 5, 7)."""
-    dims = [max(int(d), 1) for d in shape[-3:]]
-    while len(dims) < 3:
-        dims.insert(0, 1)
-    return dims[0], dims[1], dims[2]
+    # Called for most tensors of every op: one tuple, no loop.
+    y, x, z = (1, 1, 1, *shape[-3:])[-3:]
+    return max(int(y), 1), max(int(x), 1), max(int(z), 1)
 
 
 def outer_dims(shape: Sequence[int]) -> tuple[int, ...]:
@@ -36,7 +35,7 @@ def outer_dims(shape: Sequence[int]) -> tuple[int, ...]:
 
 def has_unsupported_rank(shape: Sequence[int]) -> bool:
     """Some dimension outside the three innermost is larger than 1."""
-    return any(d > 1 for d in outer_dims(shape))
+    return len(shape) > 3 and any(d > 1 for d in outer_dims(shape))
 
 
 def non_singleton(shape: Sequence[int]) -> int:

@@ -50,13 +50,18 @@ _READ_SLACK = 1 << 16
 class FlatBuffer:
     """The bytes of one file plus its name, for error messages."""
 
-    __slots__ = ("data", "path", "read_budget", "size")
+    __slots__ = ("data", "layouts", "path", "read_budget", "size", "vtables")
 
     def __init__(self, data: object, path: str) -> None:
         self.data = data
         self.path = path
         self.size = len(data)  # type: ignore[arg-type]
         self.read_budget = 2 * self.size + _READ_SLACK
+        # Valid vtables by position: (field offsets, object length). Builders share one vtable
+        # among all tables of the same shape, so thousands of tensors have a handful.
+        self.vtables: dict[int, tuple[tuple[int, ...], int]] = {}
+        # Field sizes -> vtable position -> `field_offsets` answer.
+        self.layouts: dict[tuple[int, ...], dict[int, tuple[int, ...] | None]] = {}
 
     def fail(self, problem: str) -> NoReturn:
         raise ModelError(self.path, problem)
@@ -85,6 +90,46 @@ class FlatBuffer:
 
     def root(self, what: str = "root table") -> Table:
         return Table(self, self.uoffset(0, what), what)
+
+    def vtable(self, vt: int) -> tuple[tuple[int, ...], int] | None:
+        """(field offsets, object length) of the vtable at `vt`; None when there is no valid
+        vtable there (a `Table` built on it raises the precise error)."""
+        found = self.vtables.get(vt)
+        if found is None:
+            size = self.size
+            if vt < 0 or vt + 4 > size:
+                return None
+            vt_len, obj_len = _U16_PAIR(self.data, vt)
+            if vt_len < 4 or vt_len % 2 or vt + vt_len > size:
+                return None
+            # Every field's offset at once: one unpack instead of one per field read.
+            unpack = _VTABLES.get(vt_len)
+            if unpack is None:
+                unpack = _VTABLES[vt_len] = struct.Struct(f"<{vt_len // 2 - 2}H").unpack_from
+            found = self.vtables[vt] = (unpack(self.data, vt + 4), obj_len)
+        return found
+
+    def field_offsets(self, vt: int, sizes: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The offsets (0: absent) of fields 0, 1, ... of the tables using the (valid) vtable at
+        `vt`, when each present field of `sizes[slot]` bytes lies inside the table; else None
+        (`Table.field` raises the precise error). A size 0 marks a field that is not read."""
+        known = self.field_table(sizes)
+        if vt not in known:
+            offsets, obj_len = self.vtables[vt]
+            padded = (*offsets[: len(sizes)], *(0,) * (len(sizes) - len(offsets)))
+            fits = all(
+                not off or not n or off + n <= obj_len for off, n in zip(padded, sizes, strict=True)
+            )
+            known[vt] = padded if fits else None
+        return known[vt]
+
+    def field_table(self, sizes: tuple[int, ...]) -> dict[int, tuple[int, ...] | None]:
+        """The `field_offsets` answers for `sizes` so far, by vtable position (hot loops look
+        them up here first: it spares hashing `sizes` for every table)."""
+        known = self.layouts.get(sizes)
+        if known is None:
+            known = self.layouts[sizes] = {}
+        return known
 
 
 # vtable length -> the struct that unpacks all its field offsets at once.
@@ -116,25 +161,29 @@ class Table:
         data = buf.data
         self._data = data
         vt = pos - _I32(data, pos)[0]
-        if vt < 0 or vt + 4 > size:
-            buf.check_range(vt, 4, f"vtable of {self.what}")
-        vt_len, obj_len = _U16_PAIR(data, vt)
-        if vt_len < 4 or vt_len % 2:
-            buf.fail(f"corrupt model: vtable of {self.what} has an invalid length {vt_len}")
-        if vt + vt_len > size:
-            buf.check_range(vt, vt_len, f"vtable of {self.what}")
+        layout = buf.vtables.get(vt) or buf.vtable(vt)
+        if layout is None:
+            self._invalid_vtable(vt)
+        offsets, obj_len = layout  # type: ignore[misc]
         if pos + obj_len > size:
             buf.check_range(pos, obj_len, self.what)
         buf.read_budget -= 4
         if buf.read_budget < 0:
             buf.spend(0, self.what)
-        # Every field's offset at once: one unpack instead of one per field read.
-        unpack = _VTABLES.get(vt_len)
-        if unpack is None:
-            unpack = _VTABLES[vt_len] = struct.Struct(f"<{vt_len // 2 - 2}H").unpack_from
-        self._offsets = unpack(data, vt + 4)
+        self._offsets = offsets
         self._vt = vt
         self.obj_len = obj_len
+
+    def _invalid_vtable(self, vt: int) -> NoReturn:
+        """Say what is wrong with the vtable at `vt` (`FlatBuffer.vtable` refused it)."""
+        buf = self.buf
+        if vt < 0 or vt + 4 > buf.size:
+            buf.check_range(vt, 4, f"vtable of {self.what}")
+        vt_len = _U16_PAIR(self._data, vt)[0]
+        if vt_len < 4 or vt_len % 2:
+            buf.fail(f"corrupt model: vtable of {self.what} has an invalid length {vt_len}")
+        buf.check_range(vt, vt_len, f"vtable of {self.what}")
+        raise AssertionError("unreachable: the vtable is valid")  # pragma: no cover
 
     @property
     def what(self) -> str:
@@ -163,11 +212,11 @@ class Table:
     def fingerprint(self) -> bytes:
         """The vtable and the inline fields: tables with equal fingerprints hold equal scalars
         (offset fields are equal only as offsets; what they point at may differ)."""
-        data = self._data
-        vt_len = _U16_PAIR(data, self._vt)[0]
-        return bytes(data[self._vt : self._vt + vt_len]) + bytes(
-            data[self.pos + 4 : self.pos + max(self.obj_len, 4)]
-        )
+        return fingerprint(self._data, self.pos, self._vt, self.obj_len)
+
+    def field_offsets(self, sizes: tuple[int, ...]) -> tuple[int, ...] | None:
+        """`FlatBuffer.field_offsets` of this table's vtable."""
+        return self.buf.field_offsets(self._vt, sizes)
 
     def has(self, slot: int) -> bool:
         offsets = self._offsets
@@ -209,15 +258,9 @@ class Table:
     def numbers(self, slot: int, code: str, what: str) -> tuple:
         """A vector of scalars (struct format `code`) as a tuple; () when absent."""
         vec = self.vector(slot, _SIZES[code], what)
-        if vec is None or vec[1] == 0:
+        if vec is None:
             return ()
-        start, count = vec
-        unpack = _VECTORS.get((code, count))
-        if unpack is None:
-            unpack = struct.Struct(f"<{count}{code}").unpack_from
-            if count <= 8:  # shapes, scales, op inputs: the same few formats again and again
-                _VECTORS[code, count] = unpack
-        return unpack(self._data, start)
+        return numbers_at(self._data, code, *vec)
 
     def string(self, slot: int, what: str) -> str | None:
         vec = self.vector(slot, 1, what)
@@ -233,6 +276,27 @@ class Table:
         start, count = vec
         return bytes(self._data[start : start + count])
 
+    def table_positions(self, slot: int, what: str) -> list[int]:
+        """The positions of a vector of tables, each checked and counted as `tables` checks
+        them (a bad one raises the same error); the caller reads their fields itself."""
+        vec = self.vector(slot, 4, what)
+        if vec is None:
+            return []
+        start, count = vec
+        buf, data, size = self.buf, self._data, self.buf.size
+        vtables = buf.vtables
+        positions = struct.unpack_from(f"<{count}I", data, start)
+        out = []
+        for i, off in enumerate(positions):
+            pos = start + 4 * i + off
+            layout = vtables.get(pos - _I32(data, pos)[0]) if pos + 4 <= size else None
+            if layout is not None and pos + layout[1] <= size and buf.read_budget >= 4:
+                buf.read_budget -= 4
+            else:  # a vtable seen for the first time, or a bad table: the full checks
+                Table(buf, pos, (what, i), self)
+            out.append(pos)
+        return out
+
     def tables(self, slot: int, what: str) -> list[Table]:
         """A vector of tables; each element's offset is checked when its table is built."""
         vec = self.vector(slot, 4, what)
@@ -242,3 +306,34 @@ class Table:
         buf = self.buf
         offsets = struct.unpack_from(f"<{count}I", self._data, start)
         return [Table(buf, start + 4 * i + off, (what, i), self) for i, off in enumerate(offsets)]
+
+
+def numbers_at(data: Any, code: str, start: int, count: int) -> tuple:
+    """`count` scalars of struct format `code` at `start` (a checked vector) as a tuple."""
+    if not count:
+        return ()
+    unpack = _VECTORS.get((code, count))
+    if unpack is None:
+        unpack = struct.Struct(f"<{count}{code}").unpack_from
+        if count <= 8:  # shapes, scales, op inputs: the same few formats again and again
+            _VECTORS[code, count] = unpack
+    return unpack(data, start)
+
+
+def span(data: Any, size: int, at: int, elem_size: int) -> tuple[int, int] | None:
+    """(start, count) of the vector whose offset is stored at `at` (inside the file of `size`
+    bytes), or None when it does not fit the file (`Table.vector` raises the precise error).
+    Spends nothing: the caller counts 4 + count * elem_size bytes."""
+    start = at + _U32(data, at)[0] + 4
+    if start > size:
+        return None
+    count = _U32(data, start - 4)[0]
+    if count * elem_size > size - start:
+        return None
+    return start, count
+
+
+def fingerprint(data: Any, pos: int, vt: int, obj_len: int) -> bytes:
+    """`Table.fingerprint` of the (checked) table at `pos` with the vtable at `vt`."""
+    vt_len = _U16_PAIR(data, vt)[0]
+    return bytes(data[vt : vt + vt_len]) + bytes(data[pos + 4 : pos + max(obj_len, 4)])

@@ -13,7 +13,18 @@ from types import MappingProxyType
 from typing import Any
 
 from coralcheck.errors import ModelError
-from coralcheck.model.flatbuf import FlatBuffer, Table
+from coralcheck.model.flatbuf import (
+    _I8,
+    _I32,
+    _U8,
+    _U32,
+    _U64,
+    FlatBuffer,
+    Table,
+    fingerprint,
+    numbers_at,
+    span,
+)
 from coralcheck.model.graph import (
     BufferRef,
     Model,
@@ -120,13 +131,44 @@ class _SchemaVersionError(ModelError):
 
 _NO_DATA = BufferRef(0, 0)
 _NOT_QUANTIZED = Quantization((), ())
+# TFLite sizes tensors in 64-bit bytes and rejects larger ones; a corrupt shape beyond that
+# would give sizes and MAC counts no float can hold (and math.prod of 100,000 huge dims takes
+# minutes).
+_MOST_ELEMENTS = 2**63
 _NO_OPTIONS: MappingProxyType[str, Any] = MappingProxyType({})
+
+# Bytes of each field the reader reads, by vtable slot (0: not read), for the fast paths.
+# Tensor: shape, type, buffer, name, quantization, is_variable, (sparsity), shape_signature.
+_TENSOR_FIELDS = (4, 1, 4, 4, 4, 1, 0, 4)
+# QuantizationParameters: min, max, scale, zero_point, (details_type, details), quantized_dimension.
+_QUANTIZATION_FIELDS = (4, 4, 4, 4, 0, 0, 4)
+# Buffer: data, offset, size.
+_BUFFER_FIELDS = (4, 8, 8)
+# Operator: opcode_index, inputs, outputs, builtin_options_type, builtin_options, custom_options,
+# (custom_options_format, mutating_variable_inputs), intermediates, large custom options offset
+# and size.
+_OPERATOR_FIELDS = (4, 4, 4, 1, 4, 4, 0, 0, 4, 8, 8)
+
+
+def _holds(shape: tuple[int, ...]) -> bool:
+    """A tensor of `shape` has fewer than 2^63 elements (the product is checked dimension by
+    dimension: it stops at the first one out of range)."""
+    elements = 1
+    for d in shape:
+        elements *= d
+        if not -_MOST_ELEMENTS < elements < _MOST_ELEMENTS:
+            return False
+    return True
 
 
 class _Reader:
     def __init__(self, buf: FlatBuffer) -> None:
         self.buf = buf
+        self.data, self.size = buf.data, buf.size
         self.dtype_names = tensor_type_names()
+        # Where each vtable puts the fields the fast paths read (FlatBuffer.field_offsets).
+        self.tensor_fields = buf.field_table(_TENSOR_FIELDS)
+        self.quantization_fields = buf.field_table(_QUANTIZATION_FIELDS)
         self.options_cache: dict[tuple[int, bytes], tuple[str | None, MappingProxyType]] = {}
 
     def model(self, has_identifier: bool) -> Model:
@@ -163,24 +205,59 @@ class _Reader:
             _data=buf.data,
         )
 
+    # --- the hot loops of large models (10,000+ tensors, thousands of buffers) ---------------
+    #
+    # A table is read by a `_fast` method that takes the field offsets from its (shared, once
+    # checked) vtable and reads the fields with as few calls as it can, giving up (None) at
+    # anything unusual; only a table it gave up on is read again by the plain method through
+    # `Table`, which gives the same object or raises the precise error. The fast path spends the
+    # read budget exactly as the plain one does.
+
+    def _again(self, pos: int, what: tuple[str, int], parent: Table) -> Table:
+        """The table at `pos` that `Table.table_positions` already checked and counted."""
+        self.buf.read_budget += 4  # the Table spends it again
+        return Table(self.buf, pos, what, parent)
+
     def buffers(self, root: Table) -> tuple[BufferRef, ...]:
         refs = []
-        for i, t in enumerate(root.tables(4, "buffers")):
-            vec = t.vector(0, 1, "data")
-            offset = int(t.scalar(1, "u64"))
-            size = int(t.scalar(2, "u64"))
-            if offset > 1:  # data stored outside the flatbuffer (models over 2 GB)
-                if offset + size > self.buf.size:
-                    self.buf.fail(
-                        f"corrupt model: external buffer {i} ({size} bytes at offset {offset}) "
-                        f"points past the end of the file ({self.buf.size} bytes)"
-                    )
-                refs.append(BufferRef(offset, size, external=True))
-            elif vec is not None:
-                refs.append(BufferRef(vec[0], vec[1]))
-            else:
-                refs.append(BufferRef(0, 0))
+        for i, pos in enumerate(root.table_positions(4, "buffers")):
+            ref = self._buffer_fast(pos)
+            refs.append(ref or self.buffer(i, self._again(pos, ("buffers", i), root)))
         return tuple(refs)
+
+    def _buffer_fast(self, pos: int) -> BufferRef | None:
+        data, size = self.data, self.size
+        fields = self.buf.field_offsets(pos - _I32(data, pos)[0], _BUFFER_FIELDS)
+        if fields is None:
+            return None
+        data_at, offset_at, size_at = fields
+        offset = _U64(data, pos + offset_at)[0] if offset_at else 0
+        length = _U64(data, pos + size_at)[0] if size_at else 0
+        vec = span(data, size, pos + data_at, 1) if data_at else None
+        if (data_at and vec is None) or (offset > 1 and offset + length > size):
+            return None
+        spent = 4 + vec[1] if vec is not None else 0
+        if self.buf.read_budget < spent:
+            return None
+        self.buf.read_budget -= spent
+        if offset > 1:
+            return BufferRef(offset, length, external=True)
+        return BufferRef(vec[0], vec[1]) if vec is not None else _NO_DATA
+
+    def buffer(self, index: int, t: Table) -> BufferRef:
+        vec = t.vector(0, 1, "data")
+        offset = int(t.scalar(1, "u64"))
+        size = int(t.scalar(2, "u64"))
+        if offset > 1:  # data stored outside the flatbuffer (models over 2 GB)
+            if offset + size > self.buf.size:
+                self.buf.fail(
+                    f"corrupt model: external buffer {index} ({size} bytes at offset {offset}) "
+                    f"points past the end of the file ({self.buf.size} bytes)"
+                )
+            return BufferRef(offset, size, external=True)
+        if vec is not None:
+            return BufferRef(vec[0], vec[1])
+        return BufferRef(0, 0)
 
     def opcodes(self, root: Table) -> list[tuple[str, int, int, str | None]]:
         """(name, builtin code, version, custom code) for each operator code."""
@@ -207,9 +284,14 @@ class _Reader:
         buffers: tuple[BufferRef, ...],
     ) -> Subgraph:
         where = f"subgraph {index}"
-        tensors = tuple(
-            self.tensor(i, t, buffers, where) for i, t in enumerate(table.tables(0, "tensors"))
-        )
+        tensors = []
+        for i, pos in enumerate(table.table_positions(0, "tensors")):
+            budget = self.buf.read_budget
+            tensor = self._tensor_fast(i, pos, buffers)
+            if tensor is None:
+                self.buf.read_budget = budget
+                tensor = self.tensor(i, self._again(pos, ("tensors", i), table), buffers, where)
+            tensors.append(tensor)
         n = len(tensors)
         inputs = self.indices(table.numbers(1, "i", "inputs"), n, f"{where} inputs")
         outputs = self.indices(table.numbers(2, "i", "outputs"), n, f"{where} outputs")
@@ -217,7 +299,11 @@ class _Reader:
         consumers: list[list[int]] = [[] for _ in range(n)]
         operators = []
         for i, t in enumerate(table.tables(3, "operators")):
-            op = self.operator(i, t, opcodes, n, where)
+            budget = self.buf.read_budget
+            op = self._operator_fast(i, t, opcodes, n)
+            if op is None:
+                self.buf.read_budget = budget
+                op = self.operator(i, t, opcodes, n, where)
             for tensor in op.inputs:
                 if tensor >= 0 and (not consumers[tensor] or consumers[tensor][-1] != i):
                     consumers[tensor].append(i)
@@ -229,7 +315,7 @@ class _Reader:
         return Subgraph(
             index=index,
             name=name,
-            tensors=tensors,
+            tensors=tuple(tensors),
             operators=tuple(operators),
             inputs=inputs,
             outputs=outputs,
@@ -246,9 +332,116 @@ class _Reader:
             self.buf.fail(f"corrupt model: {what} names tensor {bad}, but there are {count}")
         return values
 
+    def _tensor_fast(self, index: int, pos: int, buffers: tuple[BufferRef, ...]) -> Tensor | None:
+        """`tensor`, for a well-formed tensor table at `pos` (None: read it with `tensor`)."""
+        data, size = self.data, self.size
+        vt = pos - _I32(data, pos)[0]
+        fields = self.tensor_fields.get(vt) or self.buf.field_offsets(vt, _TENSOR_FIELDS)
+        if fields is None:
+            return None
+        shape_at, type_at, buffer_at, name_at, quant_at, variable_at, _, signature_at = fields
+        spent = 0
+        shape: tuple[int, ...] = ()
+        if shape_at:
+            vec = span(data, size, pos + shape_at, 4)
+            if vec is None:
+                return None
+            shape = numbers_at(data, "i", *vec)
+            spent += 4 + 4 * vec[1]
+            if len(shape) > 2 and not _holds(shape):  # two int32 dimensions always fit
+                return None
+        signature = None
+        if signature_at:
+            vec = span(data, size, pos + signature_at, 4)
+            if vec is None:
+                return None
+            signature = numbers_at(data, "i", *vec)
+            spent += 4 + 4 * vec[1]
+        elif shape and min(shape) < 0:
+            signature = shape  # old converters wrote -1 into the shape itself
+        buffer = _U32(data, pos + buffer_at)[0] if buffer_at else 0
+        n_buffers = len(buffers)
+        if buffer >= n_buffers and n_buffers:
+            return None
+        ref = buffers[buffer] if buffer < n_buffers else _NO_DATA
+        quantization = None
+        if quant_at:
+            at = pos + quant_at
+            found = self._quantization_fast(at + _U32(data, at)[0])
+            if found is None:
+                return None
+            quantization, quant_spent = found
+            spent += quant_spent
+        name = ""
+        if name_at:
+            vec = span(data, size, pos + name_at, 1)
+            if vec is None:
+                return None
+            start, length = vec
+            name = str(data[start : start + length], "utf-8", "replace")
+            spent += 4 + length
+        if self.buf.read_budget < spent:
+            return None
+        self.buf.read_budget -= spent
+        dtype = _I8(data, pos + type_at)[0] if type_at else 0
+        return Tensor(
+            index,
+            name,
+            self.dtype_names.get(dtype) or tensor_type_name(dtype),  # type: ignore[arg-type]
+            shape,
+            signature,
+            buffer,
+            bool(_U8(data, pos + variable_at)[0]) if variable_at else False,
+            quantization,
+            ref.offset if ref.size else -1,
+            ref.size,
+        )
+
+    def _quantization_fast(self, pos: int) -> tuple[Quantization, int] | None:
+        """`quantization` of the table at `pos` and the bytes it reads, or None (see above)."""
+        data, size = self.data, self.size
+        if pos + 4 > size:
+            return None
+        vt = pos - _I32(data, pos)[0]
+        layout = self.buf.vtables.get(vt) or self.buf.vtable(vt)
+        if layout is None or pos + layout[1] > size:
+            return None
+        fields = self.quantization_fields.get(vt) or self.buf.field_offsets(
+            vt, _QUANTIZATION_FIELDS
+        )
+        if fields is None:
+            return None
+        min_at, max_at, scale_at, zero_at, _, _, dimension_at = fields
+        if min_at or max_at:
+            return None  # rare (calibration ranges): left to `quantization`
+        spent = 4  # the table
+        scale: tuple[float, ...] = ()
+        if scale_at:
+            vec = span(data, size, pos + scale_at, 4)
+            if vec is None:
+                return None
+            scale = numbers_at(data, "f", *vec)
+            spent += 4 + 4 * vec[1]
+        zero_point: tuple[int, ...] = ()
+        if zero_at:
+            vec = span(data, size, pos + zero_at, 8)
+            if vec is None:
+                return None
+            zero_point = numbers_at(data, "q", *vec)
+            spent += 4 + 8 * vec[1]
+        dimension = _I32(data, pos + dimension_at)[0] if dimension_at else 0
+        if not (scale or zero_point or dimension):
+            return _NOT_QUANTIZED, spent  # the empty table converters write for float tensors
+        return Quantization(scale, zero_point, dimension), spent
+
     def tensor(self, index: int, t: Table, buffers: tuple[BufferRef, ...], where: str) -> Tensor:
-        # The hot loop of large models (10,000+ tensors): positional arguments, no re-checks.
+        """One tensor, every field read and checked through `Table`."""
         shape = t.numbers(0, "i", "shape")
+        if not _holds(shape):
+            self.buf.fail(
+                f"corrupt model: tensor {index} of {where} has a shape of {len(shape)} "
+                "dimensions with more elements than a tensor can hold"
+            )
         signature = t.numbers(7, "i", "shape_signature") if t.has(7) else None
         if signature is None and shape and min(shape) < 0:
             signature = shape  # old converters wrote -1 into the shape itself
@@ -286,6 +479,90 @@ class _Reader:
         low = q.numbers(0, "f", "min") if has_min else ()
         high = q.numbers(1, "f", "max") if has_max else ()
         return Quantization(scale, zero_point, dimension, low, high)  # type: ignore[arg-type]
+
+    def _operator_fast(
+        self, index: int, t: Table, opcodes: list[tuple[str, int, int, str | None]], n_tensors: int
+    ) -> Operator | None:
+        """`operator`, for a well-formed operator table (None: read it with `operator`)."""
+        buf = self.buf
+        data = buf.data
+        fields = t.field_offsets(_OPERATOR_FIELDS)
+        if fields is None:
+            return None
+        code_at, inputs_at, outputs_at, options_type_at, options_at, custom_at, _, _, *rest = fields
+        intermediates_at, large_offset_at, large_size_at = rest
+        opcode_index = _U32(data, t.pos + code_at)[0] if code_at else 0
+        if opcode_index >= len(opcodes):
+            return None
+        spent = 0
+        tensor_lists = []
+        for at in (inputs_at, outputs_at, intermediates_at):
+            values: tuple[int, ...] = ()
+            if at:
+                vec = span(data, self.size, t.pos + at, 4)
+                if vec is None:
+                    return None
+                values = numbers_at(data, "i", *vec)
+                spent += 4 + 4 * vec[1]
+                if values and (min(values) < -1 or max(values) >= n_tensors):
+                    return None
+            tensor_lists.append(values)
+        # The options are read through `Table` (they are decoded once per distinct table), with
+        # the budget spent so far, as `operator` reads them.
+        if buf.read_budget < spent:
+            return None
+        buf.read_budget -= spent
+        options_type, options = None, _NO_OPTIONS
+        if options_at:
+            options_type, options = self._options_fast(t, options_at, options_type_at)
+        custom_offset, custom_size = -1, 0
+        if custom_at:
+            vec = span(data, self.size, t.pos + custom_at, 1)
+            if vec is None or buf.read_budget < 4 + vec[1]:
+                return None
+            buf.read_budget -= 4 + vec[1]
+            custom_offset, custom_size = vec
+        else:
+            large_offset = _U64(data, t.pos + large_offset_at)[0] if large_offset_at else 0
+            large_size = _U64(data, t.pos + large_size_at)[0] if large_size_at else 0
+            if large_offset > 1:
+                if large_offset + large_size > buf.size:
+                    return None
+                custom_offset, custom_size = large_offset, large_size
+        name, code, version, custom = opcodes[opcode_index]
+        inputs, outputs, intermediates = tensor_lists
+        return Operator(
+            index=index,
+            opcode=name,
+            builtin_code=code,
+            version=version,
+            inputs=inputs,
+            outputs=outputs,
+            intermediates=intermediates,
+            custom_code=custom,
+            options_type=options_type,
+            options=options,
+            custom_options_offset=custom_offset,
+            custom_options_size=custom_size,
+        )
+
+    def _options_fast(
+        self, t: Table, options_at: int, options_type_at: int
+    ) -> tuple[str | None, MappingProxyType[str, Any]]:
+        """`options` of operator table `t`: a table seen before (by its fingerprint) is taken
+        from the cache straight from the bytes; any other is read through `Table`."""
+        data, size = self.data, self.size
+        at = t.pos + options_at
+        pos = at + _U32(data, at)[0]
+        options_type = _U8(data, t.pos + options_type_at)[0] if options_type_at else 0
+        vt = pos - _I32(data, pos)[0] if pos + 4 <= size else -1
+        layout = self.buf.vtables.get(vt)
+        if layout is not None and pos + layout[1] <= size and self.buf.read_budget >= 4:
+            cached = self.options_cache.get((options_type, fingerprint(data, pos, vt, layout[1])))
+            if cached is not None:
+                self.buf.read_budget -= 4  # as the Table would
+                return cached
+        return self.options(options_type, t.table(4, "builtin_options"))  # type: ignore[arg-type]
 
     def operator(
         self,

@@ -6,6 +6,9 @@ fail from the settings (`Outcome`, see coralcheck.config and coralcheck.baseline
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -42,6 +45,17 @@ class Outcome:
         return 1 if any(v.failed for v in self.verdicts) else 0
 
 
+def terminal(to_file: bool) -> tuple[bool, int]:
+    """(colour, width) for output to stdout, or to a file when `to_file`: colour on a terminal
+    unless NO_COLOR is set (https://no-color.org) or FORCE_COLOR forces it; the terminal's width,
+    else 80 columns."""
+    tty = not to_file and sys.stdout.isatty()
+    color = not to_file and not os.environ.get("NO_COLOR")
+    color = color and (tty or bool(os.environ.get("FORCE_COLOR")))
+    width = max(60, shutil.get_terminal_size().columns) if tty else 80
+    return color, width
+
+
 def default_outcome(report: Report) -> Outcome:
     """The default settings' verdicts (fail on errors, no gates), for callers with no config."""
     return Outcome([judge(m, Config()) for m in report.models])
@@ -58,7 +72,8 @@ def render(
 ) -> str:
     """Format `report` as `fmt` (one of FORMATS). `verbose`, `color` and `width` are for text."""
     outcome = outcome or default_outcome(report)
-    if fmt in ("text", "markdown", "github"):  # read by people: no raw control characters
+    # Read by people, or XML (which forbids most control characters): no raw control characters.
+    if fmt in ("text", "markdown", "github", "junit"):
         from coralcheck.render.phrases import printable
 
         report, outcome = printable(report), printable(outcome)

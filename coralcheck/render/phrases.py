@@ -17,9 +17,11 @@ from coralcheck.report import Finding, IOTensor, ModelReport, OpPlacement, Repor
 T = TypeVar("T")
 SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_TITLE = {"error": "Errors", "warning": "Warnings", "info": "Info"}
-# Control characters (but tab and newline): a tensor name holding ESC [31m must not restyle, clear
-# or retitle the user's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters (but tab): a tensor name holding ESC [31m must not restyle, clear or retitle
+# the user's terminal, and one holding a newline must not start a line of its own (in a CI log a
+# line "::error ...::" is a GitHub Actions command). Messages are single lines: renderers add
+# their own line breaks.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 # Longer strings (a million-character tensor name, a 12,000-dimension shape quoted in a message)
@@ -31,25 +33,64 @@ _HEAD, _TAIL = 700, 200
 
 def printable(value: T) -> T:
     """`value` (a report, outcome, or any of their parts) for the formats people read: control
-    characters in every string shown as escapes (`\\x1b`), very long strings cut in the middle."""
+    characters in every string shown as escapes (`\\x1b`), very long strings cut in the middle.
+
+    Immutable parts that need no change are returned as they are, so a report of thousands of
+    clean op placements is walked, not copied; mutable ones (lists, dicts, reports) are copies.
+    """
+    if value is None or type(value) in _SCALARS:
+        return value
     if isinstance(value, str):
-        text = value
-        if len(text) > LONGEST_SHOWN:
-            hidden = len(text) - _HEAD - _TAIL
-            text = f"{text[:_HEAD]} …({hidden:,} characters not shown)… {text[-_TAIL:]}"
-        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)  # type: ignore[return-value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {
-            f.name: printable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
-        }
-        return dataclasses.replace(value, **changes)  # type: ignore[return-value]
+        return _printable_text(value)  # type: ignore[return-value]
+    fields = _init_fields(type(value))
+    if fields is not None:
+        return _printable_dataclass(value, *fields)
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # NamedTuple
         return type(value)(*(printable(v) for v in value))  # type: ignore[return-value]
-    if isinstance(value, list | tuple | frozenset):
+    if isinstance(value, tuple | frozenset):
+        items = [printable(v) for v in value]
+        unchanged = all(new is old for new, old in zip(items, value, strict=True))
+        return value if unchanged else type(value)(items)  # type: ignore[return-value]
+    if isinstance(value, list):
         return type(value)(printable(v) for v in value)  # type: ignore[return-value]
     if isinstance(value, dict):
         return {printable(k): printable(v) for k, v in value.items()}  # type: ignore[return-value]
     return value
+
+
+_SCALARS = frozenset({int, float, bool})
+# Per dataclass type: (names of its __init__ fields, frozen); None for other types.
+_DATACLASS_FIELDS: dict[type, tuple[tuple[str, ...], bool] | None] = {}
+
+
+def _init_fields(kind: type) -> tuple[tuple[str, ...], bool] | None:
+    if kind not in _DATACLASS_FIELDS:
+        found = None
+        if dataclasses.is_dataclass(kind):
+            names = tuple(f.name for f in dataclasses.fields(kind) if f.init)
+            found = names, kind.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        _DATACLASS_FIELDS[kind] = found
+    return _DATACLASS_FIELDS[kind]
+
+
+def _printable_dataclass(value: T, names: tuple[str, ...], frozen: bool) -> T:
+    changes = {}
+    changed = not frozen  # a mutable one is always copied
+    for name in names:
+        old = getattr(value, name)
+        new = old if old is None or type(old) in _SCALARS else printable(old)
+        changes[name] = new
+        changed = changed or new is not old
+    return dataclasses.replace(value, **changes) if changed else value  # type: ignore[type-var]
+
+
+def _printable_text(text: str) -> str:
+    if len(text) <= LONGEST_SHOWN and not _CONTROL.search(text):
+        return text  # nearly every string: nothing to escape or cut
+    if len(text) > LONGEST_SHOWN:
+        hidden = len(text) - _HEAD - _TAIL
+        text = f"{text[:_HEAD]} …({hidden:,} characters not shown)… {text[-_TAIL:]}"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

@@ -9,9 +9,6 @@ end with a summary table. Plain output fits 80 columns.
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coralcheck.config import Verdict
-from coralcheck.render import Outcome
+from coralcheck.render import Outcome, terminal  # noqa: F401 (terminal lived here: re-exported)
 from coralcheck.render.phrases import (
     SEVERITY_ORDER,
     SEVERITY_TITLE,
@@ -50,17 +47,6 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 PLACEMENT_STYLE = {"tpu": "green", "cpu": "bold red"}
 INDENT = 2
 SHOWN_WINS = 3
-
-
-def terminal(to_file: bool) -> tuple[bool, int]:
-    """(colour, width) for output to stdout, or to a file when `to_file`: colour on a terminal
-    unless NO_COLOR is set (https://no-color.org) or FORCE_COLOR forces it; the terminal's width,
-    else 80 columns."""
-    tty = not to_file and sys.stdout.isatty()
-    color = not to_file and not os.environ.get("NO_COLOR")
-    color = color and (tty or bool(os.environ.get("FORCE_COLOR")))
-    width = max(60, shutil.get_terminal_size().columns) if tty else 80
-    return color, width
 
 
 def _console(out: io.StringIO, color: bool, width: int) -> Console:
