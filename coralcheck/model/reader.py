@@ -529,21 +529,14 @@ class _Reader:
                 if large_offset + large_size > buf.size:
                     return None
                 custom_offset, custom_size = large_offset, large_size
-        name, code, version, custom = opcodes[opcode_index]
-        inputs, outputs, intermediates = tensor_lists
-        return Operator(
-            index=index,
-            opcode=name,
-            builtin_code=code,
-            version=version,
-            inputs=inputs,
-            outputs=outputs,
-            intermediates=intermediates,
-            custom_code=custom,
-            options_type=options_type,
-            options=options,
-            custom_options_offset=custom_offset,
-            custom_options_size=custom_size,
+        return _operator(
+            index,
+            opcodes[opcode_index],
+            tensor_lists,
+            options_type,
+            options,
+            custom_offset,
+            custom_size,
         )
 
     def _options_fast(
@@ -579,7 +572,6 @@ class _Reader:
                 f"corrupt model: {what} uses operator code {opcode_index}, "
                 f"but there are {len(opcodes)}"
             )
-        name, code, version, custom = opcodes[opcode_index]
         inputs = self.indices(t.numbers(1, "i", "inputs"), n_tensors, f"{what} inputs", True)
         outputs = self.indices(t.numbers(2, "i", "outputs"), n_tensors, f"{what} outputs", True)
         intermediates = self.indices(
@@ -599,19 +591,14 @@ class _Reader:
             if large_offset > 1:
                 self.buf.check_range(large_offset, large_size, f"large custom options of {what}")
                 custom_offset, custom_size = large_offset, large_size
-        return Operator(
-            index=index,
-            opcode=name,
-            builtin_code=code,
-            version=version,
-            inputs=inputs,
-            outputs=outputs,
-            intermediates=intermediates,
-            custom_code=custom,
-            options_type=options_type,
-            options=options,
-            custom_options_offset=custom_offset,
-            custom_options_size=custom_size,
+        return _operator(
+            index,
+            opcodes[opcode_index],
+            (inputs, outputs, intermediates),
+            options_type,
+            options,
+            custom_offset,
+            custom_size,
         )
 
     def options(
@@ -660,3 +647,31 @@ class _Reader:
             key = t.string(2, "signature_key") or ""
             out.append(SignatureDef(key, index, maps[0], maps[1]))
         return tuple(out)
+
+
+def _operator(
+    index: int,
+    opcode: tuple[str, int, int, str | None],
+    tensor_lists: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+    options_type: str | None,
+    options: MappingProxyType[str, Any],
+    custom_offset: int,
+    custom_size: int,
+) -> Operator:
+    """The `Operator` both read paths (fast and checked) build from what they decoded."""
+    name, code, version, custom = opcode
+    inputs, outputs, intermediates = tensor_lists
+    return Operator(
+        index=index,
+        opcode=name,
+        builtin_code=code,
+        version=version,
+        inputs=inputs,
+        outputs=outputs,
+        intermediates=intermediates,
+        custom_code=custom,
+        options_type=options_type,
+        options=options,
+        custom_options_offset=custom_offset,
+        custom_options_size=custom_size,
+    )
