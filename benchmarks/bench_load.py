@@ -36,6 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import fuzzing  # noqa: E402
 from tflite_builder import OpSpec, TensorSpec, build_model  # noqa: E402
 
 TARGET_LARGE_SECONDS = 0.25
@@ -167,43 +168,14 @@ def child_env(pycache: Path) -> dict[str, str]:
     return env
 
 
-# Forks and execs the measured command from a small process, then reports the child's own
-# wall time and peak RSS. (A child forked straight from this script would inherit its RSS
-# high-water mark across exec: ru_maxrss would then show this script's size, not the tool's.)
-_LAUNCHER = """
-import json, os, sys, time
-out, cmd = sys.argv[1], sys.argv[2:]
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    try:
-        os.execv(cmd[0], cmd)
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-elapsed = time.perf_counter() - start
-with open(out, "w") as f:
-    json.dump([elapsed, usage.ru_maxrss, os.waitstatus_to_exitcode(status)], f)
-"""
-
-
 def run_once(cmd: list[str], env: dict[str, str], scratch: Path) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one process, from its own rusage."""
-    out = scratch / "run.json"
-    result = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, str(out), *cmd],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed, maxrss_kib, code = json.loads(out.read_text())
-    if code not in (0, 1):  # coralcheck exits 1 when it has findings
-        raise RuntimeError(f"{cmd[:3]} failed ({code}): {result.stderr[-2000:]}")
-    return elapsed, maxrss_kib / 1024  # ru_maxrss is in KiB on Linux
+    """(seconds, peak RSS in MB) of one process, measured from a small launcher so that the
+    child's ru_maxrss is its own (tests/fuzzing.py `measure_process`, shared with bench_lint)."""
+    del scratch  # the launcher keeps its own temporary files
+    run = fuzzing.measure_process(cmd, cwd=REPO, env=env, timeout=600)
+    if run.exit_code not in (0, 1):  # coralcheck exits 1 when it has findings
+        raise RuntimeError(f"{cmd[:3]} failed ({run.exit_code}): {run.stderr[-2000:]}")
+    return run.seconds, run.rss_mb
 
 
 def main(argv: list[str] | None = None) -> int:
