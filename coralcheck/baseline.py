@@ -16,9 +16,8 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from coralcheck.config import GateResult
 from coralcheck.errors import UsageError
@@ -62,16 +61,14 @@ def model_key(model_path: str, base_dir: str | os.PathLike[str]) -> str:
     return Path(rel).as_posix()
 
 
-@dataclass(frozen=True)
-class BaselineEntry:
+class BaselineEntry(NamedTuple):
     ops_total: int
     ops_tpu: int
     cpu_ops: dict[str, int]
     fingerprints: frozenset[str]
 
 
-@dataclass(frozen=True)
-class Baseline:
+class Baseline(NamedTuple):
     path: str
     models: dict[str, BaselineEntry]
 

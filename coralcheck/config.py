@@ -25,14 +25,12 @@ rule codes and bad values are usage errors (exit 2) that name the valid choices.
 
 from __future__ import annotations
 
-import dataclasses
-import fnmatch
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from coralcheck.errors import UsageError
 from coralcheck.options import Options
@@ -45,14 +43,17 @@ SEVERITIES = ("error", "warning", "info")
 SELECT_ALL = "ALL"
 
 
-@dataclass(frozen=True)
-class Config:
+# The read-only empty table the settings' mappings default to.
+_EMPTY_TABLE: Mapping[str, Any] = MappingProxyType({})
+
+
+class Config(NamedTuple):
     """The merged settings for one model (defaults <- config file <- command line)."""
 
     select: tuple[str, ...] = (SELECT_ALL,)
     ignore: tuple[str, ...] = ()
-    severity: Mapping[str, str] = field(default_factory=dict)
-    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    severity: Mapping[str, str] = _EMPTY_TABLE
+    per_file_ignores: Mapping[str, tuple[str, ...]] = _EMPTY_TABLE
     fail_on: str = "error"
     compiler_version: str | None = None
     runtime_version: int | None = None
@@ -73,7 +74,7 @@ class Config:
             changes["compiler_version"] = self.compiler_version
         if self.runtime_version is not None:
             changes["runtime_version"] = self.runtime_version
-        return dataclasses.replace(base, **changes)
+        return base._replace(**changes)
 
     @property
     def gates(self) -> bool:
@@ -289,7 +290,7 @@ def resolve(
     if path not in cache:
         cache[path] = load_config(path) if path else Config()
     given = {k: v for k, v in cli.items() if v is not None}
-    return dataclasses.replace(cache[path], **given)
+    return cache[path]._replace(**given)
 
 
 # --- what the settings decide --------------------------------------------------------------------
@@ -320,6 +321,10 @@ def _model_relpath(model_path: str, config: Config) -> str:
 def file_ignores(model_path: str, config: Config) -> tuple[str, ...]:
     """The codes per-file-ignores switch off for this model. A glob matches the path relative to
     the config file's directory (`*` also crosses `/`), or the file name alone."""
+    if not config.per_file_ignores:
+        return ()
+    import fnmatch  # only for settings with per-file-ignores
+
     relpath = _model_relpath(model_path, config)
     name = relpath.rsplit("/", 1)[-1]
     codes: list[str] = []
@@ -341,16 +346,15 @@ def apply(report: ModelReport, config: Config) -> ModelReport:
     """The report as the settings want it: unselected or ignored findings dropped, severity
     overrides applied. The input is not changed."""
     ignore = config.ignore + file_ignores(report.path, config)
-    findings = [
-        dataclasses.replace(f, severity=effective_severity(f.code, f.severity, config.severity))
-        for f in report.findings
-        if is_selected(f.code, config.select, ignore)
-    ]
-    return dataclasses.replace(report, findings=findings)
+    findings = []
+    for f in report.findings:
+        if is_selected(f.code, config.select, ignore):
+            severity = effective_severity(f.code, f.severity, config.severity)
+            findings.append(f if severity == f.severity else f._replace(severity=severity))
+    return report._replace(findings=findings)
 
 
-@dataclass(frozen=True)
-class GateResult:
+class GateResult(NamedTuple):
     """One pass/fail check on the whole model (a gate, or a comparison with the baseline)."""
 
     name: str  # "max-cpu-ops", "require-full-mapping", "min-tpu-mac-share", "baseline"
@@ -358,8 +362,7 @@ class GateResult:
     message: str
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What the settings decide about one model's report."""
 
     fail_on: str

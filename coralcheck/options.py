@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 DEFAULT_COMPILER_VERSION = "16.0"
 DEFAULT_RUNTIME_VERSION = 14
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
+class Options(NamedTuple):
     compiler_version: str = DEFAULT_COMPILER_VERSION
     runtime_version: int = DEFAULT_RUNTIME_VERSION
     # Pair mode: the compiled twin of the model (`--compiled X_edgetpu.tflite`).
@@ -23,4 +24,9 @@ class Options:
     # Rule selection (ruff-style code prefixes) and severity overrides.
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
-    severity: dict[str, str] = field(default_factory=dict)
+    # Code or prefix -> severity. The default is read-only: it is shared by every Options.
+    severity: Mapping[str, str] = MappingProxyType({})
+
+    def __reduce__(self) -> tuple[type[Options], tuple[object, ...]]:
+        # The read-only default cannot be pickled (options go to worker processes): a dict can.
+        return type(self), tuple(dict(v) if type(v) is MappingProxyType else v for v in self)

@@ -3,13 +3,18 @@
 describes it, versioned by `schema_version`.
 
 Renderers never compute: any number a renderer needs must be a field here.
+
+Records are `NamedTuple`s when immutable and `MutableRecord`s (plain classes with `__slots__`)
+when analysis fills them in; both list their fields in `_fields` and copy themselves with
+`_replace`. (Not dataclasses: importing `dataclasses` and creating the classes costs the
+command several milliseconds at start-up.) A NamedTuple is also a tuple: code that walks values
+(`to_dict`, `printable`) must test for a record before it tests for a tuple.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -18,8 +23,36 @@ SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
 Placement = Literal["tpu", "cpu"]
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class MutableRecord:
+    """A record whose fields (`_fields`, also its `__slots__`) can be assigned: `_replace`,
+    equality and repr as a NamedTuple or a dataclass has them."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def _replace(self, **changes: Any) -> Any:
+        """A shallow copy with `changes` (field name -> value)."""
+        unknown = changes.keys() - set(self._fields)
+        if unknown:
+            raise ValueError(f"Got unexpected field names: {sorted(unknown)!r}")
+        copy = object.__new__(type(self))
+        for name in self._fields:
+            setattr(copy, name, changes[name] if name in changes else getattr(self, name))
+        return copy
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._fields)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: equal values, not one identity
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({values})"
+
+
+class Finding(NamedTuple):
     """One problem or piece of advice, with a stable code (see `coralcheck rules`)."""
 
     code: str
@@ -32,8 +65,7 @@ class Finding:
     opcode: str | None = None  # the op type at `op`, for stable fingerprints
 
 
-@dataclass(frozen=True, slots=True)
-class OpPlacement:
+class OpPlacement(NamedTuple):
     """Where one operator of the main subgraph runs, in the compiler's words and in ours."""
 
     index: int
@@ -46,8 +78,7 @@ class OpPlacement:
     macs: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class RootCause:
+class RootCause(NamedTuple):
     """An op that keeps others off the TPU, ranked by what fixing it would bring back."""
 
     op: int
@@ -59,8 +90,7 @@ class RootCause:
     fix: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
+class Summary(NamedTuple):
     ops_total: int
     ops_tpu: int
     ops_cpu: int
@@ -73,8 +103,7 @@ class Summary:
         return self.macs_tpu / self.macs_total if self.macs_total else 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class IOTensor:
+class IOTensor(NamedTuple):
     """A graph input or output, with the float<->integer contract users must follow."""
 
     role: Literal["input", "output"]
@@ -87,8 +116,7 @@ class IOTensor:
     zero_point: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Memory:
+class Memory(NamedTuple):
     """Parameter memory: what fits the on-chip cache and what is streamed every inference."""
 
     parameter_bytes: int  # constant data of ops predicted (or known) to run on the TPU
@@ -98,50 +126,113 @@ class Memory:
     source: Literal["estimate", "compiled"] = "estimate"
 
 
-@dataclass(slots=True)
-class ModelReport:
-    path: str
-    kind: Literal["source", "compiled"]
-    file_size: int
-    compiler_version: str  # the target compiler the prediction is for
-    summary: Summary
-    ops: list[OpPlacement] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    io: list[IOTensor] = field(default_factory=list)
-    memory: Memory | None = None
-    root_causes: list[RootCause] = field(default_factory=list)
-    op_histogram: dict[str, int] = field(default_factory=dict)
-    subgraphs: int = 1
-    # Facts read from a compiled model (segments, executables, CPU ops), when there is one.
-    compiled: dict[str, Any] | None = None
-    # A real compiler run or a compiler log: its parsed result.
-    compiler: dict[str, Any] | None = None
-    # Where the prediction and the real compiler disagree, op by op.
-    diff: list[dict[str, Any]] | None = None
+class ModelReport(MutableRecord):
+    """One model's report; analysis appends to its lists and sets the compiled/compiler facts."""
+
+    __slots__ = _fields = (
+        "path",
+        "kind",
+        "file_size",
+        "compiler_version",
+        "summary",
+        "ops",
+        "findings",
+        "io",
+        "memory",
+        "root_causes",
+        "op_histogram",
+        "subgraphs",
+        "compiled",
+        "compiler",
+        "diff",
+    )
+
+    def __init__(
+        self,
+        path: str,
+        kind: Literal["source", "compiled"],
+        file_size: int,
+        compiler_version: str,  # the target compiler the prediction is for
+        summary: Summary,
+        ops: list[OpPlacement] | None = None,
+        findings: list[Finding] | None = None,
+        io: list[IOTensor] | None = None,
+        memory: Memory | None = None,
+        root_causes: list[RootCause] | None = None,
+        op_histogram: dict[str, int] | None = None,
+        subgraphs: int = 1,
+        compiled: dict[str, Any] | None = None,
+        compiler: dict[str, Any] | None = None,
+        diff: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.path = path
+        self.kind = kind
+        self.file_size = file_size
+        self.compiler_version = compiler_version
+        self.summary = summary
+        self.ops: list[OpPlacement] = [] if ops is None else ops
+        self.findings: list[Finding] = [] if findings is None else findings
+        self.io: list[IOTensor] = [] if io is None else io
+        self.memory = memory
+        self.root_causes: list[RootCause] = [] if root_causes is None else root_causes
+        self.op_histogram: dict[str, int] = {} if op_histogram is None else op_histogram
+        self.subgraphs = subgraphs
+        # Facts read from a compiled model (segments, executables, CPU ops), when there is one.
+        self.compiled = compiled
+        # A real compiler run or a compiler log: its parsed result.
+        self.compiler = compiler
+        # Where the prediction and the real compiler disagree, op by op.
+        self.diff = diff
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = _json_ready(self)
         d["summary"]["tpu_mac_share"] = round(self.summary.tpu_mac_share, 4)
-        return _finite(d)
+        return d
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or Infinity: a non-finite number read from a corrupt file (a NaN scale)
-    becomes None, so that every JSON output stays valid for jq and JSON.parse."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+# Types that JSON writes as they are: no conversion, no copy.
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+
+def _json_ready(value: Any) -> Any:
+    """`value` as JSON-ready data: records become dicts (fields in order), tuples and lists
+    become lists, dicts are copied; non-finite numbers (a NaN scale read from a corrupt file)
+    become None, because JSON has no NaN or Infinity and every output must stay valid for jq
+    and JSON.parse."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    names = getattr(kind, "_fields", None)
+    if names is not None:  # a record (a NamedTuple is a tuple too: test this first)
+        values = value if isinstance(value, tuple) else [getattr(value, n) for n in names]
+        d = dict(zip(names, values, strict=True))
+        for name, v in d.items():
+            if type(v) not in _AS_IS:
+                d[name] = _json_ready(v)
+        return d
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: v if type(v) in _AS_IS else _json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_finite(v) for v in value)
+        return [v if type(v) in _AS_IS else _json_ready(v) for v in value]
     return value
 
 
-@dataclass(slots=True)
-class Report:
-    models: list[ModelReport] = field(default_factory=list)
-    schema_version: int = SCHEMA_VERSION
-    tool_version: str = ""
+class Report(MutableRecord):
+    """Every model of one run (`models` grows as they are checked)."""
+
+    __slots__ = _fields = ("models", "schema_version", "tool_version")
+
+    def __init__(
+        self,
+        models: list[ModelReport] | None = None,
+        schema_version: int = SCHEMA_VERSION,
+        tool_version: str = "",
+    ) -> None:
+        self.models: list[ModelReport] = [] if models is None else models
+        self.schema_version = schema_version
+        self.tool_version = tool_version
 
     def to_dict(self) -> dict[str, Any]:
         return {

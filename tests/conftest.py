@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 CORPUS = REPO.parent / "shared" / "corpus"
+
+# The suite's own data cache (coralcheck.datacache), for in-process runs and for subprocesses
+# (cli_env copies os.environ): the user's ~/.cache/coralcheck is never read or written. Set on
+# import, before collection, because collecting some test modules already loads the rules.
+_SESSION_CACHE = tempfile.mkdtemp(prefix="coralcheck-test-cache-")
+os.environ["CORALCHECK_CACHE_DIR"] = os.path.join(_SESSION_CACHE, "cache")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @cache

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, cli_env
 
 import coralcheck
+from coralcheck.options import Options
 from coralcheck.render.phrases import recovery
+from coralcheck.report import ModelReport, Summary
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -64,3 +70,63 @@ def test_check_raises_model_error_naming_the_file(tmp_path: Path) -> None:
 )
 def test_recovery_phrase_never_promises_zero_ops(ops: int, phrase: str) -> None:
     assert recovery(ops) == phrase
+
+
+def test_report_records_copy_compare_and_show_like_dataclasses() -> None:
+    model = ModelReport("m.tflite", "source", 10, "16.0", Summary(1, 1, 0, 1))
+    moved = model._replace(path="n.tflite")
+    assert (moved.path, model.path) == ("n.tflite", "m.tflite")
+    assert moved != model and moved._replace(path="m.tflite") == model
+    other = ModelReport("x", "source", 1, "1", model.summary)
+    assert model.ops == other.ops == [] and model.ops is not other.ops  # one list each
+    assert repr(model).startswith("ModelReport(path='m.tflite', kind='source', file_size=10,")
+    with pytest.raises(ValueError, match="unexpected field names: \\['colour'\\]"):
+        model._replace(colour="red")
+    with pytest.raises(AttributeError):
+        model.colour = "red"  # type: ignore[attr-defined]  # __slots__: no typos land silently
+
+
+def test_options_default_severity_is_read_only_and_options_pickle() -> None:
+    """Options go to worker processes (more than one model), with the default severity too."""
+    default = Options()
+    with pytest.raises(TypeError):
+        default.severity["A001"] = "info"  # type: ignore[index]
+    assert pickle.loads(pickle.dumps(default)) == default
+    chosen = Options(select=("A",), severity={"A001": "info"})
+    assert pickle.loads(pickle.dumps(chosen)) == chosen
+    model = ModelReport("m.tflite", "source", 10, "16.0", Summary(1, 1, 0, 1))
+    assert pickle.loads(pickle.dumps(model)) == model
+
+
+def test_report_settings_and_render_modules_import_no_dataclasses() -> None:
+    """Importing `dataclasses` (it imports inspect, ast, dis, tokenize) and creating dataclasses
+    costs the command milliseconds at every start: the records here are NamedTuples and slotted
+    classes."""
+    modules = ", ".join(
+        [
+            "coralcheck.cli",
+            "coralcheck.commands.lint",
+            "coralcheck.report",
+            "coralcheck.options",
+            "coralcheck.config",
+            "coralcheck.render",
+            "coralcheck.render.phrases",
+            "coralcheck.render.json",
+            "coralcheck.edgetpu.knowledge",
+            "coralcheck.checks",
+            "coralcheck.baseline",
+        ]
+    )
+    script = (
+        f"import sys, {modules}; print(sorted({{'dataclasses', 'inspect'}} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
+        cwd=REPO,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"

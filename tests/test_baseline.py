@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -32,7 +31,7 @@ def test_known_findings_pass_and_new_ones_fail(tmp_path: Path) -> None:
     assert not judge(model, Config(fail_on="info"), known=known, regressions=regressions).failed
 
     new = Finding("CC555", "error", "a new problem", op=3, opcode="CONV_2D")
-    later = dataclasses.replace(model, findings=[*model.findings, new])
+    later = model._replace(findings=[*model.findings, new])
     known, regressions = known_baseline.compare(later)
     assert known == frozenset({0, 1, 2})
     verdict = judge(later, Config(), known=known, regressions=regressions)
@@ -50,7 +49,7 @@ def test_findings_stay_known_when_ops_are_renumbered(tmp_path: Path) -> None:
 def test_a_second_identical_finding_is_new(tmp_path: Path) -> None:
     model = partly_mapped(path=str(tmp_path / "m.tflite"))
     known_baseline, _ = round_trip(tmp_path, model)
-    twice = dataclasses.replace(model, findings=[*model.findings, model.findings[1]])
+    twice = model._replace(findings=[*model.findings, model.findings[1]])
     assert known_baseline.compare(twice)[0] == frozenset({0, 1, 2})
 
 
@@ -58,10 +57,8 @@ def test_lost_tpu_ops_and_new_cpu_ops_are_regressions(tmp_path: Path) -> None:
     model = partly_mapped(path=str(tmp_path / "m.tflite"))
     known_baseline, _ = round_trip(tmp_path, model)
     ops = list(model.ops)
-    ops[26] = dataclasses.replace(ops[26], placement="cpu", status="Operation not supported")
-    worse = dataclasses.replace(
-        model, ops=ops, summary=dataclasses.replace(model.summary, ops_tpu=26, ops_cpu=4)
-    )
+    ops[26] = ops[26]._replace(placement="cpu", status="Operation not supported")
+    worse = model._replace(ops=ops, summary=model.summary._replace(ops_tpu=26, ops_cpu=4))
     _, regressions = known_baseline.compare(worse)
     assert [(g.passed, g.message) for g in regressions] == [
         (False, "Edge TPU ops dropped from 27 (baseline) to 26"),
@@ -72,7 +69,7 @@ def test_lost_tpu_ops_and_new_cpu_ops_are_regressions(tmp_path: Path) -> None:
 
     # one more of an op type already on the CPU is new too
     extra = [*model.ops, OpPlacement(30, "ARG_MAX", 1, "cpu", "More than one subgraph", "")]
-    more = dataclasses.replace(model, ops=extra, summary=Summary(31, 27, 4, 1))
+    more = model._replace(ops=extra, summary=Summary(31, 27, 4, 1))
     assert [g.message for g in known_baseline.compare(more)[1]] == [
         "new CPU op: ARG_MAX runs on the CPU 2x (baseline: 1x)"
     ]
@@ -106,7 +103,7 @@ def test_the_file_is_stable_sorted_and_keyed_by_relative_path(
     # from another working directory, with a relative model path, the same model is found
     (tmp_path / "models").mkdir()
     monkeypatch.chdir(tmp_path / "models")
-    relative = dataclasses.replace(a, path="a.tflite")
+    relative = a._replace(path="a.tflite")
     assert baseline.load(str(path)).compare(relative)[0] == frozenset({0, 1, 2})
 
 

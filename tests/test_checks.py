@@ -152,6 +152,28 @@ def test_q007_weights_from_another_op_are_not_constant() -> None:
     assert report.ops[0].placement == "cpu"
 
 
+def test_q006_and_q007_name_each_op_of_one_signature_on_its_own() -> None:
+    # Ops that look alike are selected together, but what signatures leave out (tensor names,
+    # producers) is still read op by op: only the FC fed runtime weights is Q007's.
+    net = Net()
+    x = net.input([1, 16])
+    outs = []
+    for i in range(2):
+        bias = net.const(np.zeros(4, np.int64), name=f"bias64_{i}")
+        outs.append(
+            net.op("FULLY_CONNECTED", [x, net.const(np.ones((4, 16), np.int8)), bias], [1, 4])
+        )
+    half = net.const(np.ones((4, 16), np.float16))
+    expanded = net.op("DEQUANTIZE", [half], [4, 16], "FLOAT32")
+    fx = net.input([1, 16], "FLOAT32")
+    runtime = net.input([4, 16], "FLOAT32", name="runtime_weights")
+    for w in (expanded, runtime):
+        outs.append(net.op("FULLY_CONNECTED", [fx, w, -1], [1, 4], "FLOAT32"))
+    report = report_of(net.model(outs))
+    assert [(f.op, f.tensor) for f in found(report, "Q006")] == [(0, "bias64_0"), (1, "bias64_1")]
+    assert [(f.op, f.tensor) for f in found(report, "Q007")] == [(4, "runtime_weights")]
+
+
 def test_q008_int32_shape_arithmetic() -> None:
     (f,) = found(report_of("dynamic_batch_int8.tflite"), "Q008")
     assert "STRIDED_SLICE (op 7) -> PACK (op 8) -> RESHAPE (op 9)" in f.message

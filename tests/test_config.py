@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -205,7 +204,7 @@ def test_apply_filters_overrides_severity_and_leaves_the_input_alone(tmp_path: P
     assert [(f.code, f.severity) for f in applied.findings] == [("CC101", "info")]
     assert [f.code for f in report.findings] == ["CC101", "CC302", "CC900"]
     # a glob without a directory also matches the file name
-    by_name = dataclasses.replace(config, per_file_ignores={"old.tflite": ("CC",)})
+    by_name = config._replace(per_file_ignores={"old.tflite": ("CC",)})
     assert cfg.apply(report, by_name).findings == []
 
 
@@ -241,7 +240,7 @@ def test_gates_pass_and_fail_on_the_models_numbers() -> None:
 
 
 def test_full_mapping_needs_every_op_on_the_tpu() -> None:
-    report = dataclasses.replace(clean(), summary=Summary(5, 4, 0, 1))  # one op unaccounted
+    report = clean()._replace(summary=Summary(5, 4, 0, 1))  # one op unaccounted
     verdict = cfg.judge(report, cfg.Config(require_full_mapping=True))
     assert verdict.failed
 

@@ -1,7 +1,7 @@
 """The lint's speed-ups change nothing but time.
 
-- The reader's fast paths (`_Reader._buffer_fast`, `_tensor_fast`, `_operator_fast`) give the
-  same model as the plain `Table` reads, and on a damaged file the same error, byte for byte.
+- The reader's fast paths (`_Reader._buffers_fast`, `_tensors_fast`, `_operators_fast`) give
+  the same model as the plain `Table` reads, and on a damaged file the same error, byte for byte.
 - `check_model` pauses the cyclic garbage collector only while it runs.
 - `printable` returns clean immutable parts of a report as they are, and still escapes the rest.
 - A JSON lint does not import rich; a lint without --baseline, not the baseline module.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import random
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from coralcheck.options import Options
 from coralcheck.render.phrases import printable
 from coralcheck.report import OpPlacement
 
-FAST_PATHS = ("_buffer_fast", "_tensor_fast", "_operator_fast")
+FAST_PATHS = ("_buffers_fast", "_tensors_fast", "_operators_fast")
 
 
 def _edge_cases() -> bytes:
@@ -67,7 +67,7 @@ def _outcome(source: object) -> object:
 def _plain_outcome(source: object, monkeypatch: pytest.MonkeyPatch) -> object:
     with monkeypatch.context() as patched:
         for name in FAST_PATHS:
-            patched.setattr(reader_module._Reader, name, lambda *args: None)
+            patched.setattr(reader_module._Reader, name, lambda *args: [])  # read none
         return _outcome(source)
 
 
@@ -85,14 +85,25 @@ def test_fast_reads_equal_plain_reads_on_real_models(monkeypatch: pytest.MonkeyP
 
         def counted(*args, _name=name, _original=original):  # type: ignore[no-untyped-def]
             result = _original(*args)
-            taken[_name] += result is not None
+            taken[_name] += len(result)
             return result
 
         monkeypatch.setattr(reader_module._Reader, name, counted)
+    plain_reads: list[str] = []  # tables the fast paths left to the plain reads
+    for name in ("buffer", "tensor", "operator"):
+        plain = getattr(reader_module._Reader, name)
+
+        def recorded(*args, _name=name, _plain=plain):  # type: ignore[no-untyped-def]
+            plain_reads.append(_name)
+            return _plain(*args)
+
+        monkeypatch.setattr(reader_module._Reader, name, recorded)
     for path in models:
         fast = _outcome(str(path))
         assert not isinstance(fast, str), fast
+        assert not plain_reads, (path.name, plain_reads[:3])  # real files: no table is unusual
         assert fast == _plain_outcome(str(path), monkeypatch), path.name
+        plain_reads.clear()
     assert all(n > 100 for n in taken.values()), taken  # the fast paths did the reading
 
 
@@ -103,6 +114,25 @@ def test_fast_reads_equal_plain_reads_on_edge_cases(monkeypatch: pytest.MonkeyPa
     tensors = fast[0][0].tensors  # type: ignore[index]
     assert tensors[2].quantization.min == (-1.0,) and tensors[3].is_variable
     assert fast == _plain_outcome(data, monkeypatch)
+
+
+def test_equal_quantizations_are_shared_and_signed_zeros_kept() -> None:
+    """The fast read shares one `Quantization` among tensors with equal parameters, but never
+    turns a -0.0 into a 0.0 (they compare equal, so `==` against the plain read cannot tell)."""
+    tensors = [
+        TensorSpec("a", [1, 4], "INT8", scale=[0.5], zero_point=[1]),
+        TensorSpec("b", [1, 4], "INT8", scale=[0.5], zero_point=[1]),
+        TensorSpec("c", [1, 4], "INT8", scale=[0.0], zero_point=[0]),
+        TensorSpec("d", [1, 4], "INT8", scale=[-0.0], zero_point=[0]),
+        TensorSpec("e", [1, 4], "INT8", scale=[0.5], zero_point=[0], min=[-0.0], max=[1.0]),
+        TensorSpec("f", [1, 4], "INT8", scale=[0.5], zero_point=[0], min=[0.0], max=[1.0]),
+    ]
+    ops = [OpSpec("ADD", [0, 1], [2]), OpSpec("ADD", [2, 3], [4]), OpSpec("RELU", [4], [5])]
+    a, b, c, d, e, f = load(build_model(tensors, ops, [0, 1, 3], [5])).main.tensors
+    assert a.quantization is b.quantization
+    signs = [math.copysign(1.0, t.quantization.scale[0]) for t in (c, d)]  # type: ignore[union-attr]
+    assert signs == [1.0, -1.0]
+    assert [math.copysign(1.0, t.quantization.min[0]) for t in (e, f)] == [-1.0, 1.0]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -225,11 +255,11 @@ def test_check_pauses_the_garbage_collector_only_while_it_runs(
 
 def test_printable_keeps_clean_immutable_parts_and_escapes_the_rest() -> None:
     clean = OpPlacement(0, "CONV_2D", 1, "tpu", "Mapped to Edge TPU", "")
-    hostile = replace(clean, index=1, reason="tensor 'a\x1b[31m' is FLOAT32")
+    hostile = clean._replace(index=1, reason="tensor 'a\x1b[31m' is FLOAT32")
     ops = [clean, hostile]
     shown = printable(ops)
     assert shown is not ops and shown[0] is clean  # a new list; the clean op as it is
-    assert shown[1] == replace(hostile, reason="tensor 'a\\x1b[31m' is FLOAT32")
+    assert shown[1] == hostile._replace(reason="tensor 'a\\x1b[31m' is FLOAT32")
     shape = (1, 224, 224, 3)
     assert printable(shape) is shape
     assert printable(("ok", "b\x07")) == ("ok", "b\\x07")

@@ -8,9 +8,12 @@ tests/test_checks.py).
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import re
 import time
 from collections import Counter
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,7 @@ from conftest import CORPUS, FIXTURES
 from tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck.analyze import analyze
+from coralcheck.analyze.cost import op_macs
 from coralcheck.analyze.placement import (
     DATA_TYPE,
     MAPPED,
@@ -28,10 +32,18 @@ from coralcheck.analyze.placement import (
     UNSPECIFIED,
     VERSION,
     predict,
+    verdict,
+)
+from coralcheck.edgetpu.constraints import (
+    CHECKS,
+    READS_CONSTANT_DATA,
+    OpView,
+    OpViews,
+    op_signature,
 )
 from coralcheck.edgetpu.knowledge import target
 from coralcheck.errors import UsageError
-from coralcheck.model import Model, load
+from coralcheck.model import Model, Operator, Quantization, Subgraph, Tensor, load
 from coralcheck.options import Options
 
 REPO = Path(__file__).resolve().parents[1]
@@ -449,3 +461,231 @@ def test_what_the_knowledge_cannot_settle_is_said_in_the_reason() -> None:
     assert conv.status == reduce_max.status == MAPPED
     assert "limit is not known" in conv.reason and "not knowable" in conv.reason
     assert "no real compiler output confirms it" in reduce_max.reason
+
+
+# --- ops of one signature share their verdict --------------------------------------------------
+
+
+def _tensor(index: int, dtype: str = "INT8", shape: tuple[int, ...] = (1, 8), **kw: Any) -> Tensor:
+    fields: dict[str, Any] = {
+        "index": index,
+        "name": f"t{index}",
+        "dtype": dtype,
+        "shape": shape,
+        "shape_signature": None,
+        "buffer": 0,
+        "is_variable": False,
+        "quantization": None,
+    }
+    return Tensor(**{**fields, **kw})  # type: ignore[arg-type]
+
+
+def _signature(tensors: dict[int, dict[str, Any]] | None = None, **op: Any) -> tuple:
+    """op_signature of ADD(t0, constant t1) -> t2, with tensor and op fields changed."""
+    base: dict[int, dict[str, Any]] = {0: {}, 1: {"data_offset": 64, "data_size": 8}, 2: {}}
+    for index, changes in (tensors or {}).items():
+        base[index] = {**base[index], **changes}
+    ts = tuple(_tensor(i, **kw) for i, kw in base.items())
+    fields: dict[str, Any] = {
+        "index": 0,
+        "opcode": "ADD",
+        "builtin_code": 0,
+        "version": 1,
+        "inputs": (0, 1),
+        "outputs": (2,),
+        "options": MappingProxyType({"fused_activation_function": "NONE"}),
+    }
+    operator = Operator(**{**fields, **op})
+    sg = Subgraph(
+        index=0,
+        name="main",
+        tensors=ts,
+        operators=(operator,),
+        inputs=(0,),
+        outputs=(2,),
+        producers=(None, None, 0),
+        consumers=((0,), (0,), ()),
+    )
+    return op_signature(sg, operator)
+
+
+@pytest.mark.parametrize(
+    "tensors,op",
+    [
+        ({}, {"opcode": "SUB"}),
+        ({}, {"builtin_code": 41}),
+        ({}, {"custom_code": "custom"}),
+        ({}, {"version": 2}),
+        ({}, {"options": MappingProxyType({"fused_activation_function": "RELU"})}),
+        ({}, {"options": MappingProxyType({"pot_scale_int16": False})}),
+        ({0: {"dtype": "UINT8"}}, {}),
+        ({0: {"shape": (1, 16)}}, {}),
+        ({1: {"data_size": 0}}, {}),  # the second input no longer constant
+        ({0: {"is_variable": True}}, {}),
+        ({}, {"inputs": (0, -1)}),  # an omitted input
+        ({}, {"inputs": (1, 0)}),  # the same inputs in other positions
+        ({2: {"dtype": "INT16"}}, {}),
+        ({2: {"shape": (1, 16)}}, {}),
+        ({2: {"is_variable": True}}, {}),
+        ({2: {"data_offset": 64, "data_size": 8}}, {}),
+        ({}, {"outputs": (0,)}),  # writes its own input (same dtype and shape as t2)
+    ],
+)
+def test_op_signatures_differ_in_everything_a_constraint_reads(
+    tensors: dict[int, dict[str, Any]], op: dict[str, Any]
+) -> None:
+    assert _signature(tensors, **op) != _signature()
+
+
+@pytest.mark.parametrize(
+    "tensors,op",
+    [
+        ({0: {"name": "other"}, 2: {"name": "another"}}, {}),
+        ({1: {"data_offset": 128}}, {}),  # other constant values
+        ({0: {"quantization": Quantization((0.5,), (3,))}}, {}),
+        ({0: {"shape_signature": (-1, 8)}}, {}),
+        ({0: {"buffer": 7}}, {}),
+        ({}, {"index": 5}),
+    ],
+)
+def test_op_signatures_leave_out_identity_values_and_quantization(
+    tensors: dict[int, dict[str, Any]], op: dict[str, Any]
+) -> None:
+    assert _signature(tensors, **op) == _signature()
+
+
+def test_unhashable_options_make_an_op_its_own_group() -> None:
+    with pytest.raises(TypeError):
+        hash(_signature(options=MappingProxyType({"new_shape": [1, 8]})))
+
+
+def _model_files(corpus_dir: Path) -> list[Path]:
+    return [*sorted(FIXTURES.glob("*.tflite")), *sorted((corpus_dir / "models").glob("*/*.tflite"))]
+
+
+@pytest.mark.parametrize("compiler", ["2.0", "15.0", "16.0"])
+def test_shared_verdicts_and_macs_equal_those_of_each_op_on_its_own(corpus_dir, compiler) -> None:
+    tgt = target(compiler)
+    shared = total = 0
+    for path in _model_files(corpus_dir):
+        model = load(path)
+        sg = model.main
+        p = predict(model, tgt)
+        views = [OpView(model, sg, op) for op in sg.operators]
+        assert p.verdicts == [verdict(v, tgt) for v in views], path
+        assert p.macs == [op_macs(v) for v in views], path
+        assert sorted(i for g in p.groups for i in g.members) == list(range(len(views)))
+        shared += len(views) - len(p.groups)
+        total += len(views)
+    assert shared > total / 4  # the corpus repeats op signatures (yolov8n: 129 in 256 ops)
+
+
+def test_ops_of_one_signature_with_other_constant_values_get_their_own_verdicts() -> None:
+    # unit-strides reads the strides' values, which signatures leave out (READS_CONSTANT_DATA).
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    outs = []
+    for strides in ([1, 1, 1, 1], [1, 2, 1, 1]):
+        begin = net.const(np.zeros(4, np.int32))
+        end = net.const(np.array([1, 4, 4, 4], np.int32))
+        step = net.const(np.array(strides, np.int32))
+        outs.append(net.op("STRIDED_SLICE", [x, begin, end, step], [1, 4, 4, 4]))
+    model = net.model(outs)
+    p = predict(model, target("16.0"))
+    assert len(p.groups) == 1
+    assert [op.status for op in p.ops] == [MAPPED, UNSPECIFIED]
+    assert "strides [1, 2, 1, 1]" in p.ops[1].reason
+
+
+def test_a_failed_verdict_is_never_shared_between_ops_of_one_signature() -> None:
+    # Two SOFTMAXes over a too-long axis: both fail max-innermost, each naming its own tensor.
+    net = Net()
+    x = net.input([1, 20000])
+    a = net.op("SOFTMAX", [x], [1, 20000], options={"beta": 1.0})
+    b = net.op("SOFTMAX", [x], [1, 20000], options={"beta": 1.0})
+    p = predict(net.model([a, b]), target("16.0"))
+    assert len(p.groups) == 1 and p.groups[0].verdict is None
+    assert [op.status for op in p.ops] == [UNSPECIFIED, UNSPECIFIED]
+    assert "'t0'" in p.ops[0].reason and "'t0'" in p.ops[1].reason
+    assert p.verdicts[0] is not p.verdicts[1]
+    assert p.rejected == [0, 1]
+
+
+def _mapped_then_changed(change: str) -> list[str]:
+    """Statuses of a mapped op followed by the same op with one thing changed."""
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    outs = []
+    for changed in (False, True):
+        if change == "option":  # same-dilation
+            w = net.const(np.ones((4, 1, 1, 4), np.int8))
+            b = net.const(np.zeros(4, np.int32))
+            options = {"padding": "SAME", "dilation_w_factor": 2 if changed else 1}
+            outs.append(net.op("CONV_2D", [x, w, b], [1, 8, 8, 4], options=options))
+        elif change == "constness":  # constant-weights
+            flat = net.input([1, 16])
+            w = net.input([4, 16]) if changed else net.const(np.ones((4, 16), np.int8))
+            outs.append(net.op("FULLY_CONNECTED", [flat, w, -1], [1, 4]))
+        elif change == "omitted":  # constant-weights: an omitted bias is fine, a runtime one not
+            flat = net.input([1, 16])
+            w = net.const(np.ones((4, 16), np.int8))
+            bias = net.input([4]) if changed else -1
+            outs.append(net.op("FULLY_CONNECTED", [flat, w, bias], [1, 4]))
+        elif change == "version":  # FULLY_CONNECTED v5 (keep_num_dims)
+            flat = net.input([1, 16])
+            w = net.const(np.ones((4, 16), np.int8))
+            outs.append(
+                net.op("FULLY_CONNECTED", [flat, w, -1], [1, 4], version=5 if changed else 4)
+            )
+        elif change == "shape":  # max-innermost
+            shape = [1, 20000] if changed else [1, 8]
+            outs.append(net.op("SOFTMAX", [net.input(shape)], shape, options={"beta": 1.0}))
+        elif change == "dtype":
+            y = net.input([1, 8, 8, 4], "INT16" if changed else "INT8")
+            outs.append(net.op("RELU", [y], [1, 8, 8, 4]))
+        elif change == "variable":  # an INT16 state tensor may be variable, an activation not
+            state = net.tensor([1, 8, 8, 4], "INT16", variable=not changed)
+            if changed:
+                net.inputs.append(state)
+            outs.append(net.op("ADD", [x, state], [1, 8, 8, 4]))
+    return [status for _, status in placements(net.model(outs))]
+
+
+@pytest.mark.parametrize(
+    "change,status",
+    [
+        ("option", UNSPECIFIED),
+        ("constness", UNSPECIFIED),
+        ("omitted", UNSPECIFIED),
+        ("version", VERSION),
+        ("shape", UNSPECIFIED),
+        ("dtype", DATA_TYPE),
+        ("variable", DATA_TYPE),
+    ],
+)
+def test_an_op_differing_in_what_a_constraint_reads_does_not_get_the_shared_verdict(
+    change: str, status: str
+) -> None:
+    assert _mapped_then_changed(change) == [MAPPED, status]
+
+
+def test_only_the_declared_constraints_read_constant_data() -> None:
+    # What op signatures leave out (values, quantization) is read through OpView.values,
+    # Tensor.quantization or the model: a constraint that does so must be in READS_CONSTANT_DATA.
+    reads = re.compile(r"\.values\(|\.quantization|\.model\b|read_bytes|tensor_data")
+    for name, fn in CHECKS.items():
+        source = inspect.getsource(fn)
+        assert bool(reads.search(source)) == (name in READS_CONSTANT_DATA), name
+
+
+def test_op_views_are_made_when_first_read_and_then_kept() -> None:
+    model = load(FIXTURES / "demo_int8.tflite")
+    sg = model.main
+    views = OpViews(model, sg)
+    assert len(views) == len(sg.operators) > 3
+    assert views[3] is views[3] and views[-1] is views[len(views) - 1]
+    eager = [OpView(model, sg, op) for op in sg.operators]
+    for lazy, made in zip(views, eager, strict=True):
+        assert (lazy.op, lazy.inputs, lazy.outputs) == (made.op, made.inputs, made.outputs)
+        assert lazy.activations == made.activations
+    assert [v.op.index for v in views[1:3]] == [1, 2]

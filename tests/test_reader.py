@@ -859,3 +859,65 @@ def test_options_of_unknown_or_none_type_are_empty(options_type: int) -> None:
     (op,) = load(data).main.operators
     assert op.options_type is None
     assert dict(op.options) == {}
+
+
+def test_model_is_read_only_and_equal_only_to_itself() -> None:
+    """`Model` is a plain class (not a dataclass): assignment is refused, and two loads of one
+    file are two models, as with the frozen dataclass it replaced (eq=False)."""
+    data = (FIXTURES / "demo_int8.tflite").read_bytes()
+    first, second = load(data), load(data)
+    with pytest.raises(AttributeError, match="read-only"):
+        first.description = "changed"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="read-only"):
+        del first.subgraphs
+    assert first == first and first != second
+    assert len({first, second}) == 2  # hashed by identity
+    assert first.subgraphs == second.subgraphs  # the records compare by value
+    assert repr(first).startswith("Model(path='<bytes>', file_size=")
+    assert "_data" not in repr(first)
+
+
+def test_records_are_named_tuples_with_their_fields() -> None:
+    from coralcheck.model.graph import Operator, Quantization, Tensor
+
+    model = load(FIXTURES / "demo_int8.tflite")
+    tensor, op = model.main.tensors[0], model.main.operators[0]
+    assert type(tensor) is Tensor and type(op) is Operator
+    assert tensor._fields[:4] == ("index", "name", "dtype", "shape")
+    assert tensor.index == 0 and op.index == 0  # the field, not tuple.index
+    renamed = tensor._replace(name="other")
+    assert renamed.name == "other" and renamed[1:] != tensor[1:] and renamed.shape == tensor.shape
+    assert Quantization((0.5,), (0,)).min == () and Operator(0, "ADD", 0, 1, (), ()).options == {}
+
+
+def test_schema_tables_are_plain_data() -> None:
+    """What schema.py derives from the binding is plain data (str, int, float, bool in dicts
+    and tuples), so that a persistent cache can store it; `option_fields` wraps the rows."""
+    from coralcheck.model.schema import (
+        OptionField,
+        builtin_options_names,
+        enum_names,
+        option_field_rows,
+        option_fields,
+    )
+
+    def plain(value: object) -> bool:
+        if type(value) in (str, int, float, bool):
+            return True
+        if type(value) is tuple:
+            return all(plain(v) for v in value)
+        if type(value) is dict:
+            return all(plain(k) and plain(v) for k, v in value.items())
+        return False
+
+    for enum in ("BuiltinOperator", "TensorType", "BuiltinOptions"):
+        names = enum_names(enum)
+        assert names and plain(names), enum
+    assert enum_names("TensorType")[9] == "INT8"
+    for name in builtin_options_names().values():
+        if name == "NONE":
+            continue
+        rows = option_field_rows(name)
+        assert rows is not None and plain(rows), name
+        assert option_fields(name) == tuple(OptionField(*row) for row in rows)
+    assert option_field_rows("NoSuchOptions") is None and option_fields("NoSuchOptions") is None

@@ -6,7 +6,6 @@ other test modules of the CLI, config and baseline import them from this module.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -207,8 +206,8 @@ def test_verdict_line_names_the_first_cpu_op_and_the_segments() -> None:
 def test_verdict_line_lists_separate_cpu_stretches() -> None:
     m = partly_mapped()
     ops = list(m.ops)
-    ops[0] = dataclasses.replace(ops[0], placement="cpu", status=UNSPECIFIED)
-    m = dataclasses.replace(m, ops=ops, summary=Summary(30, 26, 4, 1))
+    ops[0] = ops[0]._replace(placement="cpu", status=UNSPECIFIED)
+    m = m._replace(ops=ops, summary=Summary(30, 26, 4, 1))
     assert verdict_line(m).endswith("4 on CPU: op 0 QUANTIZE, 3 from op 27 RESIZE_BILINEAR")
 
 
@@ -397,7 +396,7 @@ def test_json_schema_describes_every_report_field() -> None:
         (Memory, "memory"),
         (RootCause, "root_cause"),
     ):
-        fields = {f.name for f in dataclasses.fields(cls)}
+        fields = set(cls._fields)
         assert fields <= set(defs[name]["properties"]), (
             name,
             fields - set(defs[name]["properties"]),
@@ -428,6 +427,74 @@ def test_json_keeps_the_stable_contract_and_adds_the_verdict() -> None:
         }
     ]
     assert doc["exit_code"] == 2
+
+
+def test_to_dict_writes_records_as_objects_in_field_order_and_tuples_as_lists() -> None:
+    """Records are NamedTuples (tuples too): the JSON conversion must not write one as a list."""
+    m = partly_mapped()
+    m.io[0] = m.io[0]._replace(scale=float("nan"))  # from a corrupt file: JSON has no NaN
+    m.compiled = {"pair": {"first": m.findings[0], "shape": (1, 2)}}  # records nested anywhere
+    model = report_of(m).to_dict()["models"][0]
+    assert list(model) == list(ModelReport._fields)
+    assert list(model["summary"]) == [*Summary._fields, "tpu_mac_share"]
+    assert model["summary"]["tpu_mac_share"] == 0.9
+    assert list(model["ops"][27]) == list(OpPlacement._fields)
+    assert model["ops"][27]["opcode"] == "RESIZE_BILINEAR"
+    assert model["findings"][0] == dict(zip(Finding._fields, m.findings[0], strict=True))
+    assert model["io"][0]["shape"] == [1, 513, 513, 3] and model["io"][0]["scale"] is None
+    assert model["memory"] == m.memory._asdict()
+    assert model["compiled"]["pair"] == {"first": model["findings"][0], "shape": [1, 2]}
+    assert m.io[0].shape == (1, 513, 513, 3)  # the report itself is left as it was
+
+
+def test_printable_escapes_inside_records_and_keeps_their_types() -> None:
+    report = report_of(hostile(), clean())
+    shown = printable(report)
+    assert shown is not report and shown.models[0] is not report.models[0]  # mutable: copies
+    finding = shown.models[0].findings[0]
+    assert type(finding) is Finding and "\\x1b[31m" in finding.message
+    assert "\n" not in finding.tensor and "\x1b" not in finding.fix
+    assert type(shown.models[0].io[0]) is IOTensor and "\x00" not in shown.models[0].io[0].name
+    assert shown.models[0].ops[0] is report.models[0].ops[0]  # clean records kept as they are
+    assert shown.models[1].summary is report.models[1].summary
+    assert report.models[0].findings[0].message == HOSTILE_NAME  # the input is left alone
+    outcome = Outcome([judge(m, Config()) for m in report.models], [ModelFailure("a\nb", "x")])
+    assert printable(outcome).failures == [ModelFailure("a\\x0ab", "x")]
+
+
+def test_fast_json_text_is_json_dumps_byte_for_byte() -> None:
+    """`--format json` writes with render.json.dumps (C-encoded flat containers) instead of
+    json.dumps(indent=2): the text must be the same for any JSON value, not just reports."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+    from coralcheck.render.json import dumps, report_dict
+
+    tricky = st.sampled_from(["},\n    {", '"}, {"', "\n", "\u2028", "\x1b[31m", "\\", "é", ""])
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8), tricky
+    )
+    flat_dict = st.dictionaries(st.text(max_size=4), scalars, min_size=1, max_size=4)
+    values = st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4),
+            st.lists(inner, max_size=4).map(tuple),
+            st.lists(flat_dict, min_size=1, max_size=4),  # the ops: one C call, re-indented
+            st.dictionaries(st.text(max_size=4), inner, max_size=4),
+            st.dictionaries(st.integers(), inner, max_size=2),  # keys json.dumps converts
+        ),
+        max_leaves=24,
+    )
+
+    @hypothesis.settings(max_examples=400, deadline=None)
+    @hypothesis.given(values)
+    def same_text(value: object) -> None:
+        assert dumps(value) == json.dumps(value, indent=2, ensure_ascii=False)
+
+    same_text()
+    report = report_of(partly_mapped(), hostile(), clean())
+    doc = report_dict(report, gated_outcome(report))
+    assert dumps(doc) == json.dumps(doc, indent=2, ensure_ascii=False)
 
 
 def test_fingerprints_ignore_the_op_index() -> None:
@@ -520,9 +587,8 @@ def test_sarif_locations_and_fingerprints(tmp_path: Path, monkeypatch: pytest.Mo
 
     shifted = partly_mapped(path=inside.path, shift=5)
     assert prints(inside) == prints(shifted)
-    renamed = dataclasses.replace(
-        inside,
-        findings=[dataclasses.replace(inside.findings[0], tensor="other"), *inside.findings[1:]],
+    renamed = inside._replace(
+        findings=[inside.findings[0]._replace(tensor="other"), *inside.findings[1:]],
     )
     assert prints(renamed)[0] != prints(inside)[0]
     assert prints(renamed)[1:] == prints(inside)[1:]
@@ -658,7 +724,7 @@ def test_statistics_count_per_code_most_frequent_first(fake_registry: dict) -> N
 
 def test_wide_compiled_facts_become_blocks_that_fit() -> None:
     wide = {f"parameter_{i}_bytes": i * 100_000 for i in range(12)}
-    m = dataclasses.replace(clean(), compiled={"tpu_segments": 2, "executables": [wide, wide]})
+    m = clean()._replace(compiled={"tpu_segments": 2, "executables": [wide, wide]})
     text = render(report_of(m), "text", verbose=True)
     assert max(len(line) for line in text.splitlines()) <= 80
     assert re.search(r"^\s+#1$", text, re.M) and re.search(r"^\s+#2$", text, re.M)
@@ -671,12 +737,9 @@ def test_huge_names_and_shapes_are_cut_not_wrapped_for_seconds() -> None:
 
     name = "n" * 1_000_000
     m = hostile()
-    m = dataclasses.replace(
-        m,
-        findings=[
-            dataclasses.replace(m.findings[0], tensor=name, message="shape " + "7x" * 60_000)
-        ],
-        io=[dataclasses.replace(m.io[0], name=name, shape=(2,) * 12_000, shape_signature=None)],
+    m = m._replace(
+        findings=[m.findings[0]._replace(tensor=name, message="shape " + "7x" * 60_000)],
+        io=[m.io[0]._replace(name=name, shape=(2,) * 12_000, shape_signature=None)],
     )
     for fmt in ("text", "markdown", "github"):
         start = time.perf_counter()

@@ -46,7 +46,7 @@ def analyze(model: Model, options: Options) -> ModelReport:
 
     tgt = target(options.compiler_version, options.runtime_version)
     prediction = predict(model, tgt)
-    memory = estimate_memory(model, prediction.on_tpu, tgt, prediction.views)
+    memory = estimate_memory(model, prediction.on_tpu, tgt)
     ops = prediction.ops
     tpu = sum(prediction.on_tpu)
     summary = Summary(

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from coralcheck.edgetpu.constraints import OpView
 from coralcheck.edgetpu.knowledge import Target
-from coralcheck.model.graph import Model
+from coralcheck.model.graph import Model, Tensor
 from coralcheck.report import Memory
 
 # The input position of the filter, and the filter axis holding the output channels.
@@ -25,57 +24,60 @@ _FILTERS = {
 }
 
 
-def _filter_bytes(view: OpView, padding: int, per_channel: int) -> tuple[int, int] | None:
-    """(filter tensor index, estimated stored bytes of the filter and its per-channel data)."""
-    where = _FILTERS.get(view.op.opcode)
-    weights = view.input(where[0]) if where is not None else None
-    if weights is None or not weights.is_constant or not weights.shape or where is None:
-        return None
-    channels = max(weights.shape[where[1]], 1)
+def _stored_filter_bytes(weights: Tensor, axis: int, padding: int, per_channel: int) -> int:
+    """Estimated stored bytes of a filter and its per-channel data."""
+    channels = max(weights.shape[axis], 1)
     per_output = weights.nbytes // channels
     padded = math.ceil(channels / padding) * padding
-    return weights.index, padded * (per_output + per_channel)
+    return padded * (per_output + per_channel)
 
 
-def parameter_bytes(
-    model: Model, on_tpu: list[bool], target: Target, views: Sequence[OpView] | None = None
-) -> int:
+def parameter_bytes(model: Model, on_tpu: Sequence[bool], target: Target) -> int:
     """Estimated parameter bytes the compiler stores for the ops placed on the Edge TPU.
 
     Filters of conv/FC ops use the fitted estimator (their bias and scales are the per-channel
     bytes); other 8-bit constants count as they are; int32 shapes, axes and the like are
     compile-time values, not parameters. A constant shared by several ops counts once.
-    `views` are the main subgraph's op views when the caller has them (the prediction's).
     """
     memory = target.knowledge.memory
     padding = int(memory.get("channel_padding", 1))
     per_channel = int(memory.get("bytes_per_channel", 0))
     sg = model.main
+    tensors = sg.tensors
     counted: set[int] = set()
+    # Stored bytes by (filter shape, dtype, channel axis): a model repeats a few filter shapes.
+    stored_by_filter: dict[tuple[tuple[int, ...], str, int], int] = {}
     total = 0
     for op in sg.operators:
         if not on_tpu[op.index]:
             continue
-        view = views[op.index] if views is not None else OpView(model, sg, op)
-        constants = [t for t in view.inputs if t.is_constant and t.index not in counted]
-        filt = _filter_bytes(view, padding, per_channel)
-        if filt is not None:
-            index, stored = filt
-            total += stored if any(t.index == index for t in constants) else 0
-            counted.update(t.index for t in constants)
-            continue
-        for t in constants:
+        inputs = op.inputs
+        constants = [i for i in inputs if i >= 0 and i not in counted and tensors[i].is_constant]
+        where = _FILTERS.get(op.opcode)
+        if where is not None:
+            position, axis = where
+            index = inputs[position] if position < len(inputs) else -1
+            weights = tensors[index] if index >= 0 else None
+            if weights is not None and weights.is_constant and weights.shape:
+                key = (weights.shape, weights.dtype, axis)
+                stored = stored_by_filter.get(key)
+                if stored is None:
+                    stored = _stored_filter_bytes(weights, axis, padding, per_channel)
+                    stored_by_filter[key] = stored
+                total += stored if index in constants else 0
+                counted.update(constants)
+                continue
+        for i in constants:
+            t = tensors[i]
             if t.dtype in ("INT8", "UINT8"):
-                counted.add(t.index)
+                counted.add(i)
                 total += t.data_size
     return total
 
 
-def estimate_memory(
-    model: Model, on_tpu: list[bool], target: Target, views: Sequence[OpView] | None = None
-) -> Memory:
+def estimate_memory(model: Model, on_tpu: Sequence[bool], target: Target) -> Memory:
     """Parameter bytes of the Edge TPU ops against the target's on-chip cache."""
-    params = parameter_bytes(model, on_tpu, target, views)
+    params = parameter_bytes(model, on_tpu, target)
     cache = target.release.parameter_cache_bytes
     on_chip = min(params, cache)
     return Memory(

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from coralcheck.analyze.compiled import MAPPED_STATUS, compiled_facts, compiled_findings
@@ -282,8 +282,7 @@ def diff_placements(
 def _relabel(f: Finding, name: str, mapping: PairMapping) -> Finding:
     """A compiled-file finding on the source model's report: named, op indices of the source."""
     op = mapping.source_of_cpu_op.get(f.op) if f.op is not None else None
-    return replace(
-        f,
+    return f._replace(
         message=f"{name}: {f.message}",
         op=op,
         opcode=mapping.opcodes[op] if op is not None else None,

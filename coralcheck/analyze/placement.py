@@ -27,12 +27,19 @@ re-running the partition.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Sequence, Set
+from typing import NamedTuple
 
 from coralcheck.analyze.cost import op_macs
 from coralcheck.edgetpu import layout
-from coralcheck.edgetpu.constraints import CHECKS, OpView, quote
+from coralcheck.edgetpu.constraints import (
+    CHECKS,
+    READS_CONSTANT_DATA,
+    OpView,
+    OpViews,
+    op_signature,
+    quote,
+)
 from coralcheck.edgetpu.knowledge import Constraint, Target
 from coralcheck.model.graph import Model, Subgraph
 from coralcheck.report import OpPlacement, RootCause
@@ -52,8 +59,7 @@ FLOAT_TYPES = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
 _EXACT_RECOVERY_BUDGET = 24
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """Whether one op can map on its own (before partitioning), and if not, why.
 
     kind: "ok", "custom", "dtype", "unsupported", "runtime", "unparseable", "version", "rank",
@@ -160,10 +166,15 @@ def _rank_step(view: OpView, target: Target) -> Verdict | None:
     return None
 
 
-def _constraint_step(view: OpView, target: Target) -> Verdict:
-    """The op's constraints (rules/ops.toml); the op maps when none fails."""
+def _constraint_step(view: OpView, target: Target) -> tuple[Verdict, bool]:
+    """The op's constraints (rules/ops.toml); the op maps when none fails.
+
+    Also says whether the verdict would be the same for any op of the same signature: a mapped
+    op's, unless a "note" constraint added a message of its own (messages may name tensors).
+    """
     name = view.op.opcode
     notes: list[str] = []
+    own_notes = False
     spec = target.spec(name)
     if spec is not None and spec.confidence not in _CONFIRMED:
         notes.append(f"Coral lists {name} as supported, but no real compiler output confirms it")
@@ -173,8 +184,9 @@ def _constraint_step(view: OpView, target: Target) -> Verdict:
             continue
         if c.effect == "note":
             notes.append(f"{message} (not knowable without the compiler)")
+            own_notes = True
             continue
-        return Verdict(
+        found = Verdict(
             "limit" if c.inferred else "constraint",
             UNSPECIFIED,
             f"{name} {message}",
@@ -182,7 +194,10 @@ def _constraint_step(view: OpView, target: Target) -> Verdict:
             tensor=_named_tensor(view, message),
             constraint=c,
         )
-    return Verdict("ok", MAPPED, notes=tuple(notes)) if notes else _MAPS
+        return found, False
+    if not notes:
+        return _MAPS, True
+    return Verdict("ok", MAPPED, notes=tuple(notes)), not own_notes
 
 
 _CONFIRMED = ("confirmed", "corpus")
@@ -194,13 +209,19 @@ _MAPS = Verdict("ok", MAPPED)
 _STEPS = (_parse_step, _data_type_step, _support_step, _version_step, _rank_step)
 
 
-def verdict(view: OpView, target: Target) -> Verdict:
-    """What the compiler would say about this op on its own."""
+def _decide(view: OpView, target: Target) -> tuple[Verdict, bool]:
+    """The op's verdict, and whether it holds for every op of the same signature (a failure never
+    does: its message names the op's own tensors)."""
     for step in _STEPS:
         found = step(view, target)
         if found is not None:
-            return found
+            return found, False
     return _constraint_step(view, target)
+
+
+def verdict(view: OpView, target: Target) -> Verdict:
+    """What the compiler would say about this op on its own."""
+    return _decide(view, target)[0]
 
 
 def _named_tensor(view: OpView, message: str) -> str | None:
@@ -211,26 +232,29 @@ def _named_tensor(view: OpView, message: str) -> str | None:
     return None
 
 
-def _predecessors(sg: Subgraph) -> list[tuple[int, ...]]:
-    """Per op: the ops producing its inputs (earlier ones; a malformed later one is ignored)."""
-    preds: list[tuple[int, ...]] = []
-    for op in sg.operators:
-        found = {sg.producers[t] for t in op.inputs if 0 <= t < len(sg.producers)}
-        preds.append(tuple(sorted(p for p in found if p is not None and p < op.index)))
-    return preds
-
-
-def partition(supported: Sequence[bool], preds: Sequence[Sequence[int]]) -> list[int]:
+def partition(
+    supported: Sequence[bool],
+    preds: Sequence[Sequence[int]],
+    start: int = 0,
+    earlier: Sequence[int] = (),
+) -> list[int]:
     """TFLite's delegate partitioning: the subset ("epoch") of every op; even epochs have the
-    kind of op 0, odd ones the other kind (see the module docstring)."""
+    kind of op 0, odd ones the other kind (see the module docstring).
+
+    An op's epoch depends only on earlier ops, so the epochs of ops before `start` may be given
+    (`earlier`, from a partition with the same `supported[:start]` and op 0's kind).
+    """
     if not supported:
         return []
     first_kind = supported[0]
-    epochs = [0] * len(supported)
-    for i, kind in enumerate(supported):
-        latest = max((epochs[p] for p in preds[i]), default=0)
+    epochs = [*earlier[:start], *([0] * (len(supported) - start))]
+    for i in range(start, len(supported)):
+        latest = 0
+        for p in preds[i]:
+            if epochs[p] > latest:
+                latest = epochs[p]
         latest_kind = first_kind if latest % 2 == 0 else not first_kind
-        epochs[i] = latest if latest_kind == kind else latest + 1
+        epochs[i] = latest if latest_kind == supported[i] else latest + 1
     return epochs
 
 
@@ -244,21 +268,82 @@ def tpu_ops(supported: Sequence[bool], epochs: Sequence[int]) -> list[bool]:
     return [s and e == seg for s, e in zip(supported, epochs, strict=True)]
 
 
-@dataclass
-class Prediction:
-    """The placement of every op of the main subgraph, and why."""
+class OpGroup:
+    """The ops of the main subgraph that share one signature (`constraints.op_signature`).
 
-    views: list[OpView]
-    verdicts: list[Verdict]
-    epochs: list[int]
-    on_tpu: list[bool]
-    ops: list[OpPlacement]
-    root_causes: list[RootCause] = field(default_factory=list)
-    macs: list[int] = field(default_factory=list)
+    Whatever reads only what a signature holds is decided once per group: the predictor's
+    verdict (`verdict`: the one all members share, or None where each op needs its own: a
+    failure names the op's tensors, and some constraints read constant values), MACs, and the
+    checks that select ops by type or by dtype (`Prediction.ops_of`, `ops_computing_on`).
+    """
+
+    __slots__ = ("macs", "members", "opcode", "types", "verdict")
+
+    def __init__(
+        self, opcode: str, types: frozenset[str], verdict: Verdict | None, macs: int
+    ) -> None:
+        self.opcode = opcode
+        self.types = types  # the dtypes of the activations (OpView.activations)
+        self.verdict = verdict
+        self.macs = macs
+        self.members: list[int] = []  # op indices, ascending
+
+
+class Prediction:
+    """The placement of every op of the main subgraph, and why.
+
+    `views` are made as they are read; `groups` are the ops by signature, in order of first
+    appearance; `rejected` are the ops whose own verdict keeps them on the CPU.
+    """
+
+    __slots__ = (
+        "epochs",
+        "groups",
+        "macs",
+        "on_tpu",
+        "ops",
+        "rejected",
+        "root_causes",
+        "verdicts",
+        "views",
+    )
+
+    def __init__(
+        self,
+        views: Sequence[OpView],
+        verdicts: list[Verdict],
+        epochs: list[int],
+        on_tpu: list[bool],
+        ops: list[OpPlacement],
+        macs: list[int],
+        groups: list[OpGroup],
+        rejected: list[int],
+    ) -> None:
+        self.views = views
+        self.verdicts = verdicts
+        self.epochs = epochs
+        self.on_tpu = on_tpu
+        self.ops = ops
+        self.macs = macs
+        self.groups = groups
+        self.rejected = rejected
+        self.root_causes: list[RootCause] = []
 
     @property
     def tpu_segments(self) -> int:
         return 1 if any(self.on_tpu) else 0
+
+    def ops_of(self, opcodes: Set[str]) -> list[int]:
+        """The indices of the ops of these types, ascending."""
+        found = [i for g in self.groups if g.opcode in opcodes for i in g.members]
+        found.sort()
+        return found
+
+    def ops_computing_on(self, dtypes: Set[str]) -> list[int]:
+        """The indices of the ops with an activation of one of `dtypes`, ascending."""
+        found = [i for g in self.groups if not g.types.isdisjoint(dtypes) for i in g.members]
+        found.sort()
+        return found
 
 
 def _boundary_quantize(sg: Subgraph, target: Target, i: int, on_tpu: list[bool]) -> bool:
@@ -273,38 +358,73 @@ def _boundary_quantize(sg: Subgraph, target: Target, i: int, on_tpu: list[bool])
 
 
 def _blame(
-    verdicts: Sequence[Verdict], epochs: Sequence[int], on_tpu: Sequence[bool], preds
+    supported: Sequence[bool], epochs: Sequence[int], on_tpu: Sequence[bool], preds
 ) -> list[int | None]:
     """Per op: the earliest root cause after the segment that it depends on (None for none)."""
-    seg = segment_epoch([v.supported for v in verdicts])
-    cause: list[int | None] = [None] * len(verdicts)
-    for i, v in enumerate(verdicts):
+    seg = segment_epoch(supported)
+    cause: list[int | None] = [None] * len(supported)
+    for i, ok in enumerate(supported):
         if on_tpu[i] or epochs[i] < seg:
             continue
         upstream = [cause[p] for p in preds[i] if cause[p] is not None]
         earliest = min(upstream) if upstream else None  # type: ignore[type-var]
-        cause[i] = earliest if earliest is not None or v.supported else i
+        cause[i] = earliest if earliest is not None or ok else i
     return cause
+
+
+def _new_group(view: OpView, target: Target) -> tuple[OpGroup, Verdict]:
+    """The group of a signature not seen before, made from its first op; and that op's verdict."""
+    found, shared = _decide(view, target)
+    if shared and any(c.check in READS_CONSTANT_DATA for c in target.constraints(view.op.opcode)):
+        shared = False  # another op of this signature may hold other values
+    types = frozenset([t.dtype for t in view.activations])
+    return OpGroup(view.op.opcode, types, found if shared else None, op_macs(view)), found
 
 
 def predict(model: Model, target: Target) -> Prediction:
     """Placement, status, reason and blame for every op of the main subgraph."""
     sg = model.main
-    views = [OpView(model, sg, op) for op in sg.operators]
-    verdicts = [verdict(v, target) for v in views]
+    views = OpViews(model, sg)
+    producers = sg.producers
+    n_tensors = len(producers)
+    by_signature: dict[Hashable, OpGroup] = {}
+    verdicts: list[Verdict] = []
+    macs: list[int] = []
+    preds: list[list[int]] = []  # per op: the ops producing its inputs, ascending
+    for i, op in enumerate(sg.operators):
+        # Ops of one signature share their verdict and MACs: most models repeat a few dozen
+        # kinds of op, and deciding one costs ~10 µs against ~1 µs for its signature.
+        key: Hashable = op_signature(sg, op)
+        try:
+            group = by_signature.get(key)
+        except TypeError:  # an option value that cannot be hashed: the op is a group of its own
+            key, group = ("op", i), None
+        if group is None:
+            group, found = _new_group(views[i], target)
+            by_signature[key] = group
+        elif group.verdict is not None:
+            found = group.verdict
+        else:
+            found = verdict(views[i], target)
+        group.members.append(i)
+        verdicts.append(found)
+        macs.append(group.macs)
+        # Earlier producers only (a malformed later one is ignored).
+        earlier = [
+            p for t in op.inputs if 0 <= t < n_tensors and (p := producers[t]) is not None and p < i
+        ]
+        preds.append(earlier if len(earlier) < 2 else sorted(set(earlier)))
     supported = [v.supported for v in verdicts]
-    preds = _predecessors(sg)
     epochs = partition(supported, preds)
     on_tpu = tpu_ops(supported, epochs)
-    cause = _blame(verdicts, epochs, on_tpu, preds)
-    macs = [op_macs(v) for v in views]
+    cause = _blame(supported, epochs, on_tpu, preds)
 
     placements: list[OpPlacement] = []
     for i, (op, v) in enumerate(zip(sg.operators, verdicts, strict=True)):
         blamed = None
         if on_tpu[i]:
             status, reason = MAPPED, "; ".join(v.notes)
-        elif not v.supported:
+        elif not supported[i]:
             status, reason = v.status, v.reason
         else:
             upstream = [cause[p] for p in preds[i] if cause[p] is not None]
@@ -338,18 +458,20 @@ def predict(model: Model, target: Target) -> Prediction:
                 macs=macs[i],
             )
         )
-    prediction = Prediction(views, verdicts, epochs, on_tpu, placements, macs=macs)
+    rejected = [i for i, ok in enumerate(supported) if not ok]
+    groups = list(by_signature.values())
+    prediction = Prediction(views, verdicts, epochs, on_tpu, placements, macs, groups, rejected)
     prediction.root_causes = rank_root_causes(sg, prediction, preds)
     return prediction
 
 
-def _recovered(
-    fixed: int, supported: list[bool], preds, on_tpu: list[bool], macs: list[int]
-) -> tuple[int, int]:
+def _recovered(fixed: int, supported: list[bool], preds, p: Prediction) -> tuple[int, int]:
     """Ops and MACs that would join the Edge TPU segment if op `fixed` could map."""
     trial = list(supported)
     trial[fixed] = True
-    after = tpu_ops(trial, partition(trial, preds))
+    # Only ops from `fixed` on can change epoch (from op 0 on: everything, as its kind changes).
+    after = tpu_ops(trial, partition(trial, preds, fixed, p.epochs))
+    on_tpu, macs = p.on_tpu, p.macs
     ops = sum(after) - sum(on_tpu)
     gained = sum(
         m for m, now, before in zip(macs, after, on_tpu, strict=True) if now and not before
@@ -360,12 +482,14 @@ def _recovered(
 
 def rank_root_causes(sg: Subgraph, p: Prediction, preds) -> list[RootCause]:
     """Every op on the CPU on its own account, ranked by what fixing it alone would bring back."""
+    causes = p.rejected
+    if not causes:
+        return []
     supported = [v.supported for v in p.verdicts]
     blamed: dict[int, list[int]] = {}
     for placement in p.ops:
         if placement.blamed_on is not None:
             blamed.setdefault(placement.blamed_on, []).append(placement.index)
-    causes = [i for i, v in enumerate(p.verdicts) if not v.supported]
     # Exact recovery for the most promising causes (most ops blamed on them); the others are
     # estimated as themselves plus what is blamed on them.
     by_promise = sorted(causes, key=lambda i: (-len(blamed.get(i, ())), i))
@@ -373,7 +497,7 @@ def rank_root_causes(sg: Subgraph, p: Prediction, preds) -> list[RootCause]:
     result = []
     for i in causes:
         if i in exact:
-            ops, macs = _recovered(i, supported, preds, p.on_tpu, p.macs)
+            ops, macs = _recovered(i, supported, preds, p)
         else:
             ops = 1 + len(blamed.get(i, ()))
             macs = p.macs[i] + sum(p.macs[j] for j in blamed.get(i, ()))

@@ -13,11 +13,9 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from functools import cache, cached_property
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, NamedTuple
 
 from coralcheck.report import Finding, Memory, Severity
 
@@ -29,8 +27,7 @@ if TYPE_CHECKING:
     from coralcheck.options import Options
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """One rule of the registry."""
 
     code: str  # stable, e.g. "Q001"
@@ -43,15 +40,25 @@ class Rule:
     example: str = ""
 
 
-@dataclass(frozen=True)
 class CheckContext:
     """What the source-model checks look at: the model, the target and the prediction."""
 
-    model: Model
-    options: Options
-    target: Target
-    prediction: Prediction
-    memory: Memory
+    __slots__ = ("_integer_model", "memory", "model", "options", "prediction", "target")
+
+    def __init__(
+        self,
+        model: Model,
+        options: Options,
+        target: Target,
+        prediction: Prediction,
+        memory: Memory,
+    ) -> None:
+        self.model = model
+        self.options = options
+        self.target = target
+        self.prediction = prediction
+        self.memory = memory
+        self._integer_model: bool | None = None  # computed when a check first asks
 
     @property
     def sg(self) -> Subgraph:
@@ -62,10 +69,14 @@ class CheckContext:
         """Every op of the main subgraph with its tensors (shared with the prediction)."""
         return self.prediction.views
 
-    @cached_property
+    @property
     def integer_model(self) -> bool:
         """Some op computes on 8-bit tensors (the model was integer-quantized, fully or partly)."""
-        return any(t.dtype in ("INT8", "UINT8") for v in self.views for t in v.activations)
+        if self._integer_model is None:
+            self._integer_model = any(
+                t.dtype in ("INT8", "UINT8") for v in self.views for t in v.activations
+            )
+        return self._integer_model
 
     def consumers(self, tensor: Tensor) -> list[int]:
         return list(self.sg.consumers[tensor.index])
@@ -106,6 +117,8 @@ def _load_families() -> dict[str, Check]:
 
 def _paragraphs(doc: str) -> str:
     """A docstring as text: paragraphs kept, lines within a paragraph joined."""
+    import inspect  # only for the registry's explanations (~4 ms: ast, dis, tokenize)
+
     return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
 
 
@@ -114,17 +127,17 @@ def rule_of(code: str) -> Rule:
     """The registry entry of a source-model rule."""
     from coralcheck.edgetpu.knowledge import knowledge
 
+    severity, fix = _severity_and_fix(code)
     kb = knowledge()
     text = kb.rule_texts[code]
-    fn = _load_families()[code]
     return Rule(
         code=code,
         name=text["name"],
         family=kb.families[code[0]],
-        severity=text["severity"],  # type: ignore[arg-type]
+        severity=severity,
         title=text["title"],
-        explanation=_paragraphs(fn.__doc__ or ""),
-        fix=text.get("fix", ""),
+        explanation=_paragraphs(_load_families()[code].__doc__ or ""),
+        fix=fix,
         example=text.get("example", ""),
     )
 
@@ -151,16 +164,28 @@ def finding(
     opcode: str | None = None,
 ) -> Finding:
     """A finding of rule `code`, with the rule's severity and (unless given) its fix."""
-    r = rule_of(code)
+    severity, default_fix = _severity_and_fix(code)
     return Finding(
         code=code,
-        severity=r.severity,
+        severity=severity,
         message=message,
         op=op,
         tensor=tensor,
-        fix=r.fix if fix is None else fix,
+        fix=default_fix if fix is None else fix,
         opcode=opcode,
     )
+
+
+@cache
+def _severity_and_fix(code: str) -> tuple[Severity, str]:
+    """What `finding` takes from a source-model rule: as `rule_of(code)` has them, without
+    building the explanation (which needs `inspect`)."""
+    if code not in _load_families():
+        raise KeyError(code)
+    from coralcheck.edgetpu.knowledge import knowledge
+
+    text = knowledge().rule_texts[code]
+    return text["severity"], text.get("fix", "")  # type: ignore[return-value]
 
 
 def run_checks(ctx: CheckContext) -> list[Finding]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 from coralcheck.checks import CheckContext, chain, finding, rule
@@ -11,12 +12,12 @@ from coralcheck.report import Finding
 
 # The unsupported activations that TFLite emits as one builtin, by rule code.
 _SINGLE_OP_ACTIVATIONS = {"A002": "HARD_SWISH", "A003": "LEAKY_RELU", "A004": "GELU", "A005": "ELU"}
+_SINGLE_OP_ACTIVATION_OPCODES = frozenset(_SINGLE_OP_ACTIVATIONS.values())
 
 
 def activation_ops(ctx: CheckContext) -> set[int]:
     """Indices of the ops the A-family reports as unsupported activations (O001 skips them)."""
-    names = set(_SINGLE_OP_ACTIVATIONS.values())
-    return {op.index for op in ctx.sg.operators if op.opcode in names}
+    return set(ctx.prediction.ops_of(_SINGLE_OP_ACTIVATION_OPCODES))
 
 
 def _facts(ctx: CheckContext, key: str):
@@ -27,8 +28,9 @@ def silu_patterns(ctx: CheckContext) -> list[tuple[int, int]]:
     """(LOGISTIC op, MUL op) pairs computing x * sigmoid(x)."""
     sg = ctx.sg
     found = []
-    for op in sg.operators:
-        if op.opcode != "LOGISTIC" or not op.inputs or not op.outputs:
+    for i in ctx.prediction.ops_of({"LOGISTIC"}):
+        op = sg.operators[i]
+        if not op.inputs or not op.outputs:
             continue
         x, sig = op.inputs[0], op.outputs[0]
         for j in sg.consumers[sig]:
@@ -42,8 +44,9 @@ def mish_patterns(ctx: CheckContext) -> list[list[int]]:
     """Op indices of each x * tanh(softplus(x)), softplus lowered to EXP/ADD/LOG."""
     sg = ctx.sg
     found = []
-    for tanh in sg.operators:
-        if tanh.opcode != "TANH" or not tanh.inputs or not tanh.outputs:
+    for i in ctx.prediction.ops_of({"TANH"}):
+        tanh = sg.operators[i]
+        if not tanh.inputs or not tanh.outputs:
             continue
         # Walk up at most 3 producers (LOG <- ADD <- EXP) looking for the softplus ops.
         members, tensor, x = [], tanh.inputs[0], None
@@ -102,12 +105,15 @@ def silu_activation(ctx: CheckContext) -> Iterator[Finding]:
 def _single_op(ctx: CheckContext, code: str) -> Iterator[Finding]:
     opcode = _SINGLE_OP_ACTIVATIONS[code]
     facts = _facts(ctx, opcode)
-    for op in ctx.sg.operators:
-        if op.opcode != opcode:
-            continue
+    found = ctx.prediction.ops_of({opcode})
+    if not found:
+        return
+    blocked_by = Counter(p.blamed_on for p in ctx.prediction.ops)
+    for i in found:
+        op = ctx.sg.operators[i]
         detail = f", alpha {op.options['alpha']:.3g}" if "alpha" in op.options else ""
         placement = ctx.prediction.ops[op.index]
-        blocked = sum(1 for p in ctx.prediction.ops if p.blamed_on == op.index)
+        blocked = blocked_by[op.index]
         impact = (
             f": {plural(blocked, 'supported op')} after it run on the CPU too" if blocked else ""
         )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from coralcheck.checks import CheckContext, finding, rule
 from coralcheck.checks.activations import activation_ops, mish_patterns
 from coralcheck.edgetpu.constraints import quote
+from coralcheck.model.graph import Operator, Subgraph
 from coralcheck.report import Finding
 
 # Ops reported by other families: control flow (G002) and DEQUANTIZE (Q002, Q004, I001).
@@ -36,30 +37,39 @@ def unsupported_op(ctx: CheckContext) -> Iterator[Finding]:
     depends on it runs on the CPU too (G001 says how much that costs). Some ops arrived only with
     newer compilers (TRANSPOSE with 16.0), so the target version matters.
     """
-    skip = activation_ops(ctx) | {i for pattern in mish_patterns(ctx) for i in pattern}
-    advice = ctx.target.knowledge.unsupported_advice
-    for v in ctx.views:
-        op = v.op
+    # Decided per signature group (opcode, custom code and dtypes are the same for its ops).
+    candidates = []
+    for group in ctx.prediction.groups:
         if (
-            op.is_custom
-            or op.opcode in _REPORTED_ELSEWHERE
-            or op.index in skip
-            or ctx.target.supports(op.opcode)
-            or any(t.dtype in _FLOAT for t in v.activations)  # float compute: Q001/Q002
+            ctx.sg.operators[group.members[0]].is_custom
+            or group.opcode in _REPORTED_ELSEWHERE
+            or ctx.target.supports(group.opcode)
+            or not group.types.isdisjoint(_FLOAT)  # float compute: Q001/Q002
         ):
             continue
+        candidates.extend(group.members)
+    if not candidates:
+        return
+    candidates.sort()
+    skip = activation_ops(ctx) | {i for pattern in mish_patterns(ctx) for i in pattern}
+    advice = ctx.target.knowledge.unsupported_advice
+    for i in candidates:
+        if i in skip:
+            continue
+        op = ctx.sg.operators[i]
         hint = advice.get(op.opcode)
         yield finding(
             "O001",
-            f"{ctx.op_label(op.index)} {_why_unsupported(ctx, op.opcode)}",
-            op=op.index,
+            f"{ctx.op_label(i)} {_why_unsupported(ctx, op.opcode)}",
+            op=i,
             opcode=op.opcode,
             fix=hint if hint else None,
         )
 
 
 def _verdict_findings(ctx: CheckContext, code: str, kinds: set[str]) -> Iterator[Finding]:
-    for i, v in enumerate(ctx.prediction.verdicts):
+    for i in ctx.prediction.rejected:  # ops whose own verdict is not "ok"
+        v = ctx.prediction.verdicts[i]
         if v.kind not in kinds:
             continue
         if v.constraint is not None and v.constraint.check in _CONSTRAINTS_ELSEWHERE:
@@ -115,6 +125,23 @@ def op_version(ctx: CheckContext) -> Iterator[Finding]:
     yield from _verdict_findings(ctx, "O004", {"version"})
 
 
+def _unparseable_candidates(ctx: CheckContext) -> Iterator[tuple[Subgraph, Operator]]:
+    """Every op of the model, in order, except main-subgraph ops whose signature group (same
+    opcode and version) has a version the target parses."""
+    main = ctx.sg
+    candidates = []
+    for group in ctx.prediction.groups:
+        limit = ctx.target.parse_limit(group.opcode)
+        if limit is not None and main.operators[group.members[0]].version > limit.max_version:
+            candidates.extend(group.members)
+    candidates.sort()
+    for i in candidates:
+        yield main, main.operators[i]
+    for sg in ctx.model.subgraphs[1:]:
+        for op in sg.operators:
+            yield sg, op
+
+
 @rule("O005")
 def op_version_unparseable(ctx: CheckContext) -> Iterator[Finding]:
     """The target compiler cannot even read this op version: compilation fails.
@@ -123,7 +150,7 @@ def op_version_unparseable(ctx: CheckContext) -> Iterator[Finding]:
     find op for builtin opcode 'X' version 'N'" and "Model could not be parsed": nothing is
     compiled, whichever subgraph the op is in.
     """
-    for sg, op in ctx.model.operators():
+    for sg, op in _unparseable_candidates(ctx):
         limit = ctx.target.parse_limit(op.opcode)
         if limit is None or op.version <= limit.max_version:
             continue
@@ -146,11 +173,12 @@ def custom_op(ctx: CheckContext) -> Iterator[Finding]:
     decoder) run as TFLite CPU kernels. At the end of a model that is how Coral's own detection
     and pose models are built; in the middle, it splits the model (G001).
     """
-    for op in ctx.sg.operators:
-        if op.is_custom:
-            yield finding(
-                "O006",
-                f"{ctx.op_label(op.index)} is a custom op: it runs on the CPU",
-                op=op.index,
-                opcode=op.opcode,
-            )
+    operators = ctx.sg.operators
+    custom = [g.members for g in ctx.prediction.groups if operators[g.members[0]].is_custom]
+    for i in sorted(i for members in custom for i in members):
+        yield finding(
+            "O006",
+            f"{ctx.op_label(i)} is a custom op: it runs on the CPU",
+            op=i,
+            opcode=operators[i].opcode,
+        )

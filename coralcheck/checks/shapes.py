@@ -43,7 +43,8 @@ def dynamic_shape(ctx: CheckContext) -> Iterator[Finding]:
     and index arithmetic to compute such sizes at run time; none of that runs on the Edge TPU.
     """
     sg = ctx.sg
-    dynamic = [t for t in sg.tensors if t.is_dynamic]
+    # Most tensors have no signature: tested first, it saves a property call per tensor.
+    dynamic = [t for t in sg.tensors if t.shape_signature is not None and t.is_dynamic]
     if not dynamic:
         return
     dynamic_indices = {t.index for t in dynamic}
@@ -87,7 +88,8 @@ def unsupported_rank(ctx: CheckContext) -> Iterator[Finding]:
     """
     batches = {t.shape[0] for t in _batched_inputs(ctx)}
     sg = ctx.sg
-    for i, v in enumerate(ctx.prediction.verdicts):
+    for i in ctx.prediction.rejected:  # ops whose own verdict is not "ok"
+        v = ctx.prediction.verdicts[i]
         if v.kind != "rank":
             continue
         tensor = next((t for t in ctx.views[i].activations if t.name == v.tensor), None)
@@ -113,7 +115,8 @@ def batch_size(ctx: CheckContext) -> Iterator[Finding]:
     almost no op can map ("Tensor has unsupported rank"). Batching brings no speed-up on the Edge
     TPU anyway: run the samples one after another.
     """
-    rank_ops = sum(1 for v in ctx.prediction.verdicts if v.kind == "rank")
+    verdicts = ctx.prediction.verdicts
+    rank_ops = sum(1 for i in ctx.prediction.rejected if verdicts[i].kind == "rank")
     for t in _batched_inputs(ctx):
         consumers = ctx.consumers(t)
         yield finding(

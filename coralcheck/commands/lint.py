@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 from collections.abc import Sequence
@@ -190,6 +189,8 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
         elif os.path.lexists(arg) or not _is_glob(arg):
             add(arg)  # a missing file gets the reader's own error
         else:
+            import glob  # only for patterns
+
             found = []
             for match in sorted(glob.glob(arg, recursive=True)):
                 if os.path.isdir(match):

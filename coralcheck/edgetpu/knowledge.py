@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from coralcheck.errors import UsageError
 
@@ -48,26 +45,40 @@ def parse_version(text: str) -> Version | None:
     return parts if parts and all(p >= 0 for p in parts) else None
 
 
+@cache
 def _rules_dir() -> Any:
     """The data files: package `coralcheck.rules` when installed (the wheel maps rules/ to it),
     else rules/ beside the package in a source checkout run with PYTHONPATH=."""
+    from importlib import resources
+
     try:
         return resources.files("coralcheck.rules")
     except ModuleNotFoundError:
+        from pathlib import Path
+
         return Path(__file__).resolve().parents[2] / "rules"
 
 
 def load_toml(name: str) -> dict[str, Any]:
-    """One data file of the `coralcheck.rules` package."""
+    """One data file of the `coralcheck.rules` package, as parsed TOML: every read of the
+    knowledge data goes through here. The result is shared: read it, never change it.
+    The parse is kept in the per-user data cache (coralcheck.datacache): no tomllib import and
+    no parse while the file is unchanged."""
+    from coralcheck.datacache import cached
+
+    source = _rules_dir().joinpath(name)
+    return cached(f"rules-{name}", [source], lambda: _parse_toml(source))
+
+
+def _parse_toml(source: Any) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
-    return tomllib.loads(_rules_dir().joinpath(name).read_text(encoding="utf-8"))
+    return tomllib.loads(source.read_text(encoding="utf-8"))
 
 
-@dataclass(frozen=True, slots=True)
-class Release:
+class Release(NamedTuple):
     """One edgetpu_compiler release."""
 
     version: Version
@@ -83,8 +94,7 @@ class Release:
         return f"{self.version[0]}.{self.version[1]}"
 
 
-@dataclass(frozen=True, slots=True)
-class Constraint:
+class Constraint(NamedTuple):
     """One rule that can keep a supported op off the Edge TPU (or annotate it: effect "note")."""
 
     op: str
@@ -108,8 +118,7 @@ class Constraint:
         return self.kind == "inferred"
 
 
-@dataclass(frozen=True, slots=True)
-class OpSpec:
+class OpSpec(NamedTuple):
     """A row of the Edge TPU op table."""
 
     name: str
@@ -121,8 +130,7 @@ class OpSpec:
     flags: Mapping[str, Any]  # other per-op facts (e.g. QUANTIZE's float_input_allowed)
 
 
-@dataclass(frozen=True, slots=True)
-class VersionLimit:
+class VersionLimit(NamedTuple):
     """The highest version of `op` that releases up to `until` accept."""
 
     op: str
@@ -132,8 +140,7 @@ class VersionLimit:
     confidence: str
 
 
-@dataclass(frozen=True, slots=True)
-class Knowledge:
+class Knowledge(NamedTuple):
     releases: tuple[Release, ...]  # oldest first
     ops: Mapping[str, OpSpec]
     common_constraints: tuple[Constraint, ...]  # apply to every supported op, after its own
@@ -265,63 +272,97 @@ def knowledge() -> Knowledge:
     )
 
 
-@dataclass(frozen=True, slots=True)
 class Target:
-    """What one compiler release, producing models for one runtime version, maps."""
+    """What one compiler release, producing models for one runtime version, maps. Read-only
+    (one per compiler and runtime version, from `target()`), but it remembers its answers."""
 
-    release: Release
-    runtime: int  # the runtime the compiled model may need (-m): min(release default, option)
-    knowledge: Knowledge
-    # Per-opcode answers of `constraints`, `version_limit` and `parse_limit`: the predictor asks
-    # them for every op, and a model has thousands of ops but only a few dozen opcodes.
-    _memo: dict[tuple[str, str], Any] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    __slots__ = (
+        "_constraints",
+        "_ops",
+        "_parse_limits",
+        "_supported",
+        "_version_limits",
+        "knowledge",
+        "release",
+        "runtime",
     )
+
+    def __init__(self, release: Release, runtime: int, knowledge: Knowledge) -> None:
+        self.release = release
+        # The runtime the compiled model may need (-m): min(release default, option).
+        self.runtime = runtime
+        self.knowledge = knowledge
+        self._ops = knowledge.ops
+        # Per-opcode answers of `supports`, `constraints`, `version_limit` and `parse_limit`:
+        # the predictor asks them for every op (about 30,000 questions for 3,500 ops), and a
+        # model has thousands of ops but only a few dozen opcodes. One dict per question: a
+        # plain lookup (~35 ns) instead of working the answer out again (~250-400 ns).
+        self._supported: dict[str, bool] = {}
+        self._constraints: dict[str, tuple[Constraint, ...]] = {}
+        self._version_limits: dict[str, VersionLimit | None] = {}
+        self._parse_limits: dict[str, VersionLimit | None] = {}
 
     def spec(self, opcode: str) -> OpSpec | None:
         """The op-table row of `opcode`, whether or not this release supports it."""
-        return self.knowledge.ops.get(opcode)
+        return self._ops.get(opcode)
 
     def supports(self, opcode: str) -> bool:
-        spec = self.knowledge.ops.get(opcode)
-        return (
-            spec is not None and self.release.version >= spec.since and self.runtime >= spec.runtime
-        )
+        try:
+            return self._supported[opcode]
+        except KeyError:
+            spec = self._ops.get(opcode)
+            supported = self._supported[opcode] = (
+                spec is not None
+                and self.release.version >= spec.since
+                and self.runtime >= spec.runtime
+            )
+            return supported
 
     def first_release(self, opcode: str) -> Release | None:
         """The oldest release that maps `opcode` (None if none does)."""
-        spec = self.knowledge.ops.get(opcode)
+        spec = self._ops.get(opcode)
         if spec is None:
             return None
         return next((r for r in self.knowledge.releases if r.version >= spec.since), None)
 
     def constraints(self, opcode: str) -> tuple[Constraint, ...]:
         """The op's own constraints for this release, then those common to every op."""
-        key = ("constraints", opcode)
-        if key not in self._memo:
-            spec = self.knowledge.ops.get(opcode)
+        try:
+            return self._constraints[opcode]
+        except KeyError:
+            spec = self._ops.get(opcode)
             every = (*spec.constraints, *self.knowledge.common_constraints) if spec else ()
-            self._memo[key] = tuple(c for c in every if c.applies_to(self.release))
-        return self._memo[key]
+            found = self._constraints[opcode] = tuple(
+                c for c in every if c.applies_to(self.release)
+            )
+            return found
 
-    def _limit(self, kind: str, opcode: str) -> VersionLimit | None:
-        key = (kind, opcode)
-        if key not in self._memo:
-            table = getattr(self.knowledge, kind)
-            applicable = [v for v in table.get(opcode, ()) if self.release.version <= v.until]
-            self._memo[key] = min(applicable, key=lambda v: v.max_version) if applicable else None
-        return self._memo[key]
+    def _limit(
+        self, table: Mapping[str, tuple[VersionLimit, ...]], opcode: str
+    ) -> VersionLimit | None:
+        applicable = [v for v in table.get(opcode, ()) if self.release.version <= v.until]
+        return min(applicable, key=lambda v: v.max_version) if applicable else None
 
     def version_limit(self, opcode: str) -> VersionLimit | None:
         """The highest version of `opcode` this release maps, when known."""
-        return self._limit("version_limits", opcode)
+        try:
+            return self._version_limits[opcode]
+        except KeyError:
+            found = self._version_limits[opcode] = self._limit(
+                self.knowledge.version_limits, opcode
+            )
+            return found
 
     def parse_limit(self, opcode: str) -> VersionLimit | None:
         """The highest version of `opcode` this release can parse at all, when known."""
-        return self._limit("parse_limits", opcode)
+        try:
+            return self._parse_limits[opcode]
+        except KeyError:
+            found = self._parse_limits[opcode] = self._limit(self.knowledge.parse_limits, opcode)
+            return found
 
     def flag(self, opcode: str, name: str, default: Any = None) -> Any:
-        spec = self.knowledge.ops.get(opcode)
+        spec = self._ops.get(opcode)
         return default if spec is None else spec.flags.get(name, default)
 
 

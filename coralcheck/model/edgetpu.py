@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from coralcheck.errors import ModelError
 from coralcheck.model.flatbuf import FlatBuffer, Table
@@ -71,8 +71,7 @@ _FLEX_ERRORS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+class Layer(NamedTuple):
     """One TPU-side input or output of an executable (table `Layer`).
 
     `y_dim`/`x_dim`/`z_dim` are 1 when the dimension is absent. `zero_point` is the layer's own
@@ -112,8 +111,7 @@ class Layer:
         return self.name.endswith(VARIABLE_OUTPUT_SUFFIX)
 
 
-@dataclass(frozen=True, slots=True)
-class Executable:
+class Executable(NamedTuple):
     """One executable of a package (table `Executable`); sizes in bytes.
 
     `parameter_bytes` is the length of the parameter stream: for a PARAMETER_CACHING executable
@@ -143,8 +141,7 @@ class Executable:
         return EXECUTABLE_TYPES.get(self.type, f"UNKNOWN({self.type})")
 
 
-@dataclass(frozen=True, slots=True)
-class Package:
+class Package(NamedTuple):
     """One package (table `Package`, file identifier "DWN1") and its executables.
 
     `layout` is "DWN1", "no-identifier" (read as a Package although bytes 4..7 are not "DWN1";
@@ -201,8 +198,7 @@ class Package:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     """One `edgetpu-custom-op` node: its custom-option keys and its decoded packages.
 
     `keys` are the FlexBuffer map keys present. `data_version` is key "1", `chip_name` the

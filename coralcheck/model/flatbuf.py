@@ -13,6 +13,8 @@ twice that (plus slack) fails. Any violation raises `ModelError` naming the file
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from operator import add, itemgetter
 from typing import Any, NoReturn
 
 from coralcheck.errors import ModelError
@@ -50,7 +52,7 @@ _READ_SLACK = 1 << 16
 class FlatBuffer:
     """The bytes of one file plus its name, for error messages."""
 
-    __slots__ = ("data", "layouts", "path", "read_budget", "size", "vtables")
+    __slots__ = ("data", "path", "read_budget", "readers", "size", "vtables")
 
     def __init__(self, data: object, path: str) -> None:
         self.data = data
@@ -60,8 +62,8 @@ class FlatBuffer:
         # Valid vtables by position: (field offsets, object length). Builders share one vtable
         # among all tables of the same shape, so thousands of tensors have a handful.
         self.vtables: dict[int, tuple[tuple[int, ...], int]] = {}
-        # Field sizes -> vtable position -> `field_offsets` answer.
-        self.layouts: dict[tuple[int, ...], dict[int, tuple[int, ...] | None]] = {}
+        # Field kinds -> vtable position -> `fields_reader` answer.
+        self.readers: dict[tuple[str, ...], dict[int, FieldsReader | None]] = {}
 
     def fail(self, problem: str) -> NoReturn:
         raise ModelError(self.path, problem)
@@ -109,34 +111,88 @@ class FlatBuffer:
             found = self.vtables[vt] = (unpack(self.data, vt + 4), obj_len)
         return found
 
-    def field_offsets(self, vt: int, sizes: tuple[int, ...]) -> tuple[int, ...] | None:
-        """The offsets (0: absent) of fields 0, 1, ... of the tables using the (valid) vtable at
-        `vt`, when each present field of `sizes[slot]` bytes lies inside the table; else None
-        (`Table.field` raises the precise error). A size 0 marks a field that is not read."""
-        known = self.field_table(sizes)
-        if vt not in known:
-            offsets, obj_len = self.vtables[vt]
-            padded = (*offsets[: len(sizes)], *(0,) * (len(sizes) - len(offsets)))
-            fits = all(
-                not off or not n or off + n <= obj_len for off, n in zip(padded, sizes, strict=True)
-            )
-            known[vt] = padded if fits else None
-        return known[vt]
-
-    def field_table(self, sizes: tuple[int, ...]) -> dict[int, tuple[int, ...] | None]:
-        """The `field_offsets` answers for `sizes` so far, by vtable position (hot loops look
-        them up here first: it spares hashing `sizes` for every table)."""
-        known = self.layouts.get(sizes)
+    def reader_table(self, kinds: tuple[str, ...]) -> dict[int, FieldsReader | None]:
+        """The `fields_reader` answers for `kinds` so far, by vtable position (hot loops look
+        them up here first: it spares hashing `kinds` for every table)."""
+        known = self.readers.get(kinds)
         if known is None:
-            known = self.layouts[sizes] = {}
+            known = self.readers[kinds] = {}
         return known
+
+    def fields_reader(self, vt: int, kinds: tuple[str, ...]) -> FieldsReader | None:
+        """How to read fields 0, 1, ... of every table that uses the vtable at `vt` in one call.
+
+        `kinds[slot]` is the struct code of field `slot` ("?", "b", "B", "i", "I", "q", "Q", "f",
+        "d"), "O" for an offset to a vector, string or table, or "" for a field not read. The
+        answer is `(unpack, fill, pick, obj_len, *offsets)`: `unpack(data, pos)` reads the
+        table's offset to its vtable (`pos - vt`, first) and its fields (in the order they lie),
+        `pick(unpack(data, pos) + fill)` gives the read fields in slot order (one field: its
+        value), an absent field as 0 (False for a bool; an absent offset as None: it differs
+        from a present empty vector);
+        `offsets[slot]` is where field `slot` lies in the table (0: absent). None when the
+        vtable is not valid, or a read field overruns the object or overlaps another (a hostile
+        file): such tables are read with `Table`, which raises the precise error or reads the
+        fields one by one.
+        """
+        known = self.reader_table(kinds)
+        if vt in known:
+            return known[vt]
+        layout = self.vtables.get(vt) or self.vtable(vt)
+        reader = None if layout is None else _fields_reader(kinds, *layout)
+        known[vt] = reader
+        return reader
 
 
 # vtable length -> the struct that unpacks all its field offsets at once.
 _VTABLES: dict[int, Any] = {}
-# (struct code, count) -> the unpacker of a short vector.
-_VECTORS: dict[tuple[str, int], Any] = {}
+# struct code -> its vector readers, for `numbers_at`.
+_VECTORS: dict[str, VectorReaders] = {}
 _U16_PAIR = struct.Struct("<HH").unpack_from
+
+# A fields reader: (unpack, fill, pick, obj_len, *field offsets by slot); see `fields_reader`.
+FieldsReader = tuple[Any, ...]
+_FIELD_SIZES = {"O": 4, **_SIZES}
+# What an absent field reads as, by kind (else 0): the schema default of a bool is False.
+_ABSENT = {"O": None, "?": False}
+
+
+def _fields_reader(
+    kinds: tuple[str, ...], offsets: tuple[int, ...], obj_len: int
+) -> FieldsReader | None:
+    """`FlatBuffer.fields_reader` for a vtable of `offsets` and `obj_len`."""
+    padded = (*offsets[: len(kinds)], *(0,) * (len(kinds) - len(offsets)))
+    present = sorted((off, slot) for slot, off in enumerate(padded) if off and kinds[slot])
+    fmt, end = ["<i"], 4  # the table's own offset to its vtable comes first
+    for off, slot in present:
+        size = _FIELD_SIZES[kinds[slot]]
+        if off < end or off + size > obj_len:
+            return None  # overlaps the field before it, or overruns the table
+        fmt.append(f"{off - end}x{'I' if kinds[slot] == 'O' else kinds[slot]}")
+        end = off + size
+    order = [slot for _, slot in present]
+    absent = [slot for slot, kind in enumerate(kinds) if kind and not padded[slot]]
+    fill = tuple(_ABSENT.get(kinds[slot], 0) for slot in absent)
+    where = {slot: i for i, slot in enumerate(order + absent, start=1)}
+    pick = itemgetter(*(where[slot] for slot, kind in enumerate(kinds) if kind))
+    return (struct.Struct("".join(fmt)).unpack_from, fill, pick, obj_len, *padded)
+
+
+class VectorReaders(dict[int, Callable[[Any, int], tuple]]):
+    """Element count -> the `unpack_from` of a vector of that many scalars of struct format
+    `code`. They are kept: shapes, scales and op inputs repeat the same few formats
+    thousands of times (up to 1024 elements are kept, whatever a hostile file claims). An
+    `unpack_from` raises `struct.error` when the vector would run past the end of the buffer,
+    before it allocates anything: a forged count costs nothing."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def __missing__(self, count: int) -> Callable[[Any, int], tuple]:
+        unpack = struct.Struct(f"<{count}{self.code}").unpack_from
+        if count <= 1024:
+            self[count] = unpack
+        return unpack
 
 
 class Table:
@@ -209,14 +265,11 @@ class Table:
         unpack, size = _SCALARS[kind]
         return unpack(self._data, self.field(slot, size))[0]
 
-    def fingerprint(self) -> bytes:
-        """The vtable and the inline fields: tables with equal fingerprints hold equal scalars
-        (offset fields are equal only as offsets; what they point at may differ)."""
-        return fingerprint(self._data, self.pos, self._vt, self.obj_len)
-
-    def field_offsets(self, sizes: tuple[int, ...]) -> tuple[int, ...] | None:
-        """`FlatBuffer.field_offsets` of this table's vtable."""
-        return self.buf.field_offsets(self._vt, sizes)
+    def fingerprint(self) -> tuple[int, bytes]:
+        """Where the vtable is (the same bytes wherever a file names that position) and the
+        inline fields: tables with equal fingerprints hold equal scalars (offset fields are
+        equal only as offsets; what they point at may differ)."""
+        return self._vt, bytes(self._data[self.pos + 4 : self.pos + self.obj_len])
 
     def has(self, slot: int) -> bool:
         offsets = self._offsets
@@ -277,25 +330,35 @@ class Table:
         return bytes(self._data[start : start + count])
 
     def table_positions(self, slot: int, what: str) -> list[int]:
-        """The positions of a vector of tables, each checked and counted as `tables` checks
-        them (a bad one raises the same error); the caller reads their fields itself."""
+        """The positions of a vector of tables, counted as `tables` counts them (4 bytes each)
+        but not checked: the caller reads the tables itself (checking each as it goes), and
+        calls `check_tables` before it reads one it cannot, so that a bad table raises the
+        error `tables` would have raised before any field was read."""
         vec = self.vector(slot, 4, what)
         if vec is None:
             return []
         start, count = vec
+        offsets = numbers_at(self._data, "I", start, count)
+        positions = list(map(add, offsets, range(start, start + 4 * count, 4)))
+        buf = self.buf
+        buf.read_budget -= 4 * count
+        if buf.read_budget < 0:
+            self.check_tables(positions, 0, what)  # raises where the budget runs out
+        return positions
+
+    def check_tables(self, positions: list[int], first: int, what: str) -> None:
+        """Check the tables at `positions[first:]` (counted by `table_positions`) as `tables`
+        checks them: raises the error of the first bad one."""
         buf, data, size = self.buf, self._data, self.buf.size
+        buf.read_budget += 4 * (len(positions) - first)  # counted again, table by table
         vtables = buf.vtables
-        positions = struct.unpack_from(f"<{count}I", data, start)
-        out = []
-        for i, off in enumerate(positions):
-            pos = start + 4 * i + off
+        for i in range(first, len(positions)):
+            pos = positions[i]
             layout = vtables.get(pos - _I32(data, pos)[0]) if pos + 4 <= size else None
             if layout is not None and pos + layout[1] <= size and buf.read_budget >= 4:
                 buf.read_budget -= 4
             else:  # a vtable seen for the first time, or a bad table: the full checks
                 Table(buf, pos, (what, i), self)
-            out.append(pos)
-        return out
 
     def tables(self, slot: int, what: str) -> list[Table]:
         """A vector of tables; each element's offset is checked when its table is built."""
@@ -310,30 +373,7 @@ class Table:
 
 def numbers_at(data: Any, code: str, start: int, count: int) -> tuple:
     """`count` scalars of struct format `code` at `start` (a checked vector) as a tuple."""
-    if not count:
-        return ()
-    unpack = _VECTORS.get((code, count))
-    if unpack is None:
-        unpack = struct.Struct(f"<{count}{code}").unpack_from
-        if count <= 8:  # shapes, scales, op inputs: the same few formats again and again
-            _VECTORS[code, count] = unpack
-    return unpack(data, start)
-
-
-def span(data: Any, size: int, at: int, elem_size: int) -> tuple[int, int] | None:
-    """(start, count) of the vector whose offset is stored at `at` (inside the file of `size`
-    bytes), or None when it does not fit the file (`Table.vector` raises the precise error).
-    Spends nothing: the caller counts 4 + count * elem_size bytes."""
-    start = at + _U32(data, at)[0] + 4
-    if start > size:
-        return None
-    count = _U32(data, start - 4)[0]
-    if count * elem_size > size - start:
-        return None
-    return start, count
-
-
-def fingerprint(data: Any, pos: int, vt: int, obj_len: int) -> bytes:
-    """`Table.fingerprint` of the (checked) table at `pos` with the vtable at `vt`."""
-    vt_len = _U16_PAIR(data, vt)[0]
-    return bytes(data[vt : vt + vt_len]) + bytes(data[pos + 4 : pos + max(obj_len, 4)])
+    readers = _VECTORS.get(code)
+    if readers is None:
+        readers = _VECTORS[code] = VectorReaders(code)
+    return readers[count](data, start)

@@ -2,15 +2,19 @@
 
 Nothing here holds weight bytes: a tensor knows where its constant data lies in the file and how
 large it is; `Model.tensor_data` gives a zero-copy numpy view only when a caller asks.
+
+The records are `NamedTuple`s: a 10,000-tensor model builds tens of thousands of them, and a
+NamedTuple is created at import and constructed several times faster than a frozen dataclass.
+Being tuples, they compare by value (field by field, as the dataclasses did) and `json.dumps`
+would write them as lists. `Model` is a plain class: it compares by identity.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
 from coralcheck.model.schema import DTYPE_BYTES, NUMPY_DTYPES
 
@@ -18,8 +22,7 @@ EDGETPU_CUSTOM_CODE = "edgetpu-custom-op"
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Quantization:
+class Quantization(NamedTuple):
     """Affine quantization of a tensor: real = scale * (q - zero_point)."""
 
     scale: tuple[float, ...]
@@ -38,8 +41,7 @@ class Quantization:
         return bool(self.scale)
 
 
-@dataclass(frozen=True, slots=True)
-class Tensor:
+class Tensor(NamedTuple):
     index: int
     name: str
     dtype: str
@@ -75,8 +77,7 @@ class Tensor:
         return self.quantization is not None and self.quantization.is_set
 
 
-@dataclass(frozen=True, slots=True)
-class Operator:
+class Operator(NamedTuple):
     index: int
     opcode: str  # builtin name ("CONV_2D"), or "CUSTOM:<custom_code>" for custom ops
     builtin_code: int
@@ -86,7 +87,7 @@ class Operator:
     intermediates: tuple[int, ...] = ()
     custom_code: str | None = None
     options_type: str | None = None
-    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    options: Mapping[str, Any] = _EMPTY
     custom_options_offset: int = -1
     custom_options_size: int = 0
 
@@ -105,8 +106,7 @@ class Operator:
         return "CUSTOM" if self.is_custom else self.opcode
 
 
-@dataclass(frozen=True, slots=True)
-class Subgraph:
+class Subgraph(NamedTuple):
     index: int
     name: str
     tensors: tuple[Tensor, ...]
@@ -140,16 +140,14 @@ class Subgraph:
         return sorted(succ)
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureDef:
+class SignatureDef(NamedTuple):
     key: str
     subgraph_index: int
     inputs: Mapping[str, int]
     outputs: Mapping[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class BufferRef:
+class BufferRef(NamedTuple):
     """Where a buffer's bytes are: inside the flatbuffer, or external (models over 2 GB)."""
 
     offset: int
@@ -157,8 +155,26 @@ class BufferRef:
     external: bool = False
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Model:
+    """A loaded model: read-only after construction, equal only to itself.
+
+    `_data` is the file's bytes (an mmap or bytes) that `read_bytes` and `tensor_data` view.
+    """
+
+    __slots__ = (
+        "_data",
+        "buffers",
+        "description",
+        "file_size",
+        "has_identifier",
+        "metadata",
+        "min_runtime_version",
+        "path",
+        "signature_defs",
+        "subgraphs",
+        "version",
+    )
+
     path: str
     file_size: int
     version: int
@@ -169,7 +185,58 @@ class Model:
     metadata: Mapping[str, int]  # name -> buffer index
     signature_defs: tuple[SignatureDef, ...]
     min_runtime_version: str | None
-    _data: Any = field(repr=False, compare=False, default=None)
+    _data: Any
+
+    def __init__(
+        self,
+        path: str,
+        file_size: int,
+        version: int,
+        description: str,
+        has_identifier: bool,
+        subgraphs: tuple[Subgraph, ...],
+        buffers: tuple[BufferRef, ...],
+        metadata: Mapping[str, int],
+        signature_defs: tuple[SignatureDef, ...],
+        min_runtime_version: str | None,
+        _data: Any = None,
+    ) -> None:
+        init = object.__setattr__  # the class refuses plain assignment
+        init(self, "path", path)
+        init(self, "file_size", file_size)
+        init(self, "version", version)
+        init(self, "description", description)
+        init(self, "has_identifier", has_identifier)
+        init(self, "subgraphs", subgraphs)
+        init(self, "buffers", buffers)
+        init(self, "metadata", metadata)
+        init(self, "signature_defs", signature_defs)
+        init(self, "min_runtime_version", min_runtime_version)
+        init(self, "_data", _data)
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}: a Model is read-only")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}: a Model is read-only")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={getattr(self, name)!r}"
+            for name in (
+                "path",
+                "file_size",
+                "version",
+                "description",
+                "has_identifier",
+                "subgraphs",
+                "buffers",
+                "metadata",
+                "signature_defs",
+                "min_runtime_version",
+            )
+        )
+        return f"Model({fields})"
 
     @property
     def main(self) -> Subgraph:

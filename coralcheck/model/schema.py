@@ -7,20 +7,27 @@ modules, and flatbuffers imports numpy) and its accessors read without bounds ch
 module reads only the generated sources a model needs, with `ast`, and decodes option tables
 with the bounds-checked `flatbuf.Table`. tests/test_reader.py checks that the result
 equals what the binding itself returns.
+
+What is derived from the binding is plain data (dicts and tuples of str, int, float, bool),
+each table built by one function from one generated module (`enum_names`,
+`option_field_rows`) and fetched through `_derived`, the one place where a persistent cache of
+derived data can step in: a process that finds it there never imports `ast` nor reads the
+binding.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-import re
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
 from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
+    import ast
+
     from coralcheck.model.flatbuf import Table
+
+T = TypeVar("T")
 
 # Bytes per element for each TFLite tensor type; 0 = not a fixed-size element.
 DTYPE_BYTES: dict[str, float] = {
@@ -68,29 +75,50 @@ PADDINGS = ("SAME", "VALID")
 
 
 @cache
-def _binding_dir() -> Path:
+def _binding_dir() -> str:
     """Where the `tflite` package's generated modules are (found without importing it)."""
+    import importlib.util
+
     spec = importlib.util.find_spec("tflite")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("the tflite package (a coralcheck dependency) is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return str(next(iter(spec.submodule_search_locations)))
 
 
-@cache
+def binding_source(name: str) -> str:
+    """The path of the binding's generated module for class `name` (it may not exist)."""
+    return os.path.join(_binding_dir(), f"{name}.py")
+
+
+def _derived(entry: str, source: str, build: Callable[[], T]) -> T:
+    """`build()`: plain data named `entry`, derived from the generated module at `source`. Kept
+    in the per-user data cache (coralcheck.datacache) keyed by that module and this one, so a
+    later process neither imports `ast` nor parses the binding."""
+    from coralcheck.datacache import cached
+
+    return cached(entry, [source, __file__], build)
+
+
 def _binding_class(name: str) -> ast.ClassDef | None:
     """The syntax tree of the binding's generated class `name`, or None if there is none."""
-    path = _binding_dir() / f"{name}.py"
+    import ast  # only here: ~1 ms to import, and a cached derivation never needs it
+
+    path = binding_source(name)
     try:
-        source = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
     except OSError:
         return None
-    for node in ast.parse(source, filename=str(path)).body:
+    for node in ast.parse(source, filename=path).body:
         if isinstance(node, ast.ClassDef) and node.name == name:
             return node
     return None
 
 
-def _enum_names(enum: str) -> dict[int, str]:
+def enum_names(enum: str) -> dict[int, str]:
+    """Value -> name of the binding's enum class `enum` (the first name of a value)."""
+    import ast
+
     cls = _binding_class(enum)
     if cls is None:
         raise ImportError(f"the tflite package has no {enum}")
@@ -107,19 +135,23 @@ def _enum_names(enum: str) -> dict[int, str]:
     return names
 
 
+def _enum(enum: str) -> dict[int, str]:
+    return _derived(f"tflite-enum-{enum}", binding_source(enum), lambda: enum_names(enum))
+
+
 @cache
 def builtin_operator_names() -> dict[int, str]:
-    return _enum_names("BuiltinOperator")
+    return _enum("BuiltinOperator")
 
 
 @cache
 def tensor_type_names() -> dict[int, str]:
-    return _enum_names("TensorType")
+    return _enum("TensorType")
 
 
 @cache
 def builtin_options_names() -> dict[int, str]:
-    return _enum_names("BuiltinOptions")
+    return _enum("BuiltinOptions")
 
 
 def operator_name(code: int) -> str:
@@ -131,7 +163,7 @@ def tensor_type_name(code: int) -> str:
     return tensor_type_names().get(code, f"UNKNOWN_{code}")
 
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL = r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])"
 _SKIP_PREFIXES = ("GetRootAs", "Init", "_")
 _SKIP_SUFFIXES = ("AsNumpy", "Length", "IsNone", "BufferHasIdentifier")
 
@@ -152,11 +184,12 @@ _FLAGS = {
 
 
 def _snake(name: str) -> str:
-    return _CAMEL.sub("_", name).lower()
+    import re  # (imported at start-up anyway; compiled patterns are cached by `re`)
+
+    return re.sub(_CAMEL, "_", name).lower()
 
 
-@dataclass(frozen=True, slots=True)
-class OptionField:
+class OptionField(NamedTuple):
     """One scalar or scalar-vector field of an options table, as the binding's accessor reads
     it: `self._tab.Offset(4 + 2 * slot)`, then `Get(<flags>, ...)`, else `return <default>`."""
 
@@ -169,6 +202,8 @@ class OptionField:
 
 
 def _accessor_field(method: ast.FunctionDef) -> OptionField | None:
+    import ast
+
     voffset, flags = None, None
     for node in ast.walk(method):
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
@@ -190,13 +225,14 @@ def _accessor_field(method: ast.FunctionDef) -> OptionField | None:
     return OptionField(_snake(method.name), (voffset - 4) // 2, kind, code, default, vector)
 
 
-@cache
-def option_fields(options_name: str) -> tuple[OptionField, ...] | None:
-    """The scalar and scalar-vector fields of options table `options_name` (None: unknown)."""
+def option_field_rows(options_name: str) -> tuple[tuple[Any, ...], ...] | None:
+    """The `OptionField`s of options table `options_name` as plain tuples (None: unknown)."""
+    import ast
+
     cls = _binding_class(options_name)
     if cls is None:
         return None
-    fields = []
+    rows = []
     for node in cls.body:
         if not isinstance(node, ast.FunctionDef) or node.name.startswith(_SKIP_PREFIXES):
             continue
@@ -204,8 +240,19 @@ def option_fields(options_name: str) -> tuple[OptionField, ...] | None:
             continue
         field = _accessor_field(node)
         if field is not None:
-            fields.append(field)
-    return tuple(fields)
+            rows.append(tuple(field))
+    return tuple(rows)
+
+
+@cache
+def option_fields(options_name: str) -> tuple[OptionField, ...] | None:
+    """The scalar and scalar-vector fields of options table `options_name` (None: unknown)."""
+    rows = _derived(
+        f"tflite-options-{options_name}",
+        binding_source(options_name),
+        lambda: option_field_rows(options_name),
+    )
+    return None if rows is None else tuple(OptionField._make(row) for row in rows)
 
 
 def decode_options(options_type: int, table: Table) -> tuple[str | None, dict[str, Any]]:

@@ -7,13 +7,11 @@ fail from the settings (`Outcome`, see coralcheck.config and coralcheck.baseline
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from coralcheck.config import Config, Verdict, judge
-from coralcheck.report import Report
+from coralcheck.report import MutableRecord, Report
 
 FORMATS = ("text", "json", "sarif", "github", "junit", "markdown")
 
@@ -26,14 +24,21 @@ class ModelFailure(NamedTuple):
     internal: bool = False  # a bug in coralcheck rather than bad input
 
 
-@dataclass
-class Outcome:
+class Outcome(MutableRecord):
     """What a run decided: one verdict per model of the report (same order), and the models
     that could not be checked at all."""
 
-    verdicts: list[Verdict]
-    failures: list[ModelFailure] = field(default_factory=list)
-    baseline: str | None = None  # the --baseline file, when findings were compared with one
+    __slots__ = _fields = ("verdicts", "failures", "baseline")
+
+    def __init__(
+        self,
+        verdicts: list[Verdict],
+        failures: list[ModelFailure] | None = None,
+        baseline: str | None = None,  # the --baseline file, when findings were compared with one
+    ) -> None:
+        self.verdicts = verdicts
+        self.failures: list[ModelFailure] = [] if failures is None else failures
+        self.baseline = baseline
 
     @property
     def exit_code(self) -> int:
@@ -52,8 +57,11 @@ def terminal(to_file: bool) -> tuple[bool, int]:
     tty = not to_file and sys.stdout.isatty()
     color = not to_file and not os.environ.get("NO_COLOR")
     color = color and (tty or bool(os.environ.get("FORCE_COLOR")))
-    width = max(60, shutil.get_terminal_size().columns) if tty else 80
-    return color, width
+    if not tty:
+        return color, 80
+    import shutil  # only on a terminal
+
+    return color, max(60, shutil.get_terminal_size().columns)
 
 
 def default_outcome(report: Report) -> Outcome:

@@ -5,12 +5,10 @@ Only presentation lives here (grouping, ordering, wording); every number comes f
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from coralcheck.report import Finding, IOTensor, ModelReport, OpPlacement, Report
 
@@ -38,50 +36,52 @@ def printable(value: T) -> T:
     Immutable parts that need no change are returned as they are, so a report of thousands of
     clean op placements is walked, not copied; mutable ones (lists, dicts, reports) are copies.
     """
-    if value is None or type(value) in _SCALARS:
+    kind = type(value)
+    if kind is str:
+        return _printable_text(value)  # type: ignore[return-value, arg-type]
+    if value is None or kind in _SCALARS:
         return value
+    names = getattr(kind, "_fields", None)
+    if names is not None:  # a record (a NamedTuple is also a tuple: tested first)
+        if isinstance(value, tuple):
+            return _printable_record(value)  # type: ignore[return-value]
+        # A mutable record (a report, an outcome): always a copy.
+        changes = {name: printable(getattr(value, name)) for name in names}
+        return value._replace(**changes)  # type: ignore[attr-defined, no-any-return]
     if isinstance(value, str):
         return _printable_text(value)  # type: ignore[return-value]
-    fields = _init_fields(type(value))
-    if fields is not None:
-        return _printable_dataclass(value, *fields)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # NamedTuple
-        return type(value)(*(printable(v) for v in value))  # type: ignore[return-value]
     if isinstance(value, tuple | frozenset):
         items = [printable(v) for v in value]
         unchanged = all(new is old for new, old in zip(items, value, strict=True))
-        return value if unchanged else type(value)(items)  # type: ignore[return-value]
+        return value if unchanged else kind(items)  # type: ignore[return-value, call-arg]
     if isinstance(value, list):
-        return type(value)(printable(v) for v in value)  # type: ignore[return-value]
+        return kind(printable(v) for v in value)  # type: ignore[return-value, call-arg]
     if isinstance(value, dict):
         return {printable(k): printable(v) for k, v in value.items()}  # type: ignore[return-value]
     return value
 
 
 _SCALARS = frozenset({int, float, bool})
-# Per dataclass type: (names of its __init__ fields, frozen); None for other types.
-_DATACLASS_FIELDS: dict[type, tuple[tuple[str, ...], bool] | None] = {}
 
 
-def _init_fields(kind: type) -> tuple[tuple[str, ...], bool] | None:
-    if kind not in _DATACLASS_FIELDS:
-        found = None
-        if dataclasses.is_dataclass(kind):
-            names = tuple(f.name for f in dataclasses.fields(kind) if f.init)
-            found = names, kind.__dataclass_params__.frozen  # type: ignore[attr-defined]
-        _DATACLASS_FIELDS[kind] = found
-    return _DATACLASS_FIELDS[kind]
-
-
-def _printable_dataclass(value: T, names: tuple[str, ...], frozen: bool) -> T:
-    changes = {}
-    changed = not frozen  # a mutable one is always copied
-    for name in names:
-        old = getattr(value, name)
-        new = old if old is None or type(old) in _SCALARS else printable(old)
-        changes[name] = new
-        changed = changed or new is not old
-    return dataclasses.replace(value, **changes) if changed else value  # type: ignore[type-var]
+def _printable_record(record: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An immutable record as it is when all its strings are clean (nearly always: a quick
+    look at each value), else a copy with the changed values."""
+    for v in record:
+        kind = type(v)
+        if kind is str:
+            # isprintable() (C, no regex call) is true for nearly every string: no control
+            # character in it. When false, _printable_text decides.
+            if len(v) > LONGEST_SHOWN or not v.isprintable():
+                break
+        elif v is not None and kind not in _SCALARS:
+            break
+    else:
+        return record
+    items = [printable(v) for v in record]
+    if all(new is old for new, old in zip(items, record, strict=True)):
+        return record
+    return record._make(items)  # type: ignore[attr-defined, no-any-return]
 
 
 def _printable_text(text: str) -> str:
@@ -155,8 +155,7 @@ def severity_counts(findings: Iterable[Finding]) -> str:
     )
 
 
-@dataclass(frozen=True)
-class OpRun:
+class OpRun(NamedTuple):
     """Consecutive ops with the same placement and status, shown as one row."""
 
     ops: tuple[OpPlacement, ...]
@@ -262,8 +261,7 @@ def io_formulas(t: IOTensor) -> tuple[str, str] | None:
     return q, x
 
 
-@dataclass(frozen=True)
-class Statistic:
+class Statistic(NamedTuple):
     code: str
     count: int
     severity: str

@@ -1,24 +1,34 @@
-"""The terminal report (rich): colour on a TTY, plain text when piped or when NO_COLOR is set.
+"""The terminal report: colour on a TTY, plain text when piped or when NO_COLOR is set.
 
 Per model: header, one verdict line, inputs/outputs with the float↔integer formula, ops (runs of
 Edge TPU ops collapsed unless verbose; every CPU op with its status and reason), findings by
 severity with their fix, the biggest wins, parameter memory, gates and the result. Several models
 end with a summary table. Plain output fits 80 columns.
+
+The report is laid out once into lines of styled spans (coralcheck.render.layout); plain output
+joins their text, colour output hands them to rich. Plain output never imports rich (~29 ms).
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-
-from rich.console import Console, Group
-from rich.padding import Padding
-from rich.table import Table
-from rich.text import Text
 
 from coralcheck.config import Verdict
 from coralcheck.render import Outcome, terminal  # noqa: F401 (terminal lived here: re-exported)
+from coralcheck.render.layout import (
+    Column,
+    Line,
+    Styled,
+    cell_width,
+    colour,
+    indent,
+    plain,
+    rule,
+    styled,
+    table,
+    wrap,
+)
 from coralcheck.render.phrases import (
     SEVERITY_ORDER,
     SEVERITY_TITLE,
@@ -47,76 +57,51 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 PLACEMENT_STYLE = {"tpu": "green", "cpu": "bold red"}
 INDENT = 2
 SHOWN_WINS = 3
+TWO_COLUMNS = (Column(), Column())  # a label and its text, in a grid
+
+# A section of a model's report: its title, and its body laid out at a given width.
+Section = tuple[str, Callable[[int], list[Line]]]
 
 
-def _console(out: io.StringIO, color: bool, width: int) -> Console:
-    return Console(
-        file=out,
-        width=width,
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        emoji=False,
-        markup=False,
-        legacy_windows=False,
-    )
+def _output(lines: list[Line], color: bool, width: int) -> str:
+    return colour(lines, width) if color else plain(lines)
 
 
-def _grid(*ratios: int | None) -> Table:
-    table = Table.grid(padding=(0, 2))
-    for ratio in ratios:
-        table.add_column(ratio=ratio, overflow="fold")
-    return table
-
-
-def _table(*headers: str, ratios: Mapping[str, int] | None = None) -> Table:
-    table = Table(
-        box=None,
-        pad_edge=False,
-        show_edge=False,
-        header_style="bold",
-        padding=(0, 1),
-        expand=bool(ratios),  # rich honours column ratios only in an expanded table
-    )
-    for h in headers:
-        table.add_column(h, overflow="fold", ratio=(ratios or {}).get(h))
-    return table
-
-
-# A titled part of a model's report: printed as a bold title over the indented body.
-Section = tuple[str, Any]
-
-
-def _header(console: Console, m: ModelReport) -> None:
+def _header(m: ModelReport, width: int) -> list[Line]:
     facts = [f"{m.kind} model", human_bytes(m.file_size), f"compiler {m.compiler_version}"]
     if m.subgraphs > 1:
         facts.append(plural(m.subgraphs, "subgraph"))
-    line = Text(m.path, style="bold")
     about = " · ".join(facts)
-    fits = len(m.path) + 2 + len(about) <= console.width
-    line.append(("  " if fits else "\n") + about, style="dim")
-    console.print(line)
+    fits = cell_width(m.path) + 2 + cell_width(about) <= width
+    # Styles add up as in one rich Text: the facts are bold like the path, and dim.
+    lines = wrap([(m.path, "bold"), (("  " if fits else "\n") + about, "bold dim")], width)
     style = "green" if m.summary.ops_cpu == 0 and m.ops else "yellow" if m.ops else ""
-    console.print(Text(verdict_line(m), style=style))
+    return lines + wrap(styled(verdict_line(m), style), width)
 
 
 def _io(m: ModelReport) -> Section | None:
     if not m.io:
         return None
-    table = _table("", "name", "dtype", "shape", "scale", "zero point")
-    formulas = _grid(None, 1)
-    for t in m.io:
-        scale = f"{t.scale:.8g}" if t.scale is not None else "—"
-        zp = str(t.zero_point) if t.zero_point is not None else "—"
-        table.add_row(t.role, t.name, t.dtype.lower(), shape_text(t), scale, zp)
-        formula = io_formulas(t)
-        if formula:
-            formulas.add_row(Text(f"{t.role} {t.name}", style="dim"), Text("\n".join(formula)))
-    body: list[Any] = [table]
-    if formulas.row_count:
-        body += [Text(""), Text("float x ↔ integer q:", style="dim"), formulas]
-    return "Inputs and outputs", Group(*body)
+
+    def body(width: int) -> list[Line]:
+        rows = []
+        formulas = []
+        for t in m.io:
+            scale = f"{t.scale:.8g}" if t.scale is not None else "—"
+            zp = str(t.zero_point) if t.zero_point is not None else "—"
+            cells = (t.role, t.name, t.dtype.lower(), shape_text(t), scale, zp)
+            rows.append([styled(cell) for cell in cells])
+            formula = io_formulas(t)
+            if formula:
+                formulas.append([styled(f"{t.role} {t.name}", "dim"), styled("\n".join(formula))])
+        headers = ("", "name", "dtype", "shape", "scale", "zero point")
+        lines = table([Column(h) for h in headers], rows, width)
+        if formulas:
+            lines += [[], *wrap(styled("float x ↔ integer q:", "dim"), width)]
+            lines += table(TWO_COLUMNS, formulas, width, grid=True)
+        return lines
+
+    return "Inputs and outputs", body
 
 
 def _ops(m: ModelReport, verbose: bool) -> Section | None:
@@ -124,146 +109,163 @@ def _ops(m: ModelReport, verbose: bool) -> Section | None:
         if not m.op_histogram:
             return None
         hist = ", ".join(k if n == 1 else f"{k}×{n}" for k, n in m.op_histogram.items())
-        return "Ops", Text(hist)
-    table = _table("#", "op", "on", "status", ratios={"op": 2, "status": 3})
+        return "Ops", lambda width: wrap(styled(hist), width)
+    rows = []
     first_with: dict[str, int] = {}  # reason -> the op it was first shown for
     for run in op_runs(m.ops, collapse=not verbose):
         op = run.first
-        status = Text(op.status)
+        status: Styled = [(op.status, "")]
         if op.placement == "cpu" and op.reason:
             seen = first_with.setdefault(op.reason, op.index)
             reason = op.reason if verbose or seen == op.index else f"same reason as op {seen}"
-            status.append("\n" + reason, style="dim")
+            status.append(("\n" + reason, "dim"))
         elif len(run.ops) > 1:
-            status.append(f" ({plural(len(run.ops), 'op')})", style="dim")
-        table.add_row(
-            run.span,
-            run.opcodes,
-            Text(op.placement.upper(), style=PLACEMENT_STYLE.get(op.placement, "")),
-            status,
-        )
-    return ("Ops" if verbose else "Ops (runs on the Edge TPU collapsed; -v shows each)"), table
+            status.append((f" ({plural(len(run.ops), 'op')})", "dim"))
+        placement = styled(op.placement.upper(), PLACEMENT_STYLE.get(op.placement, ""))
+        opcodes = op.opcode if len(run.ops) == 1 else run.opcodes  # -v: 3,500 runs of one op
+        rows.append([styled(run.span), styled(opcodes), placement, status])
+    # The op and status columns share what the others leave, 2:3 (long reasons wrap).
+    columns = (Column("#"), Column("op", ratio=2), Column("on"), Column("status", ratio=3))
+    title = "Ops" if verbose else "Ops (runs on the Edge TPU collapsed; -v shows each)"
+    return title, lambda width: table(columns, rows, width, expand=True)
 
 
 def _findings(m: ModelReport, verdict: Verdict) -> Section | None:
     if not m.findings:
         return None
-    groups: list[Any] = []
+    groups: list[tuple[str, list[list[Styled]]]] = []
     for severity in SEVERITY_ORDER:
         items = [(i, f) for i, f in sorted_findings(m) if f.severity == severity]
         if not items:
             continue
-        grid = _grid(None, 1)
+        rows = []
         for i, f in items:
-            body = Text(where(m, f), style="bold")
-            body.append(": " + f.message)
+            # Bold throughout, as the rich Text it was: the location, then the message.
+            body: Styled = [(where(m, f), "bold"), (": " + f.message, "bold")]
             if i in verdict.known:
-                body.append(" [in baseline]", style="dim")
+                body.append((" [in baseline]", "bold dim"))
             if f.fix:
-                body.append("\nfix: " + f.fix, style="dim")
-            grid.add_row(Text(f.code, style=SEVERITY_STYLE[severity]), body)
-        title = f"{SEVERITY_TITLE[severity]} ({len(items)})"
-        groups += [Text(title, style=SEVERITY_STYLE[severity]), grid]
-    return "Findings", Group(*groups)
+                body.append(("\nfix: " + f.fix, "bold dim"))
+            rows.append([styled(f.code, SEVERITY_STYLE[severity]), body])
+        groups.append((severity, rows))
+
+    def lay_out(width: int) -> list[Line]:
+        lines: list[Line] = []
+        for severity, rows in groups:
+            title = f"{SEVERITY_TITLE[severity]} ({len(rows)})"
+            lines += wrap(styled(title, SEVERITY_STYLE[severity]), width)
+            lines += table(TWO_COLUMNS, rows, width, grid=True)
+        return lines
+
+    return "Findings", lay_out
 
 
 def _wins(m: ModelReport, verbose: bool) -> Section | None:
     if not m.root_causes:
         return None
-    grid = _grid(None, 1)
+    rows = []
     causes = m.root_causes if verbose else m.root_causes[:SHOWN_WINS]
     for rank, cause in enumerate(causes, 1):
-        body = Text(op_label(cause.op, cause.opcode), style="bold")
-        body.append(f": {cause.reason or cause.status}")
+        body: Styled = [(op_label(cause.op, cause.opcode), "bold")]
+        body.append((f": {cause.reason or cause.status}", "bold"))
         gain = "\n" + recovery(cause.ops_recovered)
         if cause.macs_recovered and m.summary.macs_total:
             share = cause.macs_recovered / m.summary.macs_total
             gain += f" (+{human_count(cause.macs_recovered)} MACs, {share:.0%})"
-        body.append(gain, style="green")
+        body.append((gain, "bold green"))
         if cause.fix:
-            body.append("\nfix: " + cause.fix, style="dim")
-        grid.add_row(f"{rank}.", body)
+            body.append(("\nfix: " + cause.fix, "bold dim"))
+        rows.append([styled(f"{rank}."), body])
     more = len(m.root_causes) - len(causes)
     if more:
-        grid.add_row("", Text(f"{plural(more, 'more root cause')}: -v shows them", style="dim"))
-    return "Biggest wins", grid
+        rows.append([[], styled(f"{plural(more, 'more root cause')}: -v shows them", "dim")])
+    return "Biggest wins", lambda width: table(TWO_COLUMNS, rows, width, grid=True)
 
 
 def _memory(m: ModelReport) -> Section | None:
     mem = m.memory
     if mem is None:
         return None
-    text = Text(f"{human_bytes(mem.parameter_bytes)}: {human_bytes(mem.on_chip_bytes)} cached ")
-    text.append(f"on-chip, {human_bytes(mem.off_chip_bytes)} streamed from the host")
+    text: Styled = [
+        (
+            f"{human_bytes(mem.parameter_bytes)}: {human_bytes(mem.on_chip_bytes)} cached "
+            f"on-chip, {human_bytes(mem.off_chip_bytes)} streamed from the host",
+            "",
+        )
+    ]
     if mem.off_chip_bytes:
-        text.append(" on every inference", style="yellow")
+        text.append((" on every inference", "yellow"))
     source = "read from the compiled model" if mem.source == "compiled" else "estimate"
-    text.append(f" ({source}; {human_bytes(mem.cache_bytes)} cache)", style="dim")
-    return "Parameter memory", text
+    text.append((f" ({source}; {human_bytes(mem.cache_bytes)} cache)", "dim"))
+    return "Parameter memory", lambda width: wrap(text, width)
 
 
-def _records(rows: list[dict], width: int) -> Any:
+def _records(rows: list[dict], width: int) -> list[Line]:
     """Dicts as a table when it fits the width, else one key/value block per dict."""
     columns = table_columns(rows)
     cells = [[fact_value(c, row.get(c)) for c in columns] for row in rows]
+    headers = [humanize_key(c) for c in columns]
     natural = sum(
-        max(len(humanize_key(c)), *(len(r[k]) for r in cells)) for k, c in enumerate(columns)
+        max(cell_width(header), *(cell_width(r[k]) for r in cells))
+        for k, header in enumerate(headers)
     )
     if natural + 2 * len(columns) <= width:
-        table = _table(*(humanize_key(c) for c in columns))
-        for r in cells:
-            table.add_row(*r)
-        return table
-    blocks: list[Any] = []
+        body = [[styled(value) for value in r] for r in cells]
+        return table([Column(h) for h in headers], body, width)
+    lines: list[Line] = []
     for n, r in enumerate(cells, 1):
-        grid = _grid(None, 1)
-        for c, value in zip(columns, r, strict=True):
-            grid.add_row(Text(humanize_key(c), style="dim"), value)
-        blocks += [Text(f"#{n}", style="bold"), Padding(grid, (0, 0, 0, INDENT))]
-    return Group(*blocks)
+        pairs = [[styled(h, "dim"), styled(v)] for h, v in zip(headers, r, strict=True)]
+        lines += wrap(styled(f"#{n}", "bold"), width)
+        lines += indent(table(TWO_COLUMNS, pairs, width - INDENT, grid=True), INDENT)
+    return lines
 
 
-def _facts(
-    title: str, facts: Mapping[str, Any] | None, verbose: bool, width: int
-) -> Section | None:
+def _facts(title: str, facts: Mapping[str, Any] | None, verbose: bool) -> Section | None:
     """A facts dict (compiled model, compiler run): scalars as label/value rows; lists of dicts
     (segments, executables...) as tables with -v, else counted."""
     if not facts:
         return None
-    grid = _grid(None, 1)
-    for label, value in fact_rows(facts):
-        grid.add_row(Text(label, style="dim"), value)
+    rows = [[styled(label, "dim"), styled(value)] for label, value in fact_rows(facts)]
     tables = fact_tables(facts)
     if not verbose:
-        for name, rows in tables:
-            grid.add_row(Text(name, style="dim"), f"{plural(len(rows), 'entry', 'entries')} (-v)")
-    body: list[Any] = [grid] if grid.row_count else []
-    if verbose:
-        for name, rows in tables:
-            body += [Text(name, style="dim"), Padding(_records(rows, width), (0, 0, 0, INDENT))]
-    return title, Group(*body)
+        for name, entries in tables:
+            count = plural(len(entries), "entry", "entries")
+            rows.append([styled(name, "dim"), styled(f"{count} (-v)")])
+
+    def body(width: int) -> list[Line]:
+        lines = table(TWO_COLUMNS, rows, width, grid=True) if rows else []
+        if verbose:
+            for name, entries in tables:
+                lines += wrap(styled(name, "dim"), width)
+                lines += indent(_records(entries, width - INDENT), INDENT)
+        return lines
+
+    return title, body
 
 
-def _diff(m: ModelReport, width: int) -> Section | None:
+def _diff(m: ModelReport) -> Section | None:
     if m.diff is None:
         return None
     if not m.diff:
-        return "Prediction vs compiler", Text("the prediction agrees with the compiler op by op")
+        agreed = styled("the prediction agrees with the compiler op by op")
+        return "Prediction vs compiler", lambda width: wrap(agreed, width)
     title = f"Prediction vs compiler ({plural(len(m.diff), 'disagreement')})"
-    return title, _records(m.diff, width)
+    diff = m.diff
+    return title, lambda width: _records(diff, width)
 
 
 def _gates(verdict: Verdict) -> Section | None:
     if not verdict.gates:
         return None
-    grid = _grid(None, None, 1)
+    rows = []
     for gate in verdict.gates:
-        mark = Text("passed", style="green") if gate.passed else Text("FAILED", style="bold red")
-        grid.add_row(mark, gate.name, gate.message)
-    return "Gates", grid
+        mark = styled("passed", "green") if gate.passed else styled("FAILED", "bold red")
+        rows.append([mark, styled(gate.name), styled(gate.message)])
+    columns = (Column(), Column(), Column())
+    return "Gates", lambda width: table(columns, rows, width, grid=True)
 
 
-def _result(m: ModelReport, verdict: Verdict) -> Text:
+def _result(m: ModelReport, verdict: Verdict) -> Styled:
     if verdict.failed:
         failing = [m.findings[i] for i in sorted(verdict.failing)]
         reasons = []
@@ -272,25 +274,20 @@ def _result(m: ModelReport, verdict: Verdict) -> Text:
         if verdict.failed_gates:
             names = list(dict.fromkeys(g.name for g in verdict.failed_gates))
             reasons.append(f"{plural(len(names), 'gate')} failed: {', '.join(names)}")
-        line = Text("Result: FAILED", style="bold red")
-        line.append(" — " + "; ".join(reasons))
-        return line
-    line = Text("Result: passed", style="bold green")
+        return styled("Result: FAILED — " + "; ".join(reasons), "bold red")
     counts = severity_counts(m.findings)
     detail = f"{counts}, none failing (fail-on: {verdict.fail_on})" if counts else "no findings"
-    line.append(" — " + detail)
-    return line
+    return styled("Result: passed — " + detail, "bold green")
 
 
-def _model(console: Console, m: ModelReport, verdict: Verdict, verbose: bool) -> None:
-    _header(console, m)
-    inner = console.width - 2 * INDENT  # a table nested in a section
+def _model(m: ModelReport, verdict: Verdict, verbose: bool, width: int) -> list[Line]:
+    lines = _header(m, width)
     sections = (
         _io(m),
         _ops(m, verbose),
-        _facts("Compiled model", m.compiled, verbose, inner),
-        _facts("Compiler run", m.compiler, verbose, inner),
-        _diff(m, inner),
+        _facts("Compiled model", m.compiled, verbose),
+        _facts("Compiler run", m.compiler, verbose),
+        _diff(m),
         _findings(m, verdict),
         _wins(m, verbose),
         _memory(m),
@@ -298,82 +295,85 @@ def _model(console: Console, m: ModelReport, verdict: Verdict, verbose: bool) ->
     )
     for section in sections:
         if section is not None:
-            console.print()
             title, body = section
-            console.print(Text(title, style="bold"))
-            console.print(Padding(body, (0, 0, 0, INDENT)))
-    console.print()
-    console.print(_result(m, verdict))
+            lines += [[], *wrap(styled(title, "bold"), width)]
+            lines += indent(body(width - INDENT), INDENT)
+    return [*lines, [], *wrap(_result(m, verdict), width)]
 
 
-def _summary(console: Console, report: Report, outcome: Outcome) -> None:
-    table = _table("model", "Edge TPU ops", "findings", "result")
+def _summary(report: Report, outcome: Outcome, width: int) -> list[Line]:
+    rows = []
     for m, verdict in zip(report.models, outcome.verdicts, strict=True):
         ops = f"{m.summary.ops_tpu}/{m.summary.ops_total}" if m.ops else "—"
-        result = Text("FAILED", style="bold red") if verdict.failed else Text("ok", style="green")
-        table.add_row(m.path, ops, severity_counts(m.findings) or "—", result)
+        result = styled("FAILED", "bold red") if verdict.failed else styled("ok", "green")
+        rows.append(
+            [styled(m.path), styled(ops), styled(severity_counts(m.findings) or "—"), result]
+        )
     for failure in outcome.failures:
-        table.add_row(failure.path, "—", "—", Text("error", style="bold red"))
-    console.print(Text("Summary", style="bold"))
-    console.print(Padding(table, (0, 0, 0, INDENT)))
+        rows.append([styled(failure.path), styled("—"), styled("—"), styled("error", "bold red")])
+    columns = [Column(h) for h in ("model", "Edge TPU ops", "findings", "result")]
     failed = sum(v.failed for v in outcome.verdicts)
     line = f"{plural(len(report.models) + len(outcome.failures), 'model')}: {failed} failed"
     if outcome.failures:
         line += f", {len(outcome.failures)} could not be checked"
-    console.print(Text(line, style="bold red" if failed or outcome.failures else "bold green"))
+    style = "bold red" if failed or outcome.failures else "bold green"
+    return [
+        *wrap(styled("Summary", "bold"), width),
+        *indent(table(columns, rows, width - INDENT), INDENT),
+        *wrap(styled(line, style), width),
+    ]
 
 
 def render_text(
     report: Report, outcome: Outcome, *, verbose: bool = False, color: bool = False, width: int = 80
 ) -> str:
-    out = io.StringIO()
-    console = _console(out, color, width)
+    lines: list[Line] = []
     for n, (m, verdict) in enumerate(zip(report.models, outcome.verdicts, strict=True)):
         if n:
-            console.print()
-            console.rule(style="dim")
-        _model(console, m, verdict, verbose)
+            lines += [[], rule(width)]
+        lines += _model(m, verdict, verbose, width)
     # Models that could not be checked have their one-line error on stderr; with others, the
     # summary lists them too. With nothing checked, there is no report.
     if report.models and len(report.models) + len(outcome.failures) > 1:
-        console.print()
-        _summary(console, report, outcome)
-    return _strip(out.getvalue())
-
-
-def _strip(text: str) -> str:
-    """Without the spaces rich pads table lines with (they wrap narrow terminals on resize)."""
-    return "\n".join(line.rstrip() for line in text.split("\n"))
+        lines += [[], *_summary(report, outcome, width)]
+    return _output(lines, color, width)
 
 
 def render_statistics(report: Report, *, color: bool = False, width: int = 80) -> str:
     """`--statistics`: findings per rule code, most frequent first."""
-    out = io.StringIO()
-    console = _console(out, color, width)
     stats = statistics(report)
     if not stats:
-        console.print("No findings.")
-        return _strip(out.getvalue())
-    table = _table("count", "code", "severity", "rule")
-    table.columns[0].justify = "right"
-    for s in stats:
-        table.add_row(
-            str(s.count), s.code, Text(s.severity, style=SEVERITY_STYLE[s.severity]), s.title
-        )
-    console.print(table)
-    return _strip(out.getvalue())
+        return _output(wrap(styled("No findings."), width), color, width)
+    columns = (Column("count", right=True), Column("code"), Column("severity"), Column("rule"))
+    rows = [
+        [
+            styled(str(s.count)),
+            styled(s.code),
+            styled(s.severity, SEVERITY_STYLE[s.severity]),
+            styled(s.title),
+        ]
+        for s in stats
+    ]
+    return _output(table(columns, rows, width), color, width)
 
 
 def render_rules(rules: list[Any], *, color: bool = False, width: int = 80) -> str:
     """`coralcheck rules`: one row per rule (the family is the code's letter; `--format json`
     and docs/rules.md name it)."""
-    out = io.StringIO()
-    console = _console(out, color, width)
-    table = _table("code", "severity", "name", "title")
-    for column in table.columns[:3]:  # keep codes and names whole; the title wraps
-        column.no_wrap = True
-    for r in rules:
-        severity = Text(r.severity, style=SEVERITY_STYLE.get(r.severity, ""))
-        table.add_row(r.code, severity, r.name, r.title)
-    console.print(table)
-    return _strip(out.getvalue())
+    # Codes and names are kept whole; the title wraps.
+    columns = (
+        Column("code", no_wrap=True),
+        Column("severity", no_wrap=True),
+        Column("name", no_wrap=True),
+        Column("title"),
+    )
+    rows = [
+        [
+            styled(r.code),
+            styled(r.severity, SEVERITY_STYLE.get(r.severity, "")),
+            styled(r.name),
+            styled(r.title),
+        ]
+        for r in rules
+    ]
+    return _output(table(columns, rows, width), color, width)
