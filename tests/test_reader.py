@@ -307,7 +307,8 @@ def test_corpus_tensors_match_tensorflow(tf, path: Path) -> None:  # type: ignor
 def _summary_rows() -> list[dict[str, str]]:
     if not (CORPUS / "summary.csv").exists():
         return []
-    return list(csv.DictReader((CORPUS / "summary.csv").open(encoding="utf-8")))
+    with (CORPUS / "summary.csv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 def _histogram(text: str) -> dict[str, int]:
