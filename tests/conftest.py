@@ -41,6 +41,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
+# Marker -> the module an extra installs. A marked test is skipped, not failed, where its extra
+# is not installed (e.g. `pip install -e '.[test]'` alone, or a Python TensorFlow does not support).
+_EXTRA_MODULES = {"tensorflow": "tensorflow", "litert": "ai_edge_litert"}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    import importlib.util
+
+    for marker, module in _EXTRA_MODULES.items():
+        if item.get_closest_marker(marker) and importlib.util.find_spec(module) is None:
+            pytest.skip(f"needs {module} (not installed)")
+
+
 @cache
 def manifest() -> dict[str, Any]:
     """fixtures/manifest.json (TensorFlow's own view of every fixture)."""

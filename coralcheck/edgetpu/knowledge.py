@@ -48,15 +48,22 @@ def parse_version(text: str) -> Version | None:
 @cache
 def _rules_dir() -> Any:
     """The data files: package `coralcheck.rules` when installed (the wheel maps rules/ to it),
-    else rules/ beside the package in a source checkout run with PYTHONPATH=."""
-    from importlib import resources
+    else rules/ beside the package in a source checkout run with PYTHONPATH=.
+
+    Found from the package's `__file__` when it is a real file: `importlib.resources` imports
+    `inspect` on Python 3.13 (~5 ms of every lint); it serves a package inside a zip."""
+    from pathlib import Path
 
     try:
-        return resources.files("coralcheck.rules")
+        import coralcheck.rules as package
     except ModuleNotFoundError:
-        from pathlib import Path
-
         return Path(__file__).resolve().parents[2] / "rules"
+    location = getattr(package, "__file__", None)
+    if location and Path(location).is_file():
+        return Path(location).parent
+    from importlib import resources
+
+    return resources.files(package)
 
 
 def load_toml(name: str) -> dict[str, Any]:
