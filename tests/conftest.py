@@ -90,6 +90,40 @@ def cli_env() -> dict[str, str]:
     return env
 
 
+# Runs `coralcheck ARGS` as the console script would, then writes the loaded modules to OUT.
+CLI_LISTING_MODULES = """
+import atexit, json, runpy, sys
+out, args = sys.argv[1], sys.argv[2:]
+def dump():
+    with open(out, "w") as f:
+        json.dump(sorted(sys.modules), f)
+atexit.register(dump)
+sys.argv = ["coralcheck", *args]
+runpy.run_module("coralcheck", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_listing_modules(
+    script: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `python -c SCRIPT OUT ARGS` in a fresh interpreter (`env`: default `cli_env()`);
+    SCRIPT writes the names in `sys.modules` to OUT as a JSON list (see CLI_LISTING_MODULES).
+    Returns the finished process and those module names."""
+    out = tmp_path / "modules.json"
+    out.unlink(missing_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=cli_env() if env is None else env,
+        cwd=REPO,
+        check=False,
+    )
+    assert out.exists(), result.stderr
+    return result, set(json.loads(out.read_text()))
+
+
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`python -m coralcheck ARGS` in a fresh interpreter."""
     return subprocess.run(

@@ -10,16 +10,13 @@
 from __future__ import annotations
 
 import gc
-import json
 import math
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CORPUS, FIXTURES, REPO, cli_env
+from conftest import CLI_LISTING_MODULES, CORPUS, FIXTURES, run_listing_modules
 from tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck import ModelError
@@ -265,15 +262,6 @@ def test_printable_keeps_clean_immutable_parts_and_escapes_the_rest() -> None:
     assert printable(("ok", "b\x07")) == ("ok", "b\\x07")
 
 
-_MODULES = """
-import atexit, json, runpy, sys
-out, args = sys.argv[1], sys.argv[2:]
-atexit.register(lambda: json.dump(sorted(sys.modules), open(out, "w")))
-sys.argv = ["coralcheck", *args]
-runpy.run_module("coralcheck", run_name="__main__", alter_sys=True)
-"""
-
-
 @pytest.mark.parametrize(
     ("fmt", "not_imported"),
     [
@@ -287,19 +275,10 @@ def test_lint_imports_only_what_its_output_needs(
 ) -> None:
     """JSON needs no terminal renderer; without --baseline, no baseline (text has no
     fingerprints); small constants are read without numpy."""
-    out = tmp_path / "modules.json"
     model = str(FIXTURES / "stridedslice_int8.tflite")
-    result = subprocess.run(
-        [sys.executable, "-c", _MODULES, str(out), model, "--format", fmt, "--isolated"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=cli_env(),
-        cwd=REPO,
-        check=False,
-    )
+    args = (model, "--format", fmt, "--isolated")
+    result, modules = run_listing_modules(CLI_LISTING_MODULES, tmp_path, *args)
     assert result.returncode in (0, 1), result.stderr  # 1: the model has errors
     assert model in result.stdout
-    modules = set(json.loads(out.read_text()))
     assert "coralcheck.analyze.placement" in modules  # the model really was linted
     assert [m for m in modules if m.split(".")[0] in not_imported or m in not_imported] == []

@@ -6,28 +6,13 @@ Each check runs in a fresh interpreter and looks at `sys.modules` when the proce
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, FIXTURES, REPO, cli_env
+from conftest import CLI_LISTING_MODULES, CORPUS, FIXTURES, run_listing_modules
 
 HEAVY = ("tensorflow", "tflite_runtime", "ai_edge_litert", "keras")
 OPTIONAL = ("coralcheck.convert", "coralcheck.numeric")
-
-# Runs `coralcheck ARGS` as the console script would, then writes the loaded modules to OUT.
-_CLI = """
-import atexit, json, runpy, sys
-out, args = sys.argv[1], sys.argv[2:]
-def dump():
-    with open(out, "w") as f:
-        json.dump(sorted(sys.modules), f)
-atexit.register(dump)
-sys.argv = ["coralcheck", *args]
-runpy.run_module("coralcheck", run_name="__main__", alter_sys=True)
-"""
 
 _API = """
 import atexit, json, sys
@@ -41,18 +26,8 @@ with open(out, "w") as f:
 
 
 def _modules(script: str, tmp_path: Path, *args: str) -> tuple[set[str], int]:
-    out = tmp_path / "modules.json"
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(out), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=cli_env(),
-        cwd=REPO,
-        check=False,
-    )
-    assert out.exists(), result.stderr
-    return set(json.loads(out.read_text())), result.returncode
+    result, modules = run_listing_modules(script, tmp_path, *args)
+    return modules, result.returncode
 
 
 def _forbidden(modules: set[str], roots: tuple[str, ...]) -> list[str]:
@@ -73,7 +48,9 @@ def test_api_check_imports_no_heavy_module(tmp_path: Path, model: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_cli_lint_imports_no_heavy_module(tmp_path: Path, fmt: str) -> None:
-    modules, code = _modules(_CLI, tmp_path, str(FIXTURES / "demo_int8.tflite"), "--format", fmt)
+    modules, code = _modules(
+        CLI_LISTING_MODULES, tmp_path, str(FIXTURES / "demo_int8.tflite"), "--format", fmt
+    )
     assert code in (0, 1)
     assert "coralcheck.model.reader" in modules
     assert _forbidden(modules, HEAVY + OPTIONAL) == []
@@ -82,19 +59,19 @@ def test_cli_lint_imports_no_heavy_module(tmp_path: Path, fmt: str) -> None:
 def test_cli_lint_of_a_compiled_model_imports_no_heavy_module(tmp_path: Path) -> None:
     if not COMPILED.exists():
         pytest.skip("the shared corpus is not here")
-    modules, code = _modules(_CLI, tmp_path, str(COMPILED))
+    modules, code = _modules(CLI_LISTING_MODULES, tmp_path, str(COMPILED))
     assert code in (0, 1)
     assert _forbidden(modules, HEAVY + OPTIONAL) == []
 
 
 def test_cli_bad_input_imports_no_heavy_module(tmp_path: Path) -> None:
-    modules, code = _modules(_CLI, tmp_path, str(tmp_path / "absent.tflite"))
+    modules, code = _modules(CLI_LISTING_MODULES, tmp_path, str(tmp_path / "absent.tflite"))
     assert code == 2
     assert _forbidden(modules, HEAVY + OPTIONAL) == []
 
 
 def test_version_imports_almost_nothing(tmp_path: Path) -> None:
-    modules, code = _modules(_CLI, tmp_path, "--version")
+    modules, code = _modules(CLI_LISTING_MODULES, tmp_path, "--version")
     assert code == 0
     assert _forbidden(modules, ("numpy", "tflite", "rich", "flatbuffers", *HEAVY, *OPTIONAL)) == []
     assert "coralcheck.model" not in modules
@@ -120,7 +97,7 @@ def test_piped_lint_imports_no_rich_dataclasses_or_numpy(tmp_path: Path, fmt: st
     # One model: several are checked in worker processes, whose modules are not seen here.
     # stridedslice reads small constant tensors (its begin/end/strides) without numpy.
     model = FIXTURES / "stridedslice_int8.tflite"
-    modules, code = _modules(_CLI, tmp_path, str(model), "--format", fmt)
+    modules, code = _modules(CLI_LISTING_MODULES, tmp_path, str(model), "--format", fmt)
     assert code in (0, 1)
     assert {"coralcheck.model.reader", "coralcheck.analyze.placement"} <= modules
     assert _forbidden(modules, LEAN_OUT) == []
@@ -136,6 +113,6 @@ def test_piped_lint_of_many_ops_imports_no_rich_dataclasses_or_numpy(tmp_path: P
         ops.append(OpSpec("ADD", [i, i], [i + 1], {"fused_activation_function": "RELU"}))
     path = tmp_path / "adds.tflite"
     path.write_bytes(build_model(tensors, ops, [0], [40]))
-    modules, code = _modules(_CLI, tmp_path, str(path), "-v")
+    modules, code = _modules(CLI_LISTING_MODULES, tmp_path, str(path), "-v")
     assert code in (0, 1)
     assert _forbidden(modules, LEAN_OUT) == []

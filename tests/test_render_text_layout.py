@@ -6,18 +6,15 @@ layout's: an east-asian wide character takes two, a combining mark none.
 
 from __future__ import annotations
 
-import json
 import random
 import re
-import subprocess
-import sys
 import unicodedata
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import FIXTURES, REPO, cli_env
+from conftest import CLI_LISTING_MODULES, FIXTURES, cli_env, run_listing_modules
 from test_render import ANSI, clean, hostile, outcome_for, partly_mapped, report_of
 
 from coralcheck.render import render
@@ -327,32 +324,15 @@ def test_a_3500_op_verbose_report_lists_every_op_once() -> None:
 
 # --- processes: which modules the plain and colour paths load -------------------------------------
 
-_MODULES = """
-import atexit, json, runpy, sys
-out, args = sys.argv[1], sys.argv[2:]
-atexit.register(lambda: json.dump(sorted(sys.modules), open(out, "w")))
-sys.argv = ["coralcheck", *args]
-runpy.run_module("coralcheck", run_name="__main__", alter_sys=True)
-"""
-
 
 def run_and_list_modules(tmp_path: Path, *args: str, **env: str) -> tuple[str, set[str]]:
     environment = cli_env()
     environment.pop("NO_COLOR")
     environment.pop("FORCE_COLOR", None)
     environment.update(env)
-    out = tmp_path / "modules.json"
-    result = subprocess.run(
-        [sys.executable, "-c", _MODULES, str(out), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
-        cwd=REPO,
-        check=False,
-    )
+    result, modules = run_listing_modules(CLI_LISTING_MODULES, tmp_path, *args, env=environment)
     assert result.returncode in (0, 1), result.stderr
-    return result.stdout, set(json.loads(out.read_text()))
+    return result.stdout, modules
 
 
 DEMO = str(FIXTURES / "demo_int8.tflite")

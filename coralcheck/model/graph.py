@@ -167,6 +167,7 @@ class Model:
         "description",
         "file_size",
         "has_identifier",
+        "is_compiled",
         "metadata",
         "min_runtime_version",
         "path",
@@ -185,6 +186,7 @@ class Model:
     metadata: Mapping[str, int]  # name -> buffer index
     signature_defs: tuple[SignatureDef, ...]
     min_runtime_version: str | None
+    is_compiled: bool  # contains at least one Edge TPU segment (`edgetpu-custom-op`)
     _data: Any
 
     def __init__(
@@ -213,6 +215,9 @@ class Model:
         init(self, "signature_defs", signature_defs)
         init(self, "min_runtime_version", min_runtime_version)
         init(self, "_data", _data)
+        # Asked by every check (and again by the analysis): one scan of the ops, here.
+        compiled = any(op.is_edgetpu for sg in subgraphs for op in sg.operators)
+        init(self, "is_compiled", compiled)
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise AttributeError(f"cannot assign to field {name!r}: a Model is read-only")
@@ -241,11 +246,6 @@ class Model:
     @property
     def main(self) -> Subgraph:
         return self.subgraphs[0]
-
-    @property
-    def is_compiled(self) -> bool:
-        """Contains at least one Edge TPU segment (`edgetpu-custom-op`)."""
-        return any(op.is_edgetpu for sg in self.subgraphs for op in sg.operators)
 
     def operators(self) -> Iterator[tuple[Subgraph, Operator]]:
         for sg in self.subgraphs:
