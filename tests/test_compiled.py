@@ -73,8 +73,30 @@ def test_cpu_ops_and_segments_match_the_corpus_record(pair: dict[str, str]) -> N
     assert Counter(p.opcode for p in cpu) == expected_cpu
     assert report.compiled is not None
     assert report.compiled["cpu_op_counts"] == dict(expected_cpu)
-    assert report.compiled["cpu_ops_between_segments"] == []  # one segment: nothing between
+    between = report.compiled["cpu_ops_between_segments"]
+    if len(tpu) == 1:
+        assert between == []  # one segment: nothing between
+    else:  # several (edgetpu_compiler -a): each listed op has a segment before and after it
+        assert between
+        sg = load(CORPUS / pair["compiled_path"]).main
+        for index in between:
+            assert not sg.operators[index].is_edgetpu
+            assert _reaches_a_segment(sg, index, sg.predecessors)
+            assert _reaches_a_segment(sg, index, sg.successors)
     assert report.summary.ops_cpu == sum(expected_cpu.values())
+
+
+def _reaches_a_segment(sg, index: int, step) -> bool:  # type: ignore[no-untyped-def]
+    """Whether walking `step` (predecessors or successors) from op `index` meets a segment."""
+    seen, todo = set(), [index]
+    while todo:
+        for nxt in step(sg.operators[todo.pop()]):
+            if sg.operators[nxt].is_edgetpu:
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return False
 
 
 @pytest.mark.parametrize(

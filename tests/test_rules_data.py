@@ -4,6 +4,7 @@ not contradicted by the real compiler's output in the shared corpus."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import tflite
@@ -95,7 +96,7 @@ def _mapped_ops(corpus_dir) -> list[tuple[str, str, int]]:
     mapped = []
     for _, entry in agreement.usable_pairs(corpus_dir):
         model = load(corpus_dir / entry["source"])
-        compiler = agreement.compiler_for(entry["source"])
+        compiler = agreement.compiler_for(entry, corpus_dir)
         for index, _, placement in entry["per_op"]:
             if placement == "tpu":
                 op = model.main.operators[index]
@@ -122,11 +123,36 @@ def test_no_version_limit_contradicts_a_mapped_op(corpus_dir) -> None:
     assert not contradictions
 
 
-def test_corpus_readme_names_the_compiler_of_every_folder(corpus_dir) -> None:
-    folders = {p.name for p in (corpus_dir / "models").iterdir() if p.is_dir()}
-    assert folders == set(agreement.COMPILER_BY_FOLDER)
+def test_every_corpus_pair_has_a_compiler_release_coralcheck_knows(corpus_dir) -> None:
     truth = json.loads((corpus_dir / "groundtruth.json").read_text(encoding="utf-8"))
-    assert all(agreement.compiler_for(e["source"]) for e in truth.values())
+    for entry in truth.values():
+        release = target(agreement.compiler_for(entry, corpus_dir)).release
+        if entry.get("compiler"):  # the release the pair's log names
+            assert release.short == entry["compiler"], entry["source"]
+
+
+def test_the_legacy_folder_releases_are_those_the_corpus_readme_names(corpus_dir) -> None:
+    # corpus/README.md: "`coral_edgetpu_diploria2` ≈ 2.0 (2019-09), ..., `coralmicro`,
+    # `goalbuddy` (YOLOv8n, 16.0), ...": the first version written after each folder's name.
+    readme = (corpus_dir / "README.md").read_text(encoding="utf-8")
+    for folder, version in agreement.LEGACY_FOLDER_COMPILERS.items():
+        found = re.search(rf"`{re.escape(folder)}`.*?(\d+\.\d+)", readme, re.DOTALL)
+        assert found is not None, folder
+        assert target(version).release.short == found.group(1), folder
+
+
+def test_the_min_runtime_fallback_agrees_with_the_pairs_of_known_release(corpus_dir) -> None:
+    # Where a pair's log names its compiler, the release that its recorded minimum runtime
+    # would give (the fallback for pairs without a log) is no newer than the real one.
+    truth = json.loads((corpus_dir / "groundtruth.json").read_text(encoding="utf-8"))
+    checked = 0
+    for entry in truth.values():
+        runtime = entry.get("min_runtime")
+        if entry.get("compiler") and runtime in agreement.MIN_RUNTIME_COMPILERS:
+            guessed = target(agreement.MIN_RUNTIME_COMPILERS[runtime]).release.version
+            assert target(entry["compiler"]).release.version <= guessed, entry["source"]
+            checked += 1
+    assert checked
 
 
 @pytest.mark.parametrize("name", ["row_elements", "reshape_elements"])
