@@ -7,10 +7,11 @@ of each op of the source model for the compiler release that made the compiled t
 compare it with the real placement derived from the compiled model. Where the pair has a compiler
 log (pairs.csv `log_path`), also compare per-op-type status counts with the log.
 
-Prints one line per model, then per-op and exact-model agreement per compiler release and per
-compile mode (single segment / `-a`), every op that still differs (predicted vs real placement),
-and the totals; the last line is the total op agreement, e.g. `total: 2391/2391 ops agree
-(100.0%)`. Run: `python3 benchmarks/compiler_agreement.py [-v]`.
+Prints one line per model, then per-op and exact-model agreement (every op and the number of Edge
+TPU segments) per compiler release and per compile mode (single segment / `-a`), every op that
+still differs (predicted vs real placement) and every segment count that does, and the totals.
+The last line is the total op agreement, e.g. `total: 3907/3907 ops agree (100.0%)` (a hook reads
+it). Run: `python3 benchmarks/compiler_agreement.py [-v]` (`-v`: the log status mismatches).
 """
 
 from __future__ import annotations
@@ -144,13 +145,14 @@ def compare(compiled: str, entry: dict, corpus: Path = CORPUS) -> dict:
             "evidence": evidence,
             "multiple_subgraphs": multiple_subgraphs(entry),
             "segments": entry.get("segments", 1),
+            "segments_predicted": 0,
             "ops": len(real),
             "agree": 0,
             "disagreements": [(i, op, p, "none", str(e)) for i, op, p in entry["per_op"]],
             "status_mismatches": None,
         }
     release = tgt.release.name
-    prediction = predict(model, tgt)
+    prediction = predict(model, tgt, multiple_subgraphs(entry))
     disagreements = [
         (op.index, op.opcode, real.get(op.index), op.placement, op.status)
         for op in prediction.ops
@@ -162,6 +164,7 @@ def compare(compiled: str, entry: dict, corpus: Path = CORPUS) -> dict:
         "evidence": evidence,
         "multiple_subgraphs": multiple_subgraphs(entry),
         "segments": entry.get("segments", 1),
+        "segments_predicted": prediction.tpu_segments,
         "ops": len(prediction.ops),
         "agree": len(prediction.ops) - len(disagreements),
         "disagreements": disagreements,
@@ -190,7 +193,7 @@ class Tally:
     def add(self, r: dict) -> None:
         self.agree += r["agree"]
         self.ops += r["ops"]
-        self.exact += r["agree"] == r["ops"]
+        self.exact += r["agree"] == r["ops"] and r["segments_predicted"] == r["segments"]
         self.models += 1
 
     def line(self, label: str) -> str:
@@ -231,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 "  (log statuses: " + ("match" if not r["status_mismatches"] else "differ") + ")"
             )
         print(line)
+        if r["segments_predicted"] != r["segments"]:
+            differs.append(
+                f"  {compiled}: {r['segments_predicted']} Edge TPU segments predicted, "
+                f"{r['segments']} real"
+            )
         for index, opcode, real, predicted, status in r["disagreements"]:
             differs.append(
                 f"  {compiled}: op {index} {opcode}: predicted {predicted} ({status}), real {real}"
@@ -244,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     print("by compile mode:")
     for mode in sorted(by_mode, reverse=True):
         print(by_mode[mode].line(mode))
-    print(f"still differs ({len(differs)} ops; op: predicted vs real placement):")
+    print(f"still differs ({len(differs)}; op: predicted vs real placement, or segment counts):")
     print("\n".join(differs) if differs else "  nothing")
     elapsed = time.perf_counter() - started
     print(f"status counts match the compiler log for {status_ok}/{status_models} logged models")

@@ -13,6 +13,8 @@ DEFAULT_RUNTIME_VERSION = 14
 class Options(NamedTuple):
     compiler_version: str = DEFAULT_COMPILER_VERSION
     runtime_version: int = DEFAULT_RUNTIME_VERSION
+    # Predict for `edgetpu_compiler -a` (--enable_multiple_subgraphs): several Edge TPU segments.
+    enable_multiple_subgraphs: bool = False
     # Pair mode: the compiled twin of the model (`--compiled X_edgetpu.tflite`).
     compiled_path: str | None = None
     # Run the real edgetpu_compiler (`--compile`).

@@ -16,7 +16,7 @@ from coralcheck.edgetpu.knowledge import knowledge, load_toml, parse_version, ta
 from coralcheck.model import load
 
 BUILTINS = {k for k, v in vars(tflite.BuiltinOperator).items() if isinstance(v, int)}
-RELEASES = ["2.0", "2.0.291256449", "2.1", "14.1", "15.0", "16.0"]
+RELEASES = ["1.0", "2.0", "2.0.267685300", "2.1", "14.1", "15.0", "16.0"]
 
 
 def test_data_files_ship_in_the_rules_package() -> None:
@@ -58,14 +58,33 @@ def test_shared_limits_resolve_to_numbers() -> None:
             assert isinstance(c.params["limit"], int) and c.params["limit"] > 0
 
 
-def test_releases_are_ordered_and_aliases_unique() -> None:
-    kb = knowledge()
-    versions = [r.version for r in kb.releases]
+def test_releases_are_ordered_and_unique() -> None:
+    versions = [r.version for r in knowledge().releases]
     assert versions == sorted(versions) and len(set(versions)) == len(versions)
-    aliases = [a for r in kb.releases for a in r.aliases]
-    assert len(aliases) == len(set(aliases))
     for text in RELEASES:
         assert target(text).release.short == ".".join(text.split(".")[:2])
+
+
+@pytest.mark.parametrize(
+    "given,release",
+    [
+        ("1.0", "1.0.249710469"),
+        ("1", "1.0.249710469"),
+        ("1.0.249710469", "1.0.249710469"),
+        ("2.0", "2.0.291256449"),  # the newest 2.0 build
+        ("2.0.267685300", "2.0.267685300"),
+        ("2.0.280000000", "2.0.267685300"),  # the newest build not newer than it
+        ("2.0.1", "2.0.267685300"),  # older than every build of its line: the oldest
+        ("2", "2.1.302470888"),
+        ("14", "14.1.317412892"),
+        (" 16.0 ", "16.0.384591198"),
+        ("16.0.999999999", "16.0.384591198"),
+    ],
+)
+def test_a_major_minor_names_the_newest_build_and_a_full_version_that_build(
+    given: str, release: str
+) -> None:
+    assert knowledge().release(given).name == release
 
 
 def test_every_since_is_a_version() -> None:

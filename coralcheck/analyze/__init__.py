@@ -45,7 +45,7 @@ def analyze(model: Model, options: Options) -> ModelReport:
     from coralcheck.edgetpu.knowledge import target
 
     tgt = target(options.compiler_version, options.runtime_version)
-    prediction = predict(model, tgt)
+    prediction = predict(model, tgt, options.enable_multiple_subgraphs)
     memory = estimate_memory(model, prediction.on_tpu, tgt)
     ops = prediction.ops
     tpu = sum(prediction.on_tpu)

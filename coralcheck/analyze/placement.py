@@ -15,9 +15,16 @@ Two steps, as in the compiler:
    "Everything after" an unmapped op thus means graph dependency, not file order: ops on branches
    that do not depend on it still map (movenet in the corpus), and CPU ops that only feed the
    segment (CAST/QUANTIZE at the input) do not split it.
+   With `-a` (`--enable_multiple_subgraphs`, `multiple_subgraphs=True`) every delegated subset
+   becomes an Edge TPU segment of its own, however small: the corpus's `-a` compiles have 3 to 19
+   segments, down to a single RESHAPE between two CPU ops (R-e-d-a-X random forests).
 
-A QUANTIZE that produces a graph output but is fed by a CPU op is reported "otherwise supported,
-but not mapped" rather than "More than one subgraph" (rules/ops.toml, QUANTIZE).
+A QUANTIZE that produces a graph output but is fed by an op on the CPU stays on the CPU with
+"otherwise supported, but not mapped" (rules/ops.toml, QUANTIZE), whether or not mapping it would
+open a segment of its own: with or without `-a`, it is never a 1-op Edge TPU segment.
+
+`Prediction.segments` lists the predicted segments (`Segment`: their ops, the tensors that cross
+to and from the CPU, and the CPU ops that separate each from the next), in execution order.
 
 Root causes: every op that stays on the CPU because of its own verdict; each op blocked by the
 single-segment rule points (`blamed_on`) to the earliest root cause it depends on. Root causes are
@@ -27,6 +34,7 @@ re-running the partition.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Hashable, Sequence, Set
 from typing import NamedTuple
 
@@ -94,10 +102,16 @@ def _parse_step(view: OpView, target: Target) -> Verdict | None:
 
 
 def _data_type_step(view: OpView, target: Target) -> Verdict | None:
-    """Every tensor the op computes on must be int8/uint8 (a QUANTIZE may read float)."""
-    float_input_ok = bool(target.flag(view.op.opcode, "float_input_allowed", False))
+    """Every tensor the op computes on must be int8/uint8 (a QUANTIZE may read float); index
+    inputs (rules/ops.toml [index_inputs]) are not data."""
+    op = view.op
+    float_input_ok = bool(target.flag(op.opcode, "float_input_allowed", False))
     outputs = {t.index for t in view.outputs}
+    at = target.knowledge.index_inputs.get(op.opcode, ())
+    indices = {op.inputs[i] for i in at if i < len(op.inputs)}
     for t in view.activations:
+        if t.index in indices and t.index not in outputs:
+            continue
         is_output = t.index in outputs
         if t.dtype in INTEGER_8BIT or (float_input_ok and t.dtype in FLOAT_TYPES and not is_output):
             continue
@@ -188,7 +202,7 @@ def _constraint_step(view: OpView, target: Target) -> tuple[Verdict, bool]:
             continue
         found = Verdict(
             "limit" if c.inferred else "constraint",
-            UNSPECIFIED,
+            c.status or UNSPECIFIED,
             f"{name} {message}",
             fix=c.fix,
             tensor=_named_tensor(view, message),
@@ -263,9 +277,82 @@ def segment_epoch(supported: Sequence[bool]) -> int:
     return 0 if supported and supported[0] else 1
 
 
-def tpu_ops(supported: Sequence[bool], epochs: Sequence[int]) -> list[bool]:
+def tpu_ops(
+    supported: Sequence[bool], epochs: Sequence[int], multiple_subgraphs: bool = False
+) -> list[bool]:
+    """The ops the compiler delegates: those of the first delegated subset, or with `-a`
+    (`multiple_subgraphs`) those of every delegated subset."""
+    if multiple_subgraphs:
+        return list(supported)
     seg = segment_epoch(supported)
     return [s and e == seg for s, e in zip(supported, epochs, strict=True)]
+
+
+class Segment(NamedTuple):
+    """One predicted Edge TPU segment (one `edgetpu-custom-op` of the compiled model).
+
+    `number` is 1-based, in execution order; `ops` are the op indices it holds, ascending;
+    `inputs` and `outputs` are the main subgraph's tensor indices that cross its boundary
+    (read from graph inputs or CPU ops; written for CPU ops or graph outputs), in first-use
+    order; `cpu_after` are the CPU ops that run after it and before the next segment (for the
+    last segment: the CPU ops after it), i.e. the CPU round trip that separates it from the next.
+    """
+
+    number: int
+    ops: tuple[int, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    cpu_after: tuple[int, ...]
+    macs: int = 0
+
+
+def _segments(
+    sg: Subgraph, epochs: Sequence[int], on_tpu: Sequence[bool], macs: Sequence[int]
+) -> list[Segment]:
+    """The segments the delegated ops form: one per epoch that holds one (see `partition`)."""
+    by_epoch: dict[int, list[int]] = {}
+    for i, on in enumerate(on_tpu):
+        if on:
+            by_epoch.setdefault(epochs[i], []).append(i)
+    order = sorted(by_epoch)
+    # The CPU ops after each segment, before the next: by the last segment epoch not after theirs.
+    cpu_after: list[list[int]] = [[] for _ in order]
+    for i, on in enumerate(on_tpu):
+        if not on:
+            slot = bisect_right(order, epochs[i]) - 1
+            if slot >= 0:
+                cpu_after[slot].append(i)
+    tensors, producers, consumers = sg.tensors, sg.producers, sg.consumers
+    graph_outputs = set(sg.outputs)
+    found = []
+    for n, epoch in enumerate(order):
+        ops = by_epoch[epoch]
+        members = set(ops)
+        inputs: dict[int, None] = {}
+        outputs: dict[int, None] = {}
+        for i in ops:
+            op = sg.operators[i]
+            for t in op.inputs:
+                if not 0 <= t < len(tensors) or tensors[t].is_constant:
+                    continue
+                if producers[t] not in members:  # a graph input, a state tensor or a CPU op's
+                    inputs[t] = None
+            for t in op.outputs:
+                if 0 <= t < len(tensors) and (
+                    t in graph_outputs or any(c not in members for c in consumers[t])
+                ):
+                    outputs[t] = None
+        found.append(
+            Segment(
+                number=n + 1,
+                ops=tuple(ops),
+                inputs=tuple(inputs),
+                outputs=tuple(outputs),
+                cpu_after=tuple(cpu_after[n]),
+                macs=sum(macs[i] for i in ops),
+            )
+        )
+    return found
 
 
 class OpGroup:
@@ -293,17 +380,20 @@ class Prediction:
     """The placement of every op of the main subgraph, and why.
 
     `views` are made as they are read; `groups` are the ops by signature, in order of first
-    appearance; `rejected` are the ops whose own verdict keeps them on the CPU.
+    appearance; `rejected` are the ops whose own verdict keeps them on the CPU; `epochs` are the
+    partition subsets (`partition`); `segments` the Edge TPU segments (`Segment`), in order.
     """
 
     __slots__ = (
         "epochs",
         "groups",
         "macs",
+        "multiple_subgraphs",
         "on_tpu",
         "ops",
         "rejected",
         "root_causes",
+        "segments",
         "verdicts",
         "views",
     )
@@ -328,10 +418,12 @@ class Prediction:
         self.groups = groups
         self.rejected = rejected
         self.root_causes: list[RootCause] = []
+        self.segments: list[Segment] = []
+        self.multiple_subgraphs = False  # predicted for `edgetpu_compiler -a`
 
     @property
     def tpu_segments(self) -> int:
-        return 1 if any(self.on_tpu) else 0
+        return len(self.segments)
 
     def ops_of(self, opcodes: Set[str]) -> list[int]:
         """The indices of the ops of these types, ascending."""
@@ -355,6 +447,20 @@ def _boundary_quantize(sg: Subgraph, target: Target, i: int, on_tpu: list[bool])
         return False
     producers = [sg.producers[t] for t in op.inputs if t >= 0]
     return any(p is not None and not on_tpu[p] for p in producers)
+
+
+def _unmap_boundary_quantizes(
+    sg: Subgraph, target: Target, supported: Sequence[bool], on_tpu: list[bool]
+) -> list[int]:
+    """Take the output QUANTIZEs fed by the CPU off the Edge TPU (also where they would have
+    made a segment of their own, the first one or, with -a, any); returns their indices.
+    Producers come before consumers, so one pass in op order settles chains of them."""
+    unmapped = []
+    for i, ok in enumerate(supported):
+        if ok and _boundary_quantize(sg, target, i, on_tpu):
+            on_tpu[i] = False
+            unmapped.append(i)
+    return unmapped
 
 
 def _blame(
@@ -381,8 +487,9 @@ def _new_group(view: OpView, target: Target) -> tuple[OpGroup, Verdict]:
     return OpGroup(view.op.opcode, types, found if shared else None, op_macs(view)), found
 
 
-def predict(model: Model, target: Target) -> Prediction:
-    """Placement, status, reason and blame for every op of the main subgraph."""
+def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> Prediction:
+    """Placement, status, reason and blame for every op of the main subgraph, as the compiler
+    would place them (`multiple_subgraphs`: as `edgetpu_compiler -a` would)."""
     sg = model.main
     views = OpViews(model, sg)
     producers = sg.producers
@@ -416,7 +523,8 @@ def predict(model: Model, target: Target) -> Prediction:
         preds.append(earlier if len(earlier) < 2 else sorted(set(earlier)))
     supported = [v.supported for v in verdicts]
     epochs = partition(supported, preds)
-    on_tpu = tpu_ops(supported, epochs)
+    on_tpu = tpu_ops(supported, epochs, multiple_subgraphs)
+    boundary = set(_unmap_boundary_quantizes(sg, target, supported, on_tpu))
     cause = _blame(supported, epochs, on_tpu, preds)
 
     placements: list[OpPlacement] = []
@@ -434,7 +542,7 @@ def predict(model: Model, target: Target) -> Prediction:
                 if blamed is not None
                 else "an op on the CPU"
             )
-            if _boundary_quantize(sg, target, i, on_tpu):
+            if i in boundary:
                 status = UNSPECIFIED
                 reason = (
                     f"QUANTIZE at the graph output is fed by the CPU (via {culprit}); the compiler "
@@ -461,6 +569,8 @@ def predict(model: Model, target: Target) -> Prediction:
     rejected = [i for i, ok in enumerate(supported) if not ok]
     groups = list(by_signature.values())
     prediction = Prediction(views, verdicts, epochs, on_tpu, placements, macs, groups, rejected)
+    prediction.multiple_subgraphs = multiple_subgraphs
+    prediction.segments = _segments(sg, epochs, on_tpu, macs)
     prediction.root_causes = rank_root_causes(sg, prediction, preds)
     return prediction
 
@@ -470,7 +580,7 @@ def _recovered(fixed: int, supported: list[bool], preds, p: Prediction) -> tuple
     trial = list(supported)
     trial[fixed] = True
     # Only ops from `fixed` on can change epoch (from op 0 on: everything, as its kind changes).
-    after = tpu_ops(trial, partition(trial, preds, fixed, p.epochs))
+    after = tpu_ops(trial, partition(trial, preds, fixed, p.epochs), p.multiple_subgraphs)
     on_tpu, macs = p.on_tpu, p.macs
     ops = sum(after) - sum(on_tpu)
     gained = sum(

@@ -244,13 +244,27 @@ def same_dilation(view: OpView, c: Constraint) -> str | None:
 
 @check("constant-weights")
 def constant_weights(view: OpView, c: Constraint) -> str | None:
+    """`either_operand`: a constant input (position 0) may stand in for the weights, as in a
+    product of a constant matrix and an activation."""
     weights_at = int(c.params.get("weights_input", 1))
     bias_at = int(c.params.get("bias_input", 3 if view.op.opcode == "TRANSPOSE_CONV" else 2))
     for role, position in (("weights", weights_at), ("bias", bias_at)):
         t = view.input(position)
-        if t is not None and not t.is_constant:
-            return f"{role} {quote(t.name)} are not constant at compile time"
+        if t is None or t.is_constant:
+            continue
+        if role == "weights" and c.params.get("either_operand") and _constant_input(view):
+            continue
+        other = (
+            " (nor is the input)" if role == "weights" and c.params.get("either_operand") else ""
+        )
+        return f"{role} {quote(t.name)} are not constant at compile time{other}"
     return None
+
+
+def _constant_input(view: OpView) -> bool:
+    """Whether the op's first input is a compile-time constant."""
+    first = view.input(0)
+    return first is not None and first.is_constant
 
 
 @check("default-weights-format")
@@ -263,6 +277,9 @@ def default_weights_format(view: OpView, c: Constraint) -> str | None:
 
 @check("one-dimensional-output")
 def one_dimensional_output(view: OpView, c: Constraint) -> str | None:
+    """`constant_input_exempt`: the rule does not bind an op whose first input is constant."""
+    if c.params.get("constant_input_exempt") and _constant_input(view):
+        return None
     for t in view.outputs:
         if layout.non_singleton(t.shape) > 1:
             return f"output {quote(t.name)} {_shape(t)} is not one-dimensional"
@@ -328,8 +345,10 @@ def axis_not_batch(view: OpView, c: Constraint) -> str | None:
             return None
         axis, shape = int(view.option("axis", 0)), view.outputs[0].shape
     axis = layout.normalize_axis(axis, len(shape))
+    # `outermost`: axis 0 counts as the batch at any rank (not only outside the 3 innermost).
+    batch = 0 if c.params.get("outermost") else layout.batch_axis(len(shape))
     # A size-1 batch axis is a no-op (yamnet's SPLIT into 1 along axis 0 maps with compiler 16.0).
-    if layout.batch_axis(len(shape)) == axis and _dim_of(shape, axis) > 1:
+    if batch == axis and _dim_of(shape, axis) > 1:
         return f"works along the batch axis ({axis}) of shape {layout.shape_text(shape)}"
     return None
 

@@ -32,6 +32,7 @@ _CONSTRAINT_META = {
     "confidence",
     "since",
     "until",
+    "status",
 }
 _OP_META = {"since", "runtime", "source", "confidence", "constraint"}
 
@@ -90,7 +91,6 @@ class Release(NamedTuple):
 
     version: Version
     name: str  # the full version string the compiler prints
-    aliases: tuple[str, ...]
     date: str
     runtime: int  # the Edge TPU runtime its output needs by default
     parameter_cache_bytes: int
@@ -115,6 +115,9 @@ class Constraint(NamedTuple):
     since: Version | None
     until: Version | None
     params: Mapping[str, Any]
+    # The status the compiler prints when the constraint fails ("" = "Operation is otherwise
+    # supported, but not mapped due to some unspecified limitation").
+    status: str = ""
 
     def applies_to(self, release: Release) -> bool:
         v = release.version
@@ -152,6 +155,7 @@ class Knowledge(NamedTuple):
     ops: Mapping[str, OpSpec]
     common_constraints: tuple[Constraint, ...]  # apply to every supported op, after its own
     unsupported_advice: Mapping[str, str]
+    index_inputs: Mapping[str, tuple[int, ...]]  # op -> input positions holding indices
     version_limits: Mapping[str, tuple[VersionLimit, ...]]
     parse_limits: Mapping[str, tuple[VersionLimit, ...]]
     limits: Mapping[str, int]
@@ -161,15 +165,20 @@ class Knowledge(NamedTuple):
     families: Mapping[str, str]  # code letter → family name
 
     def release(self, text: str) -> Release:
-        """The release a user-given version names. Raises UsageError for unknown versions."""
+        """The release a user-given version names. Raises UsageError for unknown versions.
+
+        A major.minor ("2.0") or a bare major ("16") names the newest build of that line; a full
+        version names that build, or the newest build of its line not newer than it (the oldest
+        when all are newer)."""
         wanted = parse_version(text)
-        known = ", ".join(r.short for r in self.releases if r.aliases) + " (or a full version)"
+        lines = ", ".join(dict.fromkeys(r.short for r in self.releases))
+        known = f"{lines} (or a full version)"
         if wanted is None:
             raise UsageError("--compiler-version", f"{text!r} is not a version (known: {known})")
-        for r in self.releases:
-            if text.strip() in r.aliases or wanted == r.version:
-                return r
-        same_line = [r for r in self.releases if r.version[:2] == wanted[:2]]
+        prefix = wanted[:2]
+        same_line = [r for r in self.releases if r.version[: len(prefix)] == prefix]
+        if same_line and len(wanted) <= 2:
+            return same_line[-1]
         not_newer = [r for r in same_line if r.version <= wanted]
         if not_newer:
             return not_newer[-1]
@@ -206,6 +215,7 @@ def _constraint(op: str, table: Mapping[str, Any], limits: Mapping[str, int]) ->
         since=_version(table.get("since"), f"{op} constraint"),
         until=_version(table.get("until"), f"{op} constraint"),
         params=MappingProxyType(params),
+        status=str(table.get("status", "")),
     )
 
 
@@ -237,7 +247,6 @@ def knowledge() -> Knowledge:
                 Release(
                     version=_version(r["version"], "release") or (),
                     name=r["version"],
-                    aliases=tuple(r.get("aliases", ())),
                     date=r.get("date", ""),
                     runtime=int(r["runtime"]),
                     parameter_cache_bytes=int(r["parameter_cache_bytes"]),
@@ -267,6 +276,9 @@ def knowledge() -> Knowledge:
             _constraint("*", c, limits) for c in ops_data.get("common", {}).get("constraint", ())
         ),
         unsupported_advice=MappingProxyType(dict(ops_data.get("unsupported", {}))),
+        index_inputs=MappingProxyType(
+            {op: tuple(int(i) for i in at) for op, at in ops_data.get("index_inputs", {}).items()}
+        ),
         version_limits=_limits(compilers.get("version_limit", [])),
         parse_limits=_limits(compilers.get("parse_limit", [])),
         limits=limits,
