@@ -12,6 +12,7 @@ rule codes and bad values are usage errors (exit 2) that name the valid choices.
     fail-on = "warning"               # error | warning | info | never
     compiler-version = "16.0"         # the edgetpu_compiler the prediction is for
     runtime-version = 14              # the Edge TPU runtime on the device
+    enable-multiple-subgraphs = false # predict for edgetpu_compiler -a (several segments)
     max-cpu-ops = 0                   # gate: at most N ops on the CPU
     require-full-mapping = true       # gate: every op on the Edge TPU
     min-tpu-mac-share = "90%"         # gate: share of multiply-accumulates on the Edge TPU
@@ -57,6 +58,7 @@ class Config(NamedTuple):
     fail_on: str = "error"
     compiler_version: str | None = None
     runtime_version: int | None = None
+    enable_multiple_subgraphs: bool | None = None
     max_cpu_ops: int | None = None
     require_full_mapping: bool = False
     min_tpu_mac_share: float | None = None
@@ -74,6 +76,8 @@ class Config(NamedTuple):
             changes["compiler_version"] = self.compiler_version
         if self.runtime_version is not None:
             changes["runtime_version"] = self.runtime_version
+        if self.enable_multiple_subgraphs is not None:
+            changes["enable_multiple_subgraphs"] = self.enable_multiple_subgraphs
         return base._replace(**changes)
 
     @property
@@ -233,6 +237,7 @@ KEYS: dict[str, tuple[str, Callable[[Any, str, str, list[str]], Any]]] = {
     "fail-on": ("fail_on", parse_fail_on),
     "compiler-version": ("compiler_version", _version),
     "runtime-version": ("runtime_version", _count),
+    "enable-multiple-subgraphs": ("enable_multiple_subgraphs", _flag),
     "max-cpu-ops": ("max_cpu_ops", _count),
     "require-full-mapping": ("require_full_mapping", _flag),
     "min-tpu-mac-share": ("min_tpu_mac_share", parse_share),

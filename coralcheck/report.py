@@ -90,6 +90,26 @@ class RootCause(NamedTuple):
     fix: str = ""
 
 
+class TpuSegment(NamedTuple):
+    """One predicted Edge TPU segment: ops the compiler delegates together, which run as one
+    `edgetpu-custom-op` (several with `edgetpu_compiler -a`).
+
+    `number` is 1-based, in execution order; `ops` are the op indices it holds, ascending;
+    `inputs` and `outputs` are the main subgraph's tensor indices that cross its boundary (read
+    from graph inputs, state tensors or CPU ops; written for CPU ops or graph outputs), in
+    first-use order; `cpu_after` are the CPU ops that run after it and before the next segment
+    (after the last one: the CPU ops that follow it), i.e. what separates it from the next;
+    `macs` are its multiply-accumulates.
+    """
+
+    number: int
+    ops: tuple[int, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    cpu_after: tuple[int, ...]
+    macs: int = 0
+
+
 class Summary(NamedTuple):
     ops_total: int
     ops_tpu: int
@@ -145,6 +165,7 @@ class ModelReport(MutableRecord):
         "compiled",
         "compiler",
         "diff",
+        "segments",
     )
 
     def __init__(
@@ -164,6 +185,7 @@ class ModelReport(MutableRecord):
         compiled: dict[str, Any] | None = None,
         compiler: dict[str, Any] | None = None,
         diff: list[dict[str, Any]] | None = None,
+        segments: list[TpuSegment] | None = None,
     ) -> None:
         self.path = path
         self.kind = kind
@@ -183,6 +205,8 @@ class ModelReport(MutableRecord):
         self.compiler = compiler
         # Where the prediction and the real compiler disagree, op by op.
         self.diff = diff
+        # The predicted Edge TPU segments (source models; a compiled model's are in `compiled`).
+        self.segments: list[TpuSegment] = [] if segments is None else segments
 
     def to_dict(self) -> dict[str, Any]:
         d = _json_ready(self)

@@ -259,6 +259,22 @@ def test_existing_target_flags_still_map_into_options() -> None:
     assert options.compiler_flags == ("-a",) and options.compiler_timeout == 9.0
 
 
+@pytest.mark.parametrize(
+    "flags,given",
+    [([], None), (["-a"], True), (["--enable-multiple-subgraphs"], True),
+     (["--no-enable-multiple-subgraphs"], False)],
+)  # fmt: skip
+def test_multiple_subgraphs_flag_maps_into_options_and_settings(
+    flags: list[str], given: bool | None
+) -> None:
+    from coralcheck.cli import build_parser
+    from coralcheck.commands.lint import cli_settings, options_from_args
+
+    args = build_parser("lint").parse_args(["m.tflite", *flags])
+    assert options_from_args(args).enable_multiple_subgraphs is bool(given)
+    assert cli_settings(args)["enable_multiple_subgraphs"] is given  # None: the config decides
+
+
 # --- exit codes and gates on real models -------------------------------------------------------
 
 

@@ -119,6 +119,32 @@ def test_compile_end_to_end(
     assert not (Path.cwd() / "pwned").exists() and not (path.parent / "pwned").exists()
 
 
+def _multiple_subgraph_pair() -> tuple[str, dict]:
+    """The smallest corpus pair compiled with -a (several Edge TPU segments)."""
+    truth = json.loads((CORPUS / "groundtruth.json").read_text())
+    pairs = [e for e in truth.values() if e.get("usable") and e["segments"] > 1]
+    if not pairs:
+        pytest.skip("no pair compiled with -a in the corpus")
+    entry = min(pairs, key=lambda e: len(e["per_op"]))
+    return entry["source"].removesuffix(".tflite"), entry
+
+
+def test_compile_with_multiple_subgraphs_passes_the_flag_and_agrees_with_the_compiler(
+    fake_compiler: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, entry = _multiple_subgraph_pair()
+    path = user_copy(tmp_path, model, "forest.tflite")
+    _, report = lint_json(capsys, str(path), "--compile", "-a")
+    (argv,) = [c for c in calls(fake_compiler) if "--version" not in c]
+    assert "--enable_multiple_subgraphs" in argv
+    assert report["diff"] == []  # every op as the real -a compile placed it
+    assert report["summary"]["tpu_segments"] == len(report["segments"]) == entry["segments"]
+    assert report["compiled"]["tpu_segments"] == entry["segments"]
+    # Predicted for the compiler without -a, the ops after the first CPU op disagree.
+    _, single = lint_json(capsys, str(path), "--compile")
+    assert single["diff"] and single["summary"]["tpu_segments"] == 1
+
+
 def test_compile_output_keeps_the_compiler_files(
     fake_compiler: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

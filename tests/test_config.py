@@ -55,6 +55,7 @@ ignore = ["cc102"]
 fail-on = "Warning"
 compiler-version = "15.0"
 runtime-version = 13
+enable-multiple-subgraphs = true
 max-cpu-ops = 2
 require-full-mapping = true
 min-tpu-mac-share = "90%"
@@ -75,6 +76,7 @@ CC3 = "error"
         fail_on="warning",
         compiler_version="15.0",
         runtime_version=13,
+        enable_multiple_subgraphs=True,
         max_cpu_ops=2,
         require_full_mapping=True,
         min_tpu_mac_share=0.9,
@@ -82,6 +84,7 @@ CC3 = "error"
     )
     options = config.options(cfg.Options())
     assert (options.compiler_version, options.runtime_version) == ("15.0", 13)
+    assert options.enable_multiple_subgraphs is True
     assert options.select == ("CC1", "CC3") and options.ignore == ("CC102",)
 
 
@@ -95,6 +98,7 @@ CC3 = "error"
         ("max-cpu-ops = -1", "max-cpu-ops must be a whole number >= 0"),
         ("max-cpu-ops = true", "max-cpu-ops must be a whole number >= 0"),
         ('require-full-mapping = "yes"', "require-full-mapping must be true or false"),
+        ("enable-multiple-subgraphs = 1", "enable-multiple-subgraphs must be true or false"),
         ("min-tpu-mac-share = 150", "min-tpu-mac-share must be 0-1 or a percentage"),
         ('severity = { CC101 = "fatal" }', "severity of CC101 must be one of error, warning"),
         ('severity = { ZZ = "info" }', "unknown rule code 'ZZ' in severity"),
@@ -111,7 +115,8 @@ def test_bad_settings_are_one_line_errors_naming_the_valid_choices(
     assert expected in error.value.problem
     assert "\n" not in error.value.one_line()
     if "unknown key" in expected:
-        assert "(valid: compiler-version, fail-on, ignore, max-cpu-ops" in error.value.problem
+        valid = "(valid: compiler-version, enable-multiple-subgraphs, fail-on, ignore, max-cpu-ops"
+        assert valid in error.value.problem
     if "unknown rule code" in expected:
         assert "CC101, CC102, CC302, CC900" in error.value.problem
 

@@ -310,6 +310,145 @@ def test_output_quantize_after_the_cpu_is_otherwise_supported_but_not_mapped() -
     assert ops[3].blamed_on == 1 and "graph output" in ops[3].reason
 
 
+def _conv_gather_conv(net: Net, x: int) -> int:
+    """conv -> GATHER (CPU) -> conv: a CPU op between two runs of mappable ops."""
+    a = net.conv(x, [1, 8, 8, 4], 4)
+    g = net.op("GATHER", [a, net.const(np.array([3, 2, 1, 0], np.int32))], [1, 8, 8, 4])
+    return net.conv(g, [1, 8, 8, 4], 4)
+
+
+def test_with_multiple_subgraphs_every_run_of_mappable_ops_is_a_segment() -> None:
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    y = _conv_gather_conv(net, x)
+    z = net.op("ADD", [y, y], [1, 8, 8, 4])
+    model = net.model([z])
+    single = predict(model, target("16.0"))
+    assert [op.status for op in single.ops] == [
+        MAPPED,
+        NOT_SUPPORTED,
+        MORE_THAN_ONE_SUBGRAPH,
+        MORE_THAN_ONE_SUBGRAPH,
+    ]
+    assert [(s.number, s.ops, s.cpu_after) for s in single.segments] == [(1, (0,), (1, 2, 3))]
+    multiple = predict(model, target("16.0"), multiple_subgraphs=True)
+    assert [op.placement for op in multiple.ops] == ["tpu", "cpu", "tpu", "tpu"]
+    assert [op.status for op in multiple.ops] == [MAPPED, NOT_SUPPORTED, MAPPED, MAPPED]
+    assert multiple.tpu_segments == 2
+    first, second = multiple.segments
+    assert (first.ops, first.cpu_after, second.ops, second.cpu_after) == ((0,), (1,), (2, 3), ())
+    # The tensors that cross to and from the CPU: the GATHER's input and output.
+    gather = model.main.operators[1]
+    assert first.inputs == (x,) and first.outputs == (gather.inputs[0],)
+    assert second.inputs == (gather.outputs[0],) and second.outputs == (z,)
+    assert first.macs == multiple.macs[0] and second.macs == multiple.macs[2] + multiple.macs[3]
+    # Fixing the GATHER would bring it alone (the rest maps already).
+    assert [(r.op, r.ops_recovered) for r in multiple.root_causes] == [(1, 1)]
+
+
+def test_multiple_subgraphs_change_nothing_where_everything_maps(corpus_dir) -> None:
+    model = load(corpus_dir / "models/coral_test_data_grouper/mobilenet_v1_0.25_128_quant.tflite")
+    single = predict(model, target("16.0"))
+    multiple = predict(model, target("16.0"), multiple_subgraphs=True)
+    assert single.ops == multiple.ops and single.segments == multiple.segments
+    assert single.tpu_segments == 1 and single.segments[0].ops == tuple(range(len(single.ops)))
+
+
+def test_an_output_quantize_fed_by_the_cpu_is_never_a_segment_of_its_own() -> None:
+    # issue 11: it was on the CPU when a segment came before it, but a 1-op "Edge TPU segment"
+    # when it was the first mappable op (and with -a it would always be one). The real compiler
+    # leaves it on the CPU ("otherwise supported, but not mapped": yolov5n's log, compiler-logs/03
+    # and /21), as tests/test_placement.py's corpus agreement shows for yolov5n.
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    g = net.op("GATHER", [x, net.const(np.array([3, 2, 1, 0], np.int32))], [1, 8, 8, 4])
+    out = net.op("QUANTIZE", [g], [1, 8, 8, 4], "UINT8")
+    model = net.model([out])
+    for multiple in (False, True):
+        p = predict(model, target("16.0"), multiple_subgraphs=multiple)
+        assert [(op.placement, op.status) for op in p.ops] == [
+            ("cpu", NOT_SUPPORTED),
+            ("cpu", UNSPECIFIED),
+        ]
+        assert p.tpu_segments == 0 and "graph output" in p.ops[1].reason
+    net = Net()
+    y = _conv_gather_conv(net, net.input([1, 8, 8, 4]))
+    g = net.op("GATHER", [y, net.const(np.array([3, 2, 1, 0], np.int32))], [1, 8, 8, 4])
+    out = net.op("QUANTIZE", [g], [1, 8, 8, 4], "UINT8")
+    p = predict(net.model([out]), target("16.0"), multiple_subgraphs=True)
+    assert [op.placement for op in p.ops] == ["tpu", "cpu", "tpu", "cpu", "cpu"]
+    assert p.ops[4].status == UNSPECIFIED and p.tpu_segments == 2
+    assert p.segments[1].cpu_after == (3, 4)
+
+
+def _matrix_product(constant_first: bool, rows: int) -> Model:
+    """FULLY_CONNECTED of a constant and an activation: out = input x weights^T."""
+    net = Net()
+    x = net.input([rows, 8])
+    c = net.const(np.ones((4, 8), np.int8))
+    inputs = [c, x, -1] if constant_first else [x, c, -1]
+    shape = [4, rows] if constant_first else [rows, 4]
+    return net.model([net.op("FULLY_CONNECTED", inputs, shape, version=4)])
+
+
+@pytest.mark.parametrize(
+    "constant_first,rows,compiler,status",
+    [
+        (True, 1, "16.0", MAPPED),  # R-e-d-a-X: constant input, activation "weights"
+        (True, 1000, "16.0", MAPPED),  # ... with a 2-D output ([4, 1000])
+        (True, 1, "15.0", NOT_CONSTANT),  # no evidence before 16.0: the documented rule
+        (False, 1, "15.0", MAPPED),  # the ordinary form
+        (False, 16, "16.0", "For example, a fully-connected or softmax layer with 2D output"),
+    ],
+)
+def test_a_constant_times_an_activation_maps_from_compiler_16(
+    constant_first: bool, rows: int, compiler: str, status: str
+) -> None:
+    (op,) = predict(_matrix_product(constant_first, rows), target(compiler)).ops
+    assert op.status == status
+
+
+@pytest.mark.parametrize(
+    "shape,axis,status",
+    [
+        ([8, 48, 1], 0, "For example, a fully-connected or softmax layer with 2D output"),
+        ([8, 48], 0, "For example, a fully-connected or softmax layer with 2D output"),
+        ([1, 48, 8], 0, MAPPED),  # a size-1 axis 0 (as yamnet's SPLIT, which maps)
+        ([8, 48, 1], 1, MAPPED),
+    ],
+)
+def test_split_along_axis_0_stays_on_the_cpu_at_any_rank(
+    shape: list[int], axis: int, status: str
+) -> None:
+    # R-e-d-a-X (16.0 logs): SPLITs of [8, 48, 1] along axis 0 stay on the CPU with this status.
+    net = Net()
+    x = net.input(shape)
+    parts = shape[axis]
+    part = [1 if i == axis else d for i, d in enumerate(shape)]
+    at = net.const(np.array(axis, np.int32))
+    first = net.op("SPLIT", [at, x], part, options={"num_splits": parts}, outputs=parts)
+    assert placements(net.model([first]))[0][1] == status
+
+
+@pytest.mark.parametrize(
+    "data_type,index_constant,status",
+    [
+        ("INT8", False, NOT_SUPPORTED),  # int64 indices computed at run time are not data
+        ("INT8", True, NOT_SUPPORTED),
+        ("INT64", False, DATA_TYPE),  # R-e-d-a-X tt log: 54 of these, 38 of the first kind
+    ],
+)
+def test_gather_is_judged_on_its_data_not_its_indices(
+    data_type: str, index_constant: bool, status: str
+) -> None:
+    net = Net()
+    x = net.input([1, 8], data_type)
+    constant = net.const(np.array([3, 2, 1], np.int64)) if index_constant else None
+    index = constant if constant is not None else net.input([3], "INT64")
+    out = net.op("GATHER", [x, index], [1, 3], data_type, options={"axis": 1})
+    assert placements(net.model([out])) == [("cpu", status)]
+
+
 def test_dequantize_and_float_ops_work_on_an_unsupported_data_type() -> None:
     net = Net()
     x = net.input([1, 8, 8, 4])

@@ -26,6 +26,7 @@ from coralcheck.report import (
     Report,
     RootCause,
     Summary,
+    TpuSegment,
 )
 
 ANSI = re.compile(r"\x1b\[")
@@ -96,6 +97,24 @@ def partly_mapped(path: str = "models/deeplab_quant.tflite", shift: int = 0) -> 
 def clean(path: str = "models/clean.tflite") -> ModelReport:
     ops = [OpPlacement(i, "CONV_2D", 3, "tpu", MAPPED, "") for i in range(5)]
     return ModelReport(path, "source", 9000, "16.0", Summary(5, 5, 0, 1), ops=ops)
+
+
+def segmented(path: str = "models/forest.tflite") -> ModelReport:
+    """Predicted for edgetpu_compiler -a: ops 0-2 and 5-6 on the Edge TPU, two segments; the
+    GATHER and CAST between them on the CPU."""
+    names = ["FULLY_CONNECTED", "SUB", "LOGISTIC", "GATHER", "CAST", "RESHAPE", "SUM"]
+    ops = [
+        OpPlacement(i, n, 1, "cpu", "Operation not supported", "not an Edge TPU operation")
+        if n in ("GATHER", "CAST")
+        else OpPlacement(i, n, 1, "tpu", MAPPED, "", None, 1000 if i == 0 else 0)
+        for i, n in enumerate(names)
+    ]
+    segments = [
+        TpuSegment(1, (0, 1, 2), (0,), (4,), (3, 4), 1000),
+        TpuSegment(2, (5, 6), (6,), (8,), (), 0),
+    ]
+    summary = Summary(7, 5, 2, 2, 1000, 1000)
+    return ModelReport(path, "source", 4000, "16.0", summary, ops=ops, segments=segments)
 
 
 HOSTILE_NAME = "a|b,c:d%e\nf`g<script>*h*\x00\x1b[31m"
@@ -173,6 +192,7 @@ SAMPLES = {
     "clean": lambda: report_of(clean()),
     "hostile": lambda: report_of(hostile()),
     "several": lambda: report_of(partly_mapped(), clean(), hostile()),
+    "segmented": lambda: report_of(segmented()),
 }
 
 
@@ -201,6 +221,32 @@ def test_verdict_line_names_the_first_cpu_op_and_the_segments() -> None:
         "RESIZE_BILINEAR"
     )
     assert verdict_line(clean()) == "All 5 ops on the Edge TPU, 1 segment"
+
+
+def test_text_shows_each_segment_and_the_cpu_ops_between_them() -> None:
+    text = render(report_of(segmented()), "text")
+    assert verdict_line(segmented()).startswith("5 of 7 ops on the Edge TPU (100% of MACs), 2 seg")
+    part = text[text.index("Edge TPU segments (2;") : text.index("Result:")]
+    assert re.search(
+        r"^\s+1\s+ops 0–2 \(3 ops, 1\.0 k MACs\)\s+op 3 GATHER, op 4 CAST$", part, re.M
+    )
+    assert re.search(r"^\s+2\s+ops 5–6 \(2 ops\)\s+end of the Edge TPU part$", part, re.M)
+    # One segment: the verdict line says it all, no section.
+    assert "Edge TPU segments" not in render(report_of(partly_mapped()), "text")
+
+
+def test_json_lists_the_segments() -> None:
+    doc = json.loads(render(report_of(segmented()), "json"))
+    (model,) = doc["models"]
+    assert model["segments"][0] == {
+        "number": 1,
+        "ops": [0, 1, 2],
+        "inputs": [0],
+        "outputs": [4],
+        "cpu_after": [3, 4],
+        "macs": 1000,
+    }
+    assert model["summary"]["tpu_segments"] == len(model["segments"]) == 2
 
 
 def test_verdict_line_lists_separate_cpu_stretches() -> None:
@@ -395,6 +441,7 @@ def test_json_schema_describes_every_report_field() -> None:
         (IOTensor, "io_tensor"),
         (Memory, "memory"),
         (RootCause, "root_cause"),
+        (TpuSegment, "segment"),
     ):
         fields = set(cls._fields)
         assert fields <= set(defs[name]["properties"]), (

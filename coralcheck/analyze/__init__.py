@@ -71,4 +71,5 @@ def analyze(model: Model, options: Options) -> ModelReport:
         root_causes=prediction.root_causes,
         op_histogram=op_histogram(model),
         subgraphs=len(model.subgraphs),
+        segments=prediction.segments,
     )

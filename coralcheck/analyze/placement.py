@@ -23,7 +23,7 @@ A QUANTIZE that produces a graph output but is fed by an op on the CPU stays on 
 "otherwise supported, but not mapped" (rules/ops.toml, QUANTIZE), whether or not mapping it would
 open a segment of its own: with or without `-a`, it is never a 1-op Edge TPU segment.
 
-`Prediction.segments` lists the predicted segments (`Segment`: their ops, the tensors that cross
+`Prediction.segments` lists the predicted segments (`TpuSegment`: their ops, the tensors that cross
 to and from the CPU, and the CPU ops that separate each from the next), in execution order.
 
 Root causes: every op that stays on the CPU because of its own verdict; each op blocked by the
@@ -35,7 +35,7 @@ re-running the partition.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Hashable, Sequence, Set
+from collections.abc import Hashable, Iterable, Sequence, Set
 from typing import NamedTuple
 
 from coralcheck.analyze.cost import op_macs
@@ -50,7 +50,7 @@ from coralcheck.edgetpu.constraints import (
 )
 from coralcheck.edgetpu.knowledge import Constraint, Target
 from coralcheck.model.graph import Model, Subgraph
-from coralcheck.report import OpPlacement, RootCause
+from coralcheck.report import OpPlacement, RootCause, TpuSegment
 
 MAPPED = "Mapped to Edge TPU"
 MORE_THAN_ONE_SUBGRAPH = "More than one subgraph is not supported"
@@ -107,10 +107,10 @@ def _data_type_step(view: OpView, target: Target) -> Verdict | None:
     op = view.op
     float_input_ok = bool(target.flag(op.opcode, "float_input_allowed", False))
     outputs = {t.index for t in view.outputs}
-    at = target.knowledge.index_inputs.get(op.opcode, ())
-    indices = {op.inputs[i] for i in at if i < len(op.inputs)}
+    at = target.knowledge.index_inputs.get(op.opcode)
+    indices = {op.inputs[i] for i in at if i < len(op.inputs)} if at else ()
     for t in view.activations:
-        if t.index in indices and t.index not in outputs:
+        if indices and t.index in indices and t.index not in outputs:
             continue
         is_output = t.index in outputs
         if t.dtype in INTEGER_8BIT or (float_input_ok and t.dtype in FLOAT_TYPES and not is_output):
@@ -288,71 +288,60 @@ def tpu_ops(
     return [s and e == seg for s, e in zip(supported, epochs, strict=True)]
 
 
-class Segment(NamedTuple):
-    """One predicted Edge TPU segment (one `edgetpu-custom-op` of the compiled model).
-
-    `number` is 1-based, in execution order; `ops` are the op indices it holds, ascending;
-    `inputs` and `outputs` are the main subgraph's tensor indices that cross its boundary
-    (read from graph inputs or CPU ops; written for CPU ops or graph outputs), in first-use
-    order; `cpu_after` are the CPU ops that run after it and before the next segment (for the
-    last segment: the CPU ops after it), i.e. the CPU round trip that separates it from the next.
-    """
-
-    number: int
-    ops: tuple[int, ...]
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    cpu_after: tuple[int, ...]
-    macs: int = 0
-
-
 def _segments(
     sg: Subgraph, epochs: Sequence[int], on_tpu: Sequence[bool], macs: Sequence[int]
-) -> list[Segment]:
+) -> list[TpuSegment]:
     """The segments the delegated ops form: one per epoch that holds one (see `partition`)."""
-    by_epoch: dict[int, list[int]] = {}
-    for i, on in enumerate(on_tpu):
-        if on:
-            by_epoch.setdefault(epochs[i], []).append(i)
-    order = sorted(by_epoch)
-    # The CPU ops after each segment, before the next: by the last segment epoch not after theirs.
+    order = sorted({e for e, on in zip(epochs, on_tpu, strict=True) if on})
+    if not order:
+        return []
+    number = {e: n for n, e in enumerate(order)}
+    # Per op: its segment (0-based), or -1 on the CPU.
+    seg_of = [number[e] if on else -1 for e, on in zip(epochs, on_tpu, strict=True)]
+    ops: list[list[int]] = [[] for _ in order]
     cpu_after: list[list[int]] = [[] for _ in order]
-    for i, on in enumerate(on_tpu):
-        if not on:
+    inputs: list[dict[int, None]] = [{} for _ in order]
+    outputs: list[dict[int, None]] = [{} for _ in order]
+    tensors, producers, consumers = sg.tensors, sg.producers, sg.consumers
+    n_tensors = len(tensors)
+    graph_inputs, graph_outputs = set(sg.inputs), set(sg.outputs)
+    for i, op in enumerate(sg.operators):
+        n = seg_of[i]
+        if n < 0:  # a CPU op: after the last segment whose epoch is not after its own
             slot = bisect_right(order, epochs[i]) - 1
             if slot >= 0:
                 cpu_after[slot].append(i)
-    tensors, producers, consumers = sg.tensors, sg.producers, sg.consumers
-    graph_outputs = set(sg.outputs)
-    found = []
-    for n, epoch in enumerate(order):
-        ops = by_epoch[epoch]
-        members = set(ops)
-        inputs: dict[int, None] = {}
-        outputs: dict[int, None] = {}
-        for i in ops:
-            op = sg.operators[i]
-            for t in op.inputs:
-                if not 0 <= t < len(tensors) or tensors[t].is_constant:
+            continue
+        ops[n].append(i)
+        for t in op.inputs:
+            if not 0 <= t < n_tensors:
+                continue
+            p = producers[t]
+            if p is None:  # a graph input, a state tensor, or a constant (not an input)
+                if t in graph_inputs or tensors[t].is_variable:
+                    inputs[n][t] = None
+            elif seg_of[p] != n:
+                inputs[n][t] = None
+        for t in op.outputs:
+            if 0 <= t < n_tensors:
+                if t in graph_outputs:
+                    outputs[n][t] = None
                     continue
-                if producers[t] not in members:  # a graph input, a state tensor or a CPU op's
-                    inputs[t] = None
-            for t in op.outputs:
-                if 0 <= t < len(tensors) and (
-                    t in graph_outputs or any(c not in members for c in consumers[t])
-                ):
-                    outputs[t] = None
-        found.append(
-            Segment(
-                number=n + 1,
-                ops=tuple(ops),
-                inputs=tuple(inputs),
-                outputs=tuple(outputs),
-                cpu_after=tuple(cpu_after[n]),
-                macs=sum(macs[i] for i in ops),
-            )
+                for c in consumers[t]:
+                    if seg_of[c] != n:
+                        outputs[n][t] = None
+                        break
+    return [
+        TpuSegment(
+            number=n + 1,
+            ops=tuple(ops[n]),
+            inputs=tuple(inputs[n]),
+            outputs=tuple(outputs[n]),
+            cpu_after=tuple(cpu_after[n]),
+            macs=sum(macs[i] for i in ops[n]),
         )
-    return found
+        for n in range(len(order))
+    ]
 
 
 class OpGroup:
@@ -381,7 +370,7 @@ class Prediction:
 
     `views` are made as they are read; `groups` are the ops by signature, in order of first
     appearance; `rejected` are the ops whose own verdict keeps them on the CPU; `epochs` are the
-    partition subsets (`partition`); `segments` the Edge TPU segments (`Segment`), in order.
+    partition subsets (`partition`); `segments` the Edge TPU segments (`TpuSegment`), in order.
     """
 
     __slots__ = (
@@ -418,7 +407,7 @@ class Prediction:
         self.groups = groups
         self.rejected = rejected
         self.root_causes: list[RootCause] = []
-        self.segments: list[Segment] = []
+        self.segments: list[TpuSegment] = []
         self.multiple_subgraphs = False  # predicted for `edgetpu_compiler -a`
 
     @property
@@ -450,16 +439,22 @@ def _boundary_quantize(sg: Subgraph, target: Target, i: int, on_tpu: list[bool])
 
 
 def _unmap_boundary_quantizes(
-    sg: Subgraph, target: Target, supported: Sequence[bool], on_tpu: list[bool]
-) -> list[int]:
+    sg: Subgraph,
+    target: Target,
+    groups: Iterable[OpGroup],
+    supported: Sequence[bool],
+    on_tpu: list[bool],
+) -> set[int]:
     """Take the output QUANTIZEs fed by the CPU off the Edge TPU (also where they would have
     made a segment of their own, the first one or, with -a, any); returns their indices.
     Producers come before consumers, so one pass in op order settles chains of them."""
-    unmapped = []
-    for i, ok in enumerate(supported):
-        if ok and _boundary_quantize(sg, target, i, on_tpu):
+    flagged = target.ops_with_flag("unmapped_at_output_after_cpu")
+    candidates = sorted(i for g in groups if g.opcode in flagged for i in g.members)
+    unmapped = set()
+    for i in candidates:
+        if supported[i] and _boundary_quantize(sg, target, i, on_tpu):
             on_tpu[i] = False
-            unmapped.append(i)
+            unmapped.add(i)
     return unmapped
 
 
@@ -524,7 +519,7 @@ def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> P
     supported = [v.supported for v in verdicts]
     epochs = partition(supported, preds)
     on_tpu = tpu_ops(supported, epochs, multiple_subgraphs)
-    boundary = set(_unmap_boundary_quantizes(sg, target, supported, on_tpu))
+    boundary = _unmap_boundary_quantizes(sg, target, by_signature.values(), supported, on_tpu)
     cause = _blame(supported, epochs, on_tpu, preds)
 
     placements: list[OpPlacement] = []

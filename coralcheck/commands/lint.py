@@ -97,6 +97,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"Edge TPU runtime on the device (default {DEFAULT_RUNTIME_VERSION})",
     )
+    target.add_argument(
+        "-a",
+        "--enable-multiple-subgraphs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="predict for edgetpu_compiler -a: every run of mappable ops becomes an Edge TPU "
+        "segment (default: one segment, as the compiler without -a)",
+    )
     comp = parser.add_argument_group("compiled models and the real compiler")
     comp.add_argument(
         "--compiled", metavar="X_edgetpu.tflite", help="the compiled twin: diff it op by op"
@@ -122,6 +130,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
     return Options(
         compiler_version=args.compiler_version or DEFAULT_COMPILER_VERSION,
         runtime_version=args.runtime_version or DEFAULT_RUNTIME_VERSION,
+        enable_multiple_subgraphs=bool(args.enable_multiple_subgraphs),
         compiled_path=args.compiled,
         compile=args.compile,
         compiler_path=args.compiler,
@@ -151,6 +160,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "fail_on": args.fail_on,
         "compiler_version": args.compiler_version,
         "runtime_version": args.runtime_version,
+        "enable_multiple_subgraphs": args.enable_multiple_subgraphs,
         "max_cpu_ops": args.max_cpu_ops,
         "require_full_mapping": args.require_full_mapping,
         "min_tpu_mac_share": None if share is None else parse_share(share, "--min-tpu-mac-share"),

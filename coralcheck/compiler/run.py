@@ -10,7 +10,8 @@
 - `run_compiler(executable, model_path, out_dir, options, version)`: one run, without a shell
   (list arguments; the model path is made absolute so no name is read as a flag), with `-s`,
   `--min_runtime_version` from `Options.runtime_version` (unless the user's flags set it),
-  `--timeout_sec` for compilers ≥ 16 and a hard timeout of our own that kills the whole process
+  `--timeout_sec` for compilers ≥ 16, `--enable_multiple_subgraphs` with
+  `Options.enable_multiple_subgraphs`, and a hard timeout of our own that kills the whole process
   group; then the console output and the `.log` are parsed with `coralcheck.compiler.log`.
 
 `CompilerRun.to_dict()` is `ModelReport.compiler`:
@@ -62,6 +63,7 @@ TAIL_LINES = 20
 _OUT_DIR_FLAGS = ("-o", "--out_dir")
 _RUNTIME_FLAGS = ("-m", "--min_runtime_version")
 _TIMEOUT_FLAGS = ("-t", "--timeout_sec")
+_MULTIPLE_SUBGRAPHS_FLAGS = ("-a", "--enable_multiple_subgraphs")
 
 
 def find_compiler(explicit: str | None = None) -> str | None:
@@ -176,6 +178,8 @@ def build_command(
     major = _major(version)
     if major is not None and major >= 16 and not _sets(flags, _TIMEOUT_FLAGS):
         argv.append(f"--timeout_sec={max(1, math.ceil(options.compiler_timeout))}")
+    if options.enable_multiple_subgraphs and not _sets(flags, _MULTIPLE_SUBGRAPHS_FLAGS):
+        argv.append("--enable_multiple_subgraphs")  # compile as the prediction assumes
     return [*argv, *flags, os.path.abspath(model_path)]
 
 

@@ -297,6 +297,7 @@ class Target:
 
     __slots__ = (
         "_constraints",
+        "_flagged",
         "_ops",
         "_parse_limits",
         "_supported",
@@ -320,6 +321,7 @@ class Target:
         self._constraints: dict[str, tuple[Constraint, ...]] = {}
         self._version_limits: dict[str, VersionLimit | None] = {}
         self._parse_limits: dict[str, VersionLimit | None] = {}
+        self._flagged: dict[str, frozenset[str]] = {}
 
     def spec(self, opcode: str) -> OpSpec | None:
         """The op-table row of `opcode`, whether or not this release supports it."""
@@ -383,6 +385,16 @@ class Target:
     def flag(self, opcode: str, name: str, default: Any = None) -> Any:
         spec = self._ops.get(opcode)
         return default if spec is None else spec.flags.get(name, default)
+
+    def ops_with_flag(self, name: str) -> frozenset[str]:
+        """The opcodes whose flag `name` is set (true)."""
+        try:
+            return self._flagged[name]
+        except KeyError:
+            found = self._flagged[name] = frozenset(
+                op for op, spec in self._ops.items() if spec.flags.get(name)
+            )
+            return found
 
 
 @cache

@@ -194,6 +194,36 @@ def op_runs(ops: Iterable[OpPlacement], *, collapse: bool = True) -> list[OpRun]
     return [OpRun(tuple(r)) for r in runs]
 
 
+def index_ranges(indices: Iterable[int]) -> str:
+    """`0–3, 9, 12–14` for ascending op indices (the first MOST_ITEMS ranges, then `, …`)."""
+    ranges: list[list[int]] = []
+    for i in indices:
+        if ranges and ranges[-1][1] == i - 1:
+            ranges[-1][1] = i
+        else:
+            ranges.append([i, i])
+    shown = [str(a) if a == b else f"{a}–{b}" for a, b in ranges[:MOST_ITEMS]]
+    return ", ".join(shown) + (", …" if len(ranges) > MOST_ITEMS else "")
+
+
+def segment_rows(m: ModelReport) -> list[tuple[str, str, str]]:
+    """Per predicted Edge TPU segment: its number, its ops (`ops 0–3 (4 ops, 1.2 M MACs)`) and
+    what separates it from the next (`op 4 DEQUANTIZE, op 5 CAST, … (5 ops)` on the CPU, or
+    `end of the model`)."""
+    rows = []
+    for seg in m.segments:
+        macs = f", {human_count(seg.macs)} MACs" if seg.macs else ""
+        ops = f"ops {index_ranges(seg.ops)} ({plural(len(seg.ops), 'op')}{macs})"
+        after = [op_label(i, m.ops[i].opcode) for i in seg.cpu_after[:3] if i < len(m.ops)]
+        if not seg.cpu_after:
+            then = "end of the Edge TPU part" if seg.number == len(m.segments) else "—"
+        else:
+            more = f", … ({plural(len(seg.cpu_after), 'op')})" if len(seg.cpu_after) > 3 else ""
+            then = ", ".join(after) + more
+        rows.append((str(seg.number), ops, then))
+    return rows
+
+
 def cpu_stretches(ops: Iterable[OpPlacement]) -> list[list[OpPlacement]]:
     """Consecutive CPU ops, stretch by stretch."""
     out: list[list[OpPlacement]] = []

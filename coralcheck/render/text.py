@@ -43,6 +43,7 @@ from coralcheck.render.phrases import (
     op_runs,
     plural,
     recovery,
+    segment_rows,
     severity_counts,
     shape_text,
     sorted_findings,
@@ -127,6 +128,16 @@ def _ops(m: ModelReport, verbose: bool) -> Section | None:
     # The op and status columns share what the others leave, 2:3 (long reasons wrap).
     columns = (Column("#"), Column("op", ratio=2), Column("on"), Column("status", ratio=3))
     title = "Ops" if verbose else "Ops (runs on the Edge TPU collapsed; -v shows each)"
+    return title, lambda width: table(columns, rows, width, expand=True)
+
+
+def _segments(m: ModelReport) -> Section | None:
+    """The predicted Edge TPU segments, when there are several (edgetpu_compiler -a)."""
+    if len(m.segments) < 2:
+        return None
+    rows = [[styled(n), styled(ops), styled(then)] for n, ops, then in segment_rows(m)]
+    columns = (Column("#"), Column("ops"), Column("then on the CPU", ratio=2))
+    title = f"Edge TPU segments ({len(m.segments)}; each CPU stretch between them is a round trip)"
     return title, lambda width: table(columns, rows, width, expand=True)
 
 
@@ -285,6 +296,7 @@ def _model(m: ModelReport, verdict: Verdict, verbose: bool, width: int) -> list[
     sections = (
         _io(m),
         _ops(m, verbose),
+        _segments(m),
         _facts("Compiled model", m.compiled, verbose),
         _facts("Compiler run", m.compiler, verbose),
         _diff(m),
