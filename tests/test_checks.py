@@ -226,6 +226,17 @@ def test_o001_gather_is_unsupported_and_the_root_cause() -> None:
     assert report.root_causes[0].op == 2 and report.root_causes[0].ops_recovered == 9
 
 
+@pytest.mark.parametrize("opcode", ["EQUAL", "LESS_EQUAL"])
+def test_o001_comparisons_advise_int8_arithmetic(opcode: str) -> None:
+    # The corpus's random forests: comparisons (BOOL) stay on the CPU, the SUB -> LOGISTIC ->
+    # MUL variants of the same trees map (rules/ops.toml [unsupported]).
+    net = Net()
+    x = net.input([1, 8])
+    y = net.op(opcode, [x, net.const(np.zeros((1, 8), np.int8))], [1, 8], "BOOL")
+    (f,) = found(report_of(net.model([y])), "O001")
+    assert f.opcode == opcode and "LOGISTIC" in f.fix and "BOOL" in f.fix
+
+
 def test_o001_transpose_before_compiler_16() -> None:
     net = Net()
     x = net.input([1, 8, 8, 4])
