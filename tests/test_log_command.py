@@ -85,7 +85,7 @@ def test_comparison_with_a_hand_made_prediction(
     model = CORPUS / f"models/{YOLO8}.tflite"
     ops = predicted_like_the_log(model, log, flip)
     names = [op.log_name for op in load(model).main.operators]
-    monkeypatch.setattr(log_command, "_predict", lambda path, runtime, compiler: (ops, names))
+    monkeypatch.setattr(log_command, "_predict", lambda path, runtime, compiler, *_: (ops, names))
     code, result = run_json(capsys, str(log), "--model", str(model))
     assert result["prediction_available"] is True
     if flip is None:
@@ -159,3 +159,55 @@ def test_by_type_counts_are_the_log_rows() -> None:
         logged[row.operator] += row.count
     assert {d["operator"]: d["logged_tpu"] + d["logged_cpu"] for d in by_type} == dict(logged)
     assert sum(d["logged"] for d in by_status) == sum(logged.values())
+
+
+def _multiple_subgraph_pair_with_log() -> tuple[Path, Path]:
+    """(log, source model) of the smallest corpus pair compiled with -a that has its log."""
+    import csv
+
+    truth = json.loads((need(CORPUS / "groundtruth.json")).read_text())
+    with (CORPUS / "pairs.csv").open(newline="", encoding="utf-8") as f:
+        logs = {row["compiled_path"]: row["log_path"] for row in csv.DictReader(f)}
+    pairs = [
+        (len(e["per_op"]), logs[c], e["source"])
+        for c, e in truth.items()
+        if e.get("usable") and e["segments"] > 1 and logs.get(c)
+    ]
+    if not pairs:
+        pytest.skip("no -a pair with a log in the corpus")
+    _, log, source = min(pairs)
+    return CORPUS / log, CORPUS / source
+
+
+def test_a_log_of_an_a_compile_agrees_with_the_prediction_for_a(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log, model = _multiple_subgraph_pair_with_log()
+    code, result = run_json(capsys, str(log), "--model", str(model), "-a")
+    assert (code, result["agrees"]) == (0, True)
+    # An op log does not say how many segments the compile made: without -a the prediction is
+    # the single-segment one, and it disagrees.
+    code, result = run_json(capsys, str(log), "--model", str(model))
+    assert (code, result["agrees"]) == (1, False)
+
+
+def test_console_output_with_several_subgraphs_implies_a() -> None:
+    from coralcheck.compiler.log import parse_log
+
+    several = parse_log(
+        "Edge TPU Compiler version 15.0.340273435\nNumber of Edge TPU subgraphs: 3\n"
+    )
+    one = parse_log("Edge TPU Compiler version 15.0.340273435\nNumber of Edge TPU subgraphs: 1\n")
+    assert log_command.multiple_subgraphs(several, False) is True
+    assert log_command.multiple_subgraphs(one, False) is False
+    assert log_command.multiple_subgraphs(one, True) is True
+
+
+def test_the_prediction_is_for_the_build_the_log_names() -> None:
+    from coralcheck.compiler.log import parse_log
+    from coralcheck.edgetpu.knowledge import target
+
+    log = parse_log("Edge TPU Compiler version 2.0.267685300\n")
+    version = log_command.target_version(log, None)
+    assert target(version).release.name == "2.0.267685300"  # not the newest 2.0
+    assert log_command.target_version(log, "16.0") == "16.0"

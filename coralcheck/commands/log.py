@@ -35,6 +35,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="compiler to predict for (default: the version the log names, e.g. 16.0)",
     )
+    parser.add_argument(
+        "-a",
+        "--enable-multiple-subgraphs",
+        action="store_true",
+        help="predict for edgetpu_compiler -a (implied when the log reports several Edge TPU "
+        "subgraphs)",
+    )
 
 
 def read_log(path: str) -> Any:
@@ -98,15 +105,26 @@ def compare(rows: tuple, ops: list[Any], log_names: list[str]) -> tuple[list[dic
 
 
 def target_version(log: Any, given: str | None) -> str | None:
-    """The compiler version to predict for: as given, else major.minor of the log's version."""
+    """The compiler version to predict for: as given, else the build the log names (a build
+    coralcheck does not list resolves to the nearest of its line, see knowledge.release)."""
     if given:
         return given
     parts = (log.compiler_version or "").split(".")
-    return ".".join(parts[:2]) if len(parts) >= 2 and parts[0].isdigit() else None
+    return log.compiler_version if len(parts) >= 2 and parts[0].isdigit() else None
+
+
+def multiple_subgraphs(log: Any, given: bool) -> bool:
+    """Predict for `-a`: when asked, or when the log reports more than one Edge TPU subgraph."""
+    return given or any((block.tpu_subgraphs or 0) > 1 for block in log.models)
 
 
 def log_report(
-    path: str, log: Any, model_path: str | None, runtime: int | None, compiler: str | None = None
+    path: str,
+    log: Any,
+    model_path: str | None,
+    runtime: int | None,
+    compiler: str | None = None,
+    multiple: bool = False,
 ) -> dict:
     """The JSON-ready result of `coralcheck log` (keys in the module docstring)."""
     from coralcheck.checks.compiled import FAILURE_RULE_BY_KIND, compiler_failure, log_disagrees
@@ -132,7 +150,8 @@ def log_report(
         ],
     }
     if model_path:
-        ops, log_names = _predict(model_path, runtime, target_version(log, compiler))
+        version = target_version(log, compiler)
+        ops, log_names = _predict(model_path, runtime, version, multiple_subgraphs(log, multiple))
         result["model"] = model_path
         result["prediction_available"] = bool(ops)
         if ops:
@@ -150,7 +169,7 @@ def log_report(
 
 
 def _predict(
-    model_path: str, runtime: int | None, compiler: str | None = None
+    model_path: str, runtime: int | None, compiler: str | None = None, multiple: bool = False
 ) -> tuple[list[Any], list[str]]:
     """The predicted OpPlacements of the source model, and each op's name in compiler logs."""
     from coralcheck.analyze import analyze
@@ -164,6 +183,7 @@ def _predict(
     options = Options(
         compiler_version=compiler or DEFAULT_COMPILER_VERSION,
         runtime_version=runtime or DEFAULT_RUNTIME_VERSION,
+        enable_multiple_subgraphs=multiple,
     )
     report = analyze(model, options)
     return list(report.ops), [op.log_name for op in model.main.operators]
@@ -200,7 +220,14 @@ def render_text(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     log = read_log(args.file)
-    result = log_report(args.file, log, args.model, args.runtime_version, args.compiler_version)
+    result = log_report(
+        args.file,
+        log,
+        args.model,
+        args.runtime_version,
+        args.compiler_version,
+        args.enable_multiple_subgraphs,
+    )
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
