@@ -513,6 +513,9 @@ def test_quantize_arrived_with_the_january_2020_build_of_2_0() -> None:
     assert placements(model, "2.0.267685300") == [("cpu", NOT_SUPPORTED)]
     assert placements(model, "2.0.291256449") == [("tpu", MAPPED)]
     assert placements(model, "2.0") == [("tpu", MAPPED)]  # the newest 2.0 build
+    # Builds of one major.minor are named in full where they differ.
+    (op,) = predict(model, target("2.0.267685300")).ops
+    assert "from compiler 2.0.291256449 on (target: 2.0.267685300)" in op.reason
     assert placements(model, "2.1") == [("tpu", MAPPED)]
 
 

@@ -48,7 +48,7 @@ from coralcheck.edgetpu.constraints import (
     op_signature,
     quote,
 )
-from coralcheck.edgetpu.knowledge import Constraint, Target
+from coralcheck.edgetpu.knowledge import Constraint, Release, Target
 from coralcheck.model.graph import Model, Subgraph
 from coralcheck.report import OpPlacement, RootCause, TpuSegment
 
@@ -87,6 +87,11 @@ class Verdict(NamedTuple):
         return self.kind == "ok"
 
 
+def _label(target: Target, release: Release | None = None) -> str:
+    """A release (default: the target's) as messages name it (`Knowledge.label`)."""
+    return target.knowledge.label(release or target.release)
+
+
 def _parse_step(view: OpView, target: Target) -> Verdict | None:
     """An op version the compiler cannot even read: the whole compilation fails."""
     op, limit = view.op, target.parse_limit(view.op.opcode)
@@ -95,7 +100,7 @@ def _parse_step(view: OpView, target: Target) -> Verdict | None:
     return Verdict(
         "unparseable",
         VERSION,
-        f"{op.opcode} version {op.version} is unknown to compiler {target.release.short} (it "
+        f"{op.opcode} version {op.version} is unknown to compiler {_label(target)} (it "
         f"parses up to version {limit.max_version}): the compiler stops with \"Didn't find op "
         'for builtin opcode" and compiles nothing',
     )
@@ -140,8 +145,8 @@ def _support_step(view: OpView, target: Target) -> Verdict | None:
         return Verdict(
             "unsupported",
             NOT_SUPPORTED,
-            f"{name} maps only from compiler {first.short} on (target: {target.release.short})",
-            fix=f"Compile with edgetpu_compiler {first.short} or newer.",
+            f"{name} maps only from compiler {_label(target, first)} on (target: {_label(target)})",
+            fix=f"Compile with edgetpu_compiler {_label(target, first)} or newer.",
         )
     return Verdict(
         "runtime",
@@ -160,7 +165,7 @@ def _version_step(view: OpView, target: Target) -> Verdict | None:
     return Verdict(
         "version",
         VERSION,
-        f"{op.opcode} version {op.version} is newer than compiler {target.release.short} maps "
+        f"{op.opcode} version {op.version} is newer than compiler {_label(target)} maps "
         f"(up to version {limit.max_version}){unsure}",
     )
 

@@ -21,11 +21,11 @@ _FLOAT = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
 def _why_unsupported(ctx: CheckContext, opcode: str) -> str:
     spec = ctx.target.spec(opcode)
     first = ctx.target.first_release(opcode)
-    release = ctx.target.release.short
+    label = ctx.target.knowledge.label
     if spec is None or first is None:
         return "is not an Edge TPU operation"
     if ctx.target.release.version < spec.since:
-        return f"maps only from compiler {first.short} on (target: {release})"
+        return f"maps only from compiler {label(first)} on (target: {label(ctx.target.release)})"
     return f"needs Edge TPU runtime {spec.runtime} (target runtime: {ctx.target.runtime})"
 
 

@@ -164,6 +164,12 @@ class Knowledge(NamedTuple):
     rule_texts: Mapping[str, Mapping[str, str]]  # catalogue.toml [rule.CODE]
     families: Mapping[str, str]  # code letter → family name
 
+    def label(self, release: Release) -> str:
+        """How messages name a release: "16.0", or the full version where builds of one
+        major.minor differ (2.0.267685300 and 2.0.291256449)."""
+        same_line = sum(1 for r in self.releases if r.short == release.short)
+        return release.short if same_line < 2 else release.name
+
     def release(self, text: str) -> Release:
         """The release a user-given version names. Raises UsageError for unknown versions.
 
