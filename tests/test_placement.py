@@ -381,6 +381,19 @@ def test_an_output_quantize_fed_by_the_cpu_is_never_a_segment_of_its_own() -> No
     assert p.segments[1].cpu_after == (3, 4)
 
 
+def test_fixing_a_root_cause_counts_only_the_output_quantizes_it_frees() -> None:
+    # Two GATHER -> output QUANTIZE branches: fixing one GATHER frees its own QUANTIZE only.
+    net = Net()
+    x = net.input([1, 8, 8, 4])
+    outs = []
+    for _ in range(2):
+        g = net.op("GATHER", [x, net.const(np.array([3, 2, 1, 0], np.int32))], [1, 8, 8, 4])
+        outs.append(net.op("QUANTIZE", [g], [1, 8, 8, 4], "UINT8"))
+    p = predict(net.model(outs), target("16.0"), multiple_subgraphs=True)
+    assert [op.placement for op in p.ops] == ["cpu"] * 4
+    assert sorted((r.op, r.ops_recovered) for r in p.root_causes) == [(0, 2), (2, 2)]
+
+
 def _matrix_product(constant_first: bool, rows: int) -> Model:
     """FULLY_CONNECTED of a constant and an activation: out = input x weights^T."""
     net = Net()

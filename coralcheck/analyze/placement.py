@@ -432,32 +432,35 @@ class Prediction:
         return found
 
 
-def _boundary_quantize(sg: Subgraph, target: Target, i: int, on_tpu: list[bool]) -> bool:
-    """A QUANTIZE producing a graph output from a CPU op's result (rules/ops.toml, QUANTIZE)."""
-    op = sg.operators[i]
-    if not target.flag(op.opcode, "unmapped_at_output_after_cpu", False):
-        return False
-    if not any(t in sg.outputs for t in op.outputs):
-        return False
-    producers = [sg.producers[t] for t in op.inputs if t >= 0]
-    return any(p is not None and not on_tpu[p] for p in producers)
+def _output_quantizes(sg: Subgraph, target: Target, groups: Iterable[OpGroup]) -> list[int]:
+    """The ops that rules/ops.toml flags `unmapped_at_output_after_cpu` (QUANTIZE) and that
+    produce a graph output, ascending."""
+    flagged = target.ops_with_flag("unmapped_at_output_after_cpu")
+    outputs = set(sg.outputs)
+    found = [
+        i
+        for g in groups
+        if g.opcode in flagged
+        for i in g.members
+        if any(t in outputs for t in sg.operators[i].outputs)
+    ]
+    found.sort()
+    return found
 
 
 def _unmap_boundary_quantizes(
-    sg: Subgraph,
-    target: Target,
-    groups: Iterable[OpGroup],
-    supported: Sequence[bool],
-    on_tpu: list[bool],
+    sg: Subgraph, candidates: Sequence[int], supported: Sequence[bool], on_tpu: list[bool]
 ) -> set[int]:
-    """Take the output QUANTIZEs fed by the CPU off the Edge TPU (also where they would have
-    made a segment of their own, the first one or, with -a, any); returns their indices.
-    Producers come before consumers, so one pass in op order settles chains of them."""
-    flagged = target.ops_with_flag("unmapped_at_output_after_cpu")
-    candidates = sorted(i for g in groups if g.opcode in flagged for i in g.members)
+    """Take the output QUANTIZEs (`_output_quantizes`) fed by the CPU off the Edge TPU (also
+    where they would have made a segment of their own, the first one or, with -a, any); returns
+    their indices. Producers come before consumers: one pass in op order settles chains."""
     unmapped = set()
+    producers = sg.producers
     for i in candidates:
-        if supported[i] and _boundary_quantize(sg, target, i, on_tpu):
+        if not supported[i]:
+            continue
+        feeding = [producers[t] for t in sg.operators[i].inputs if t >= 0]
+        if any(p is not None and not on_tpu[p] for p in feeding):
             on_tpu[i] = False
             unmapped.add(i)
     return unmapped
@@ -524,7 +527,8 @@ def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> P
     supported = [v.supported for v in verdicts]
     epochs = partition(supported, preds)
     on_tpu = tpu_ops(supported, epochs, multiple_subgraphs)
-    boundary = _unmap_boundary_quantizes(sg, target, by_signature.values(), supported, on_tpu)
+    output_quantizes = _output_quantizes(sg, target, by_signature.values())
+    boundary = _unmap_boundary_quantizes(sg, output_quantizes, supported, on_tpu)
     cause = _blame(supported, epochs, on_tpu, preds)
 
     placements: list[OpPlacement] = []
@@ -571,16 +575,19 @@ def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> P
     prediction = Prediction(views, verdicts, epochs, on_tpu, placements, macs, groups, rejected)
     prediction.multiple_subgraphs = multiple_subgraphs
     prediction.segments = _segments(sg, epochs, on_tpu, macs)
-    prediction.root_causes = rank_root_causes(sg, prediction, preds)
+    prediction.root_causes = rank_root_causes(sg, prediction, preds, output_quantizes)
     return prediction
 
 
-def _recovered(fixed: int, supported: list[bool], preds, p: Prediction) -> tuple[int, int]:
+def _recovered(
+    fixed: int, supported: list[bool], preds, p: Prediction, sg: Subgraph, quantizes: Sequence[int]
+) -> tuple[int, int]:
     """Ops and MACs that would join the Edge TPU segment if op `fixed` could map."""
     trial = list(supported)
     trial[fixed] = True
     # Only ops from `fixed` on can change epoch (from op 0 on: everything, as its kind changes).
     after = tpu_ops(trial, partition(trial, preds, fixed, p.epochs), p.multiple_subgraphs)
+    _unmap_boundary_quantizes(sg, quantizes, trial, after)
     on_tpu, macs = p.on_tpu, p.macs
     ops = sum(after) - sum(on_tpu)
     gained = sum(
@@ -590,7 +597,9 @@ def _recovered(fixed: int, supported: list[bool], preds, p: Prediction) -> tuple
     return max(ops, 0), max(gained - lost, 0)
 
 
-def rank_root_causes(sg: Subgraph, p: Prediction, preds) -> list[RootCause]:
+def rank_root_causes(
+    sg: Subgraph, p: Prediction, preds, output_quantizes: Sequence[int] = ()
+) -> list[RootCause]:
     """Every op on the CPU on its own account, ranked by what fixing it alone would bring back."""
     causes = p.rejected
     if not causes:
@@ -607,7 +616,7 @@ def rank_root_causes(sg: Subgraph, p: Prediction, preds) -> list[RootCause]:
     result = []
     for i in causes:
         if i in exact:
-            ops, macs = _recovered(i, supported, preds, p)
+            ops, macs = _recovered(i, supported, preds, p, sg, output_quantizes)
         else:
             ops = 1 + len(blamed.get(i, ()))
             macs = p.macs[i] + sum(p.macs[j] for j in blamed.get(i, ()))
