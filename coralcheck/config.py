@@ -410,11 +410,16 @@ def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
             )
         )
     if config.min_tpu_mac_share is not None:
+        what = (
+            "of multiply-accumulates"
+            if s.macs_total
+            else "of ops (the model has no multiply-accumulates)"
+        )
         results.append(
             GateResult(
                 "min-tpu-mac-share",
                 s.tpu_mac_share >= config.min_tpu_mac_share,
-                f"{s.tpu_mac_share:.1%} of multiply-accumulates on the Edge TPU "
+                f"{s.tpu_mac_share:.1%} {what} on the Edge TPU "
                 f"(at least {config.min_tpu_mac_share:.1%} required)",
             )
         )

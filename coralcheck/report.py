@@ -120,7 +120,11 @@ class Summary(NamedTuple):
 
     @property
     def tpu_mac_share(self) -> float:
-        return self.macs_tpu / self.macs_total if self.macs_total else 1.0
+        """The share of multiply-accumulates on the Edge TPU; in a model without any (lookup
+        tables, comparisons), the share of its ops; 0 for a model without ops."""
+        if self.macs_total:
+            return self.macs_tpu / self.macs_total
+        return self.ops_tpu / self.ops_total if self.ops_total else 0.0
 
 
 class IOTensor(NamedTuple):

@@ -56,3 +56,67 @@ def test_broken_parameters_are_an_error_on_the_tensor_and_its_producer(
 def test_healthy_parameters_give_no_finding(tmp_path) -> None:
     report = lint(tmp_path, [0.25], [-3])
     assert not [f for f in report.findings if f.code == "Q009"]
+
+
+@pytest.mark.litert
+@pytest.mark.parametrize(
+    ("scale", "zero_point", "dtype"),
+    [
+        ([math.nan], [0], "INT8"),
+        ([math.inf], [0], "INT8"),
+        ([0.0], [0], "INT8"),
+        ([-0.25], [0], "INT8"),
+        ([0.25], [-129], "INT8"),
+        ([0.25, 0.5, 0.5], [0, 0], "INT8"),
+        ([0.25], [300], "UINT8"),
+    ],
+)
+def test_no_runtime_can_use_what_q009_reports(scale, zero_point, dtype) -> None:
+    """Q009's evidence: LiteRT refuses each model, or (a uint8 zero point above 255) runs it
+    with outputs that cannot even represent 0, whatever the input."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = build_model(
+        tensors=[
+            TensorSpec("x", [1, 4], dtype, scale=[0.5], zero_point=[0]),
+            TensorSpec(
+                "w", [2, 4], "INT8", data=np.ones((2, 4), np.int8), scale=[0.1], zero_point=[0]
+            ),
+            TensorSpec("y", [1, 2], dtype, scale=scale, zero_point=zero_point),
+        ],
+        ops=[OpSpec("FULLY_CONNECTED", [0, 1, -1], [2])],
+        inputs=[0],
+        outputs=[2],
+    )
+    try:
+        interpreter = Interpreter(model_content=bytes(data))
+        interpreter.allocate_tensors()
+        interpreter.invoke()
+    except (RuntimeError, ValueError):
+        return  # refused
+    (out,) = interpreter.get_output_details()
+    scale_out, zero = out["quantization"]
+    low, high = np.iinfo(out["dtype"]).min, np.iinfo(out["dtype"]).max
+    assert not scale_out * (low - zero) <= 0.0 <= scale_out * (high - zero)
+
+
+@pytest.mark.litert
+def test_litert_runs_the_same_model_with_sound_parameters() -> None:
+    """The control for the test above: the model itself is fine."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = build_model(
+        tensors=[
+            TensorSpec("x", [1, 4], "INT8", scale=[0.5], zero_point=[0]),
+            TensorSpec(
+                "w", [2, 4], "INT8", data=np.ones((2, 4), np.int8), scale=[0.1], zero_point=[0]
+            ),
+            TensorSpec("y", [1, 2], "INT8", scale=[0.25], zero_point=[-3]),
+        ],
+        ops=[OpSpec("FULLY_CONNECTED", [0, 1, -1], [2])],
+        inputs=[0],
+        outputs=[2],
+    )
+    interpreter = Interpreter(model_content=bytes(data))
+    interpreter.allocate_tensors()
+    interpreter.invoke()

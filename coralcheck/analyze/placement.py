@@ -38,6 +38,7 @@ from bisect import bisect_right
 from collections.abc import Hashable, Iterable, Sequence, Set
 from typing import NamedTuple
 
+from coralcheck.analyze.causes import CauseUnit, cause_units
 from coralcheck.analyze.cost import op_macs
 from coralcheck.edgetpu import layout
 from coralcheck.edgetpu.constraints import (
@@ -62,6 +63,11 @@ RANK = "Tensor has unsupported rank (up to 3 innermost dimensions mapped)"
 
 INTEGER_8BIT = frozenset({"INT8", "UINT8"})
 FLOAT_TYPES = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
+
+_CUSTOM_OP_FIX = (
+    "A custom op never runs on the Edge TPU: replace it with builtin ops, or move it after the "
+    "last op that should run on the Edge TPU."
+)
 
 # Root causes whose recovery is computed exactly (one re-partition each); the rest are estimated.
 _EXACT_RECOVERY_BUDGET = 24
@@ -388,6 +394,7 @@ class Prediction:
         "rejected",
         "root_causes",
         "segments",
+        "units",
         "verdicts",
         "views",
     )
@@ -414,6 +421,7 @@ class Prediction:
         self.root_causes: list[RootCause] = []
         self.segments: list[TpuSegment] = []
         self.multiple_subgraphs = False  # predicted for `edgetpu_compiler -a`
+        self.units: list[CauseUnit] = []  # ops on the CPU for one reason (analyze.causes)
 
     @property
     def tpu_segments(self) -> int:
@@ -467,9 +475,14 @@ def _unmap_boundary_quantizes(
 
 
 def _blame(
-    supported: Sequence[bool], epochs: Sequence[int], on_tpu: Sequence[bool], preds
+    supported: Sequence[bool],
+    epochs: Sequence[int],
+    on_tpu: Sequence[bool],
+    preds,
+    anchor_of: dict[int, int],
 ) -> list[int | None]:
-    """Per op: the earliest root cause after the segment that it depends on (None for none)."""
+    """Per op: the earliest root cause after the segment that it depends on (None for none).
+    An op of a cause unit (`analyze.causes`) stands for its unit's anchor."""
     seg = segment_epoch(supported)
     cause: list[int | None] = [None] * len(supported)
     for i, ok in enumerate(supported):
@@ -477,7 +490,7 @@ def _blame(
             continue
         upstream = [cause[p] for p in preds[i] if cause[p] is not None]
         earliest = min(upstream) if upstream else None  # type: ignore[type-var]
-        cause[i] = earliest if earliest is not None or ok else i
+        cause[i] = earliest if earliest is not None or ok else anchor_of.get(i, i)
     return cause
 
 
@@ -529,7 +542,10 @@ def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> P
     on_tpu = tpu_ops(supported, epochs, multiple_subgraphs)
     output_quantizes = _output_quantizes(sg, target, by_signature.values())
     boundary = _unmap_boundary_quantizes(sg, output_quantizes, supported, on_tpu)
-    cause = _blame(supported, epochs, on_tpu, preds)
+    rejected = [i for i, ok in enumerate(supported) if not ok]
+    units = cause_units(sg, rejected, verdicts) if rejected else []
+    anchor_of = {i: unit.anchor for unit in units for i in unit.members}
+    cause = _blame(supported, epochs, on_tpu, preds, anchor_of)
 
     placements: list[OpPlacement] = []
     for i, (op, v) in enumerate(zip(sg.operators, verdicts, strict=True)):
@@ -570,23 +586,30 @@ def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> P
                 macs=macs[i],
             )
         )
-    rejected = [i for i, ok in enumerate(supported) if not ok]
     groups = list(by_signature.values())
     prediction = Prediction(views, verdicts, epochs, on_tpu, placements, macs, groups, rejected)
     prediction.multiple_subgraphs = multiple_subgraphs
     prediction.segments = _segments(sg, epochs, on_tpu, macs)
+    prediction.units = units
     prediction.root_causes = rank_root_causes(sg, prediction, preds, output_quantizes)
     return prediction
 
 
 def _recovered(
-    fixed: int, supported: list[bool], preds, p: Prediction, sg: Subgraph, quantizes: Sequence[int]
+    fixed: Sequence[int],
+    supported: list[bool],
+    preds,
+    p: Prediction,
+    sg: Subgraph,
+    quantizes: Sequence[int],
 ) -> tuple[int, int]:
-    """Ops and MACs that would join the Edge TPU segment if op `fixed` could map."""
+    """Ops and MACs that would join the Edge TPU segment if the ops `fixed` could map."""
     trial = list(supported)
-    trial[fixed] = True
-    # Only ops from `fixed` on can change epoch (from op 0 on: everything, as its kind changes).
-    after = tpu_ops(trial, partition(trial, preds, fixed, p.epochs), p.multiple_subgraphs)
+    for i in fixed:
+        trial[i] = True
+    first = min(fixed)
+    # Only ops from `first` on can change epoch (from op 0 on: everything, as its kind changes).
+    after = tpu_ops(trial, partition(trial, preds, first, p.epochs), p.multiple_subgraphs)
     _unmap_boundary_quantizes(sg, quantizes, trial, after)
     on_tpu, macs = p.on_tpu, p.macs
     ops = sum(after) - sum(on_tpu)
@@ -600,10 +623,17 @@ def _recovered(
 def rank_root_causes(
     sg: Subgraph, p: Prediction, preds, output_quantizes: Sequence[int] = ()
 ) -> list[RootCause]:
-    """Every op on the CPU on its own account, ranked by what fixing it alone would bring back."""
-    causes = p.rejected
-    if not causes:
+    """Every op on the CPU on its own account, ranked by what fixing it alone would bring back.
+
+    A cause unit (`analyze.causes`: a float island, a batch larger than 1) is one root cause,
+    named by its anchor and recovered by fixing all its members. A custom op is never promised
+    to move to the Edge TPU: what replacing it brings back counts the ops after it only.
+    """
+    if not p.rejected:
         return []
+    units = {unit.anchor: unit for unit in p.units}
+    in_unit = {i for unit in p.units for i in unit.members}
+    causes = [i for i in p.rejected if i in units or i not in in_unit]
     supported = [v.supported for v in p.verdicts]
     blamed: dict[int, list[int]] = {}
     for placement in p.ops:
@@ -615,21 +645,27 @@ def rank_root_causes(
     exact = set(by_promise[:_EXACT_RECOVERY_BUDGET])
     result = []
     for i in causes:
+        unit = units.get(i)
+        fixed = unit.members if unit is not None else (i,)
         if i in exact:
-            ops, macs = _recovered(i, supported, preds, p, sg, output_quantizes)
+            ops, macs = _recovered(fixed, supported, preds, p, sg, output_quantizes)
         else:
-            ops = 1 + len(blamed.get(i, ()))
-            macs = p.macs[i] + sum(p.macs[j] for j in blamed.get(i, ()))
+            ops = len(fixed) + len(blamed.get(i, ()))
+            macs = sum(p.macs[j] for j in (*fixed, *blamed.get(i, ())))
         v = p.verdicts[i]
+        reason, fix = (unit.reason, unit.fix) if unit is not None else (v.reason, v.fix)
+        if sg.operators[i].is_custom:
+            ops, macs = max(ops - 1, 0), max(macs - p.macs[i], 0)
+            fix = fix or _CUSTOM_OP_FIX
         result.append(
             RootCause(
                 op=i,
                 opcode=sg.operators[i].opcode,
                 status=v.status,
-                reason=v.reason,
+                reason=reason,
                 ops_recovered=ops,
                 macs_recovered=macs,
-                fix=v.fix,
+                fix=fix,
             )
         )
     blocked = {i: len(v) for i, v in blamed.items()}

@@ -125,6 +125,10 @@ def runtime_too_old(ctx: CompiledContext) -> Iterator[Finding]:
     `--min_runtime_version`, default 14 for compiler 16.0) into the model. libedgetpu refuses
     to load a model that asks for a newer runtime than its own, so the model fails at load time
     on the device (`--runtime-version` sets the target; 14 is the latest libedgetpu).
+
+    Evidence: ../shared/edgetpu/compiled-model-format.md (libedgetpu package_registry.cc rejects
+    a package whose min_runtime_version is above its own) and ../shared/edgetpu/facts.md section
+    3.2 ("A model compiled for a newer runtime fails on an older runtime").
     """
     rule = RULE_BY_FUNCTION[runtime_too_old]
     target = ctx.options.runtime_version
@@ -215,6 +219,10 @@ def executables_rejected(ctx: CompiledContext) -> Iterator[Finding]:
     each of the three types; every executable needs a batch size of at least 1, and a single
     device cannot run a multi-chip package. Anything else fails when the model is loaded. The
     file was damaged or not written by edgetpu_compiler: recompile the source.
+
+    Evidence: ../shared/edgetpu/compiled-model-format.md (the executable sets libedgetpu's
+    package_registry.cc accepts; every real compiled model in ../shared/corpus holds one of
+    them).
     """
     rule = RULE_BY_FUNCTION[executables_rejected]
     for seg_no, seg in enumerate(ctx.segments):
@@ -299,6 +307,9 @@ def layer_tensor_mismatch(ctx: CompiledContext) -> Iterator[Finding]:
     position and checks their sizes. A name, size, type or quantization that disagrees means
     the file was edited or assembled by hand after compilation: results will be wrong or the
     model will not load. Recompile the source model.
+
+    Evidence: ../shared/edgetpu/compiled-model-format.md (how the runtime binds layers to the
+    custom op's tensors; every real compiled model in ../shared/corpus agrees with its tensors).
     """
     rule = RULE_BY_FUNCTION[layer_tensor_mismatch]
     for seg_no, seg in enumerate(ctx.segments):
@@ -359,6 +370,10 @@ def no_edgetpu_segment(ctx: CompiledContext) -> Iterator[Finding]:
     `edgetpu-custom-op`: the compiler mapped no op at all (typically a float or
     dynamic-range model, "Number of Edge TPU subgraphs: 0"), or the file is not compiled.
     Quantize the model fully to int8 and compile it.
+
+    Evidence: ../shared/edgetpu/compiler-logs/19_v14_1_zero_subgraphs_TRUNCATED.log (compiler
+    14.1 wrote a model with "Number of Edge TPU subgraphs: 0" and "Number of operations that
+    will run on Edge TPU: 0").
     """
     if not ctx.segments:
         yield _finding(
@@ -394,6 +409,9 @@ def pair_mismatch(compiled_name: str, problems: list[str]) -> Iterator[Finding]:
     types or op types differ, the two files are not source and result (for example a source
     re-exported after compiling), and no op-by-op comparison is possible. Pass the compiled
     twin of this exact file, or compile it again (`--compile`).
+
+    Evidence: ../shared/corpus/groundtruth.json marks the one corpus pair whose source is not the
+    compiled model (coral_edgetpu_eel posenet) unusable; every usable pair maps tensor by tensor.
     """
     rule = RULE_BY_FUNCTION[pair_mismatch]
     shown = "; ".join(problems[:3]) + (
@@ -766,7 +784,7 @@ _FUNCTION_RULES: tuple[tuple, ...] = (
         no_edgetpu_segment,
         "C010",
         "no-edgetpu-segment",
-        "warning",
+        "error",
         "A compiled model without any Edge TPU segment",
         "Quantize the whole model to int8 (full-integer post-training quantization) and "
         "compile it again; see the source model's findings.",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from coralcheck.checks import CheckContext, finding, rule
+from coralcheck.checks import CheckContext, chain, finding, rule
+from coralcheck.checks.ops import foreign_ops
 from coralcheck.edgetpu.constraints import quote
 from coralcheck.render.phrases import plural
 from coralcheck.report import Finding
@@ -19,35 +20,190 @@ _SUBGRAPH_OPTIONS = (
 )
 
 
+def _work(ctx: CheckContext) -> tuple[list[int], int]:
+    """Per op, the work the verdict weighs: its multiply-accumulates, or 1 per op in a model
+    without any (lookup tables, forests as comparisons): and the model's total."""
+    macs = ctx.prediction.macs
+    total = sum(macs)
+    if total:
+        return macs, total
+    return [1] * len(macs), len(macs)
+
+
+def _blamed(ctx: CheckContext) -> dict[int, list[int]]:
+    """Root cause (an op, or a cause unit's anchor) -> the supported ops it keeps on the CPU."""
+    blocked: dict[int, list[int]] = {}
+    for placement in ctx.prediction.ops:
+        if placement.blamed_on is not None:
+            blocked.setdefault(placement.blamed_on, []).append(placement.index)
+    return blocked
+
+
+def _nothing_maps(ctx: CheckContext) -> bool:
+    """No op, or none of the ops that compute, is on the Edge TPU (G003)."""
+    p = ctx.prediction
+    if not any(p.on_tpu):
+        return True
+    return sum(p.macs) > 0 and not any(m for m, on in zip(p.macs, p.on_tpu, strict=True) if on)
+
+
+def _causes(ctx: CheckContext) -> list[tuple[int, tuple[int, ...], list[int]]]:
+    """(cause op, its own ops, the supported ops it keeps on the CPU) for every root cause that
+    another rule does not already judge as a whole: the batch (S003) and ops compiled for another
+    accelerator (O007)."""
+    p = ctx.prediction
+    units = {u.anchor: u for u in p.units}
+    in_unit = {i for u in p.units for i in u.members}
+    blocked = _blamed(ctx)
+    foreign = foreign_ops(ctx)
+    causes = []
+    for i in p.rejected:
+        unit = units.get(i)
+        if (unit is None and i in in_unit) or (unit is not None and unit.kind == "batch"):
+            continue
+        if i in foreign:
+            continue
+        causes.append((i, unit.members if unit is not None else (i,), blocked.get(i, [])))
+    return causes
+
+
+def _compute_text(ctx: CheckContext, share: float, heavy: int) -> str:
+    """`17% of the model's multiply-accumulates (2 compute ops)`, `no multiply-accumulates`."""
+    if not sum(ctx.prediction.macs):
+        return f"{share:.0%} of the model's ops"
+    if not heavy:
+        return "no multiply-accumulates"
+    percent = "<1%" if share < 0.01 else f"{share:.0%}"
+    return f"{percent} of the model's multiply-accumulates ({plural(heavy, 'compute op')})"
+
+
+def _cause_label(ctx: CheckContext, i: int, own: tuple[int, ...]) -> str:
+    """The cause as the finding names it: the op and its own verdict, or its float island."""
+    if len(own) > 1:  # a float island
+        return (
+            f"{ctx.op_label(i)} was left in float by the converter ({chain(ctx, own)} run on "
+            "the CPU)"
+        )
+    return f"{ctx.op_label(i)} stays on the CPU ({ctx.prediction.verdicts[i].status})"
+
+
+def _run(count: int) -> str:
+    """`1 supported op after it runs`, `3 supported ops after it run`."""
+    return f"{plural(count, 'supported op')} after it {'runs' if count == 1 else 'run'}"
+
+
+def _cut_short(ctx: CheckContext) -> bool:
+    """The causes' ops (their own and those they drag along) hold at least the [verdict]
+    share of the model's work: the Edge TPU part is cut short (G001), not just followed by a
+    tail (G004)."""
+    work, total = _work(ctx)
+    kept = {j for _i, own, dragged in _causes(ctx) for j in (*own, *dragged)}
+    return sum(work[j] for j in kept) / total >= ctx.target.knowledge.verdict["compute_share"]
+
+
 @rule("G001")
-def segment_break(ctx: CheckContext) -> Iterator[Finding]:
-    """An op that stays on the CPU drags the supported ops after it onto the CPU too.
+def compute_on_cpu(ctx: CheckContext) -> Iterator[Finding]:
+    """An op on the CPU keeps a real share of the model's compute off the Edge TPU.
 
     edgetpu_compiler maps one Edge TPU segment. Once an op cannot map, every supported op that
     depends on it runs on the CPU as well ("More than one subgraph is not supported"): the cost of
-    an unmapped op is not that op, but everything behind it. Ops on branches that do not depend
-    on it still map. Fixing this op (or moving it to the end) brings those ops back.
+    an unmapped op is not that op, but everything behind it. When the ops left on the CPU this
+    way (and the unmapped ops themselves) hold at least 1% of the model's multiply-accumulates
+    (of its ops, in a model without any), the Edge TPU part of the model is cut short: the
+    convolutions left behind run on the host CPU, which is many times slower. Every op that keeps
+    compute on the CPU gets this finding. Ops on branches that do not depend on it still map. A
+    CPU part without real compute (post-processing after the last convolution) is G004, a
+    warning.
+
+    Evidence: in ../shared/corpus, deeplabv3_mnv2_dm05_pascal_quant (compilers 2.0 to 16.0) keeps
+    17% of its MACs on the CPU behind an unmapped RESIZE_BILINEAR, while yolov8n's CPU tail holds
+    0.01% (its detection decoding); every model the compiler mapped completely passes.
     """
-    p = ctx.prediction
-    blocked: dict[int, list[int]] = {}
-    for placement in p.ops:
-        if placement.blamed_on is not None:
-            blocked.setdefault(placement.blamed_on, []).append(placement.index)
-    macs_total = sum(p.macs) or 1
-    for cause in sorted(blocked):
-        ops = blocked[cause]
-        macs = sum(p.macs[i] for i in ops)
-        heavy = sum(1 for i in ops if p.macs[i])
-        percent = 100 * macs / macs_total
-        share = f", {percent:.0f}% of the model's MACs" if percent >= 1 else ", <1% of the MACs"
-        share = share if macs else ""
-        weight = f" ({heavy} of them compute-heavy{share})" if heavy else ""
+    if _nothing_maps(ctx) or not _cut_short(ctx):
+        return  # G003 says it in one line, or the CPU part is a tail (G004)
+    work, total = _work(ctx)
+    macs = ctx.prediction.macs
+    for i, own, dragged in _causes(ctx):
+        kept = [*own, *dragged]
+        share = sum(work[j] for j in kept) / total
+        if not share or (not any(macs) and not dragged):
+            continue  # no compute; in a model without MACs, an op that drags none is its own
+        heavy = sum(1 for j in kept if macs[j])
+        after = f"; {_run(len(dragged))} on the CPU too" if dragged else ""
         yield finding(
             "G001",
-            f"{ctx.op_label(cause)} stays on the CPU ({p.verdicts[cause].status}): "
-            f"{plural(len(ops), 'supported op')} that depend on it run on the CPU too{weight}",
-            op=cause,
-            opcode=ctx.sg.operators[cause].opcode,
+            f"{_cause_label(ctx, i, own)}: it keeps {_compute_text(ctx, share, heavy)} off the "
+            f"Edge TPU{after}",
+            op=i,
+            opcode=ctx.sg.operators[i].opcode,
+        )
+
+
+@rule("G003")
+def nothing_on_edge_tpu(ctx: CheckContext) -> Iterator[Finding]:
+    """None of the model's compute runs on the Edge TPU.
+
+    No op maps, or only ops without multiply-accumulates do (a QUANTIZE, a RESHAPE) while every
+    convolution and fully connected layer stays on the CPU. The compiler may still write a
+    `_edgetpu.tflite` ("Number of Edge TPU subgraphs: 0"), but the model runs on the host CPU:
+    whatever the other findings say, it is not an Edge TPU model. The findings above it name
+    the causes.
+
+    Evidence: ../shared/edgetpu/compiler-logs/19_v14_1_zero_subgraphs_TRUNCATED.log (a float
+    model: "Number of Edge TPU subgraphs: 0") and 12_v14_1_model_not_quantized.log.
+    """
+    if not _nothing_maps(ctx):
+        return
+    p = ctx.prediction
+    tpu = sum(p.on_tpu)
+    total = len(p.ops)
+    compute = [i for i, m in enumerate(p.macs) if m]
+    if tpu == 0:
+        message = f"0 of {plural(total, 'op')} on the Edge TPU: the whole model runs on the CPU"
+    else:
+        mapped = chain(ctx, [i for i, on in enumerate(p.on_tpu) if on], sep=", ", limit=3)
+        message = (
+            f"none of the {plural(len(compute), 'compute op')} is on the Edge TPU: only "
+            f"{tpu} of {total} ops map ({mapped}), the model's compute runs on the CPU"
+        )
+    first = p.root_causes[0].op if p.root_causes else (p.rejected[0] if p.rejected else None)
+    yield finding(
+        "G003",
+        message,
+        op=first,
+        opcode=ctx.sg.operators[first].opcode if first is not None else None,
+    )
+
+
+@rule("G004")
+def cpu_tail(ctx: CheckContext) -> Iterator[Finding]:
+    """Supported ops after an unmapped one run on the CPU, but hold almost no compute.
+
+    The same single-segment rule as G001, at the end of the model: post-processing after the
+    last convolution (detection decoding, a large final resize, an ARG_MAX) stays on the CPU and
+    takes the few supported ops after it along. The model still runs on the Edge TPU; the CPU
+    part costs some milliseconds per inference. Moving those ops out of the model, into your
+    application, makes the whole model map.
+
+    Evidence: ../shared/corpus/models/goalbuddy/yolov8n_full_integer_quant (16.0, 233 of 256 ops
+    mapped, the unmapped head holds 0.01% of the MACs) and movenet_single_pose_lightning_ptq.
+    """
+    if _nothing_maps(ctx):
+        return
+    cut_short = _cut_short(ctx)
+    work, total = _work(ctx)
+    for i, own, dragged in _causes(ctx):
+        kept = [*own, *dragged]
+        share = sum(work[j] for j in kept) / total
+        if not dragged or (cut_short and share):
+            continue  # G001's
+        heavy = sum(1 for j in kept if ctx.prediction.macs[j])
+        yield finding(
+            "G004",
+            f"{_cause_label(ctx, i, own)}: {_run(len(dragged))} on the CPU too "
+            f"({_compute_text(ctx, share, heavy)})",
+            op=i,
+            opcode=ctx.sg.operators[i].opcode,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from coralcheck.checks import CheckContext, finding, rule
 from coralcheck.checks.activations import activation_ops, mish_patterns
@@ -149,6 +149,9 @@ def op_version_unparseable(ctx: CheckContext) -> Iterator[Finding]:
     When the compiler's embedded TFLite has no kernel for a builtin version it prints "Didn't
     find op for builtin opcode 'X' version 'N'" and "Model could not be parsed": nothing is
     compiled, whichever subgraph the op is in.
+
+    Evidence: ../shared/edgetpu/compiler-logs/13_v15_didnt_find_op_reverse_v2.log and
+    14_v16_didnt_find_op_exp_v2.log (google-coral/edgetpu#340, #384).
     """
     for sg, op in _unparseable_candidates(ctx):
         limit = ctx.target.parse_limit(op.opcode)
@@ -165,6 +168,70 @@ def op_version_unparseable(ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
+def _accelerator_of(ctx: CheckContext, custom_code: str) -> Mapping[str, str] | None:
+    """The [[foreign_accelerator]] entry of rules/ops.toml a custom code belongs to."""
+    for entry in ctx.target.knowledge.foreign_accelerators:
+        if custom_code == entry.get("custom_code") or (
+            "prefix" in entry and custom_code.startswith(entry["prefix"])
+        ):
+            return entry
+    return None
+
+
+def foreign_ops(ctx: CheckContext) -> dict[int, Mapping[str, str]]:
+    """The custom ops of the main subgraph that hold a program for another accelerator."""
+    operators = ctx.sg.operators
+    found = {}
+    for group in ctx.prediction.groups:
+        op = operators[group.members[0]]
+        if not op.is_custom:
+            continue
+        entry = _accelerator_of(ctx, op.custom_code or "")
+        if entry is not None:
+            found.update(dict.fromkeys(group.members, entry))
+    return found
+
+
+def _vendor(ctx: CheckContext, entry: Mapping[str, str]) -> str:
+    """The vendor a metadata stamp names (LiteRT writes e.g. "Qualcomm" first), or ""."""
+    name = entry.get("vendor_metadata")
+    data = ctx.model.metadata_bytes(name) if name else None
+    if not data:
+        return ""
+    first = data[:64].split(b"\0", 1)[0].decode("ascii", "replace").strip()
+    return first if first.isprintable() else ""
+
+
+@rule("O007")
+def foreign_accelerator_op(ctx: CheckContext) -> Iterator[Finding]:
+    """The model was compiled for another accelerator: it holds that chip's program, not layers.
+
+    A LiteRT model precompiled for a phone NPU (one DISPATCH_OP custom op holding Qualcomm,
+    MediaTek or Google Tensor bytecode), a Vela-compiled model for Arm Ethos-U (an `ethos-u`
+    custom op), or MediaTek extension ops: the layers these ops stood for are gone, so neither the
+    Edge TPU compiler nor any rewrite of this file can map them. Only the source model, before
+    it was compiled for that chip, can be converted and compiled for the Edge TPU.
+
+    Evidence: LiteRT's own precompiled test models (google-ai-edge/LiteRT,
+    litert/test/testdata/*precompiled*.tflite): one DISPATCH_OP whose custom options point at
+    the vendor bytecode, and a LiteRtStamp metadata entry naming the vendor; the Edge TPU's
+    operation table (../shared/edgetpu/facts.md section 1) has no custom ops.
+    """
+    found = foreign_ops(ctx)
+    for i in sorted(found):
+        entry = found[i]
+        vendor = _vendor(ctx, entry)
+        stamp = f" (stamped '{vendor}')" if vendor else ""
+        yield finding(
+            "O007",
+            f"{ctx.op_label(i)} holds a program compiled for {entry['accelerator']}{stamp}: "
+            "this file is a package for that accelerator, and nothing in it can run on the Edge "
+            "TPU",
+            op=i,
+            opcode=ctx.sg.operators[i].opcode,
+        )
+
+
 @rule("O006")
 def custom_op(ctx: CheckContext) -> Iterator[Finding]:
     """A custom op always runs on the CPU.
@@ -175,7 +242,8 @@ def custom_op(ctx: CheckContext) -> Iterator[Finding]:
     """
     operators = ctx.sg.operators
     custom = [g.members for g in ctx.prediction.groups if operators[g.members[0]].is_custom]
-    for i in sorted(i for members in custom for i in members):
+    foreign = foreign_ops(ctx)  # O007's
+    for i in sorted(i for members in custom for i in members if i not in foreign):
         yield finding(
             "O006",
             f"{ctx.op_label(i)} is a custom op: it runs on the CPU",

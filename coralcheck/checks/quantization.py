@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 
 from coralcheck.checks import CheckContext, chain, finding, regions, rule
-from coralcheck.edgetpu.constraints import OpView, quote
+from coralcheck.edgetpu.constraints import CHECKS, OpView, quote
 from coralcheck.model.graph import Tensor
 from coralcheck.render.phrases import plural
 from coralcheck.report import Finding
@@ -68,6 +68,15 @@ def _parameter_not_constant(v: OpView) -> bool:
     return False
 
 
+def _constant_weights_required(ctx: CheckContext, v: OpView) -> bool:
+    """Whether the target release's table (rules/ops.toml) keeps this op off the Edge TPU for
+    its non-constant parameters: its `constant-weights` constraint fails."""
+    return any(
+        c.check == "constant-weights" and CHECKS[c.check](v, c)
+        for c in ctx.target.constraints(v.op.opcode)
+    )
+
+
 def _names(tensors: list[Tensor], limit: int = 3) -> str:
     shown = ", ".join(f"{quote(t.name)}" for t in tensors[:limit])
     return shown + (f" and {len(tensors) - limit} more" if len(tensors) > limit else "")
@@ -81,6 +90,10 @@ def not_integer_quantized(ctx: CheckContext) -> Iterator[Finding]:
     float16-quantized model and a dynamic-range (weights-only) model all compute in float: the
     compiler rejects them ("Model not quantized") or maps nothing ("Number of Edge TPU subgraphs:
     0"), and every op runs on the CPU.
+
+    Evidence: ../shared/edgetpu/compiler-logs/12_v14_1_model_not_quantized.log ("Model not
+    quantized", google-coral/edgetpu#222) and 19_v14_1_zero_subgraphs_TRUNCATED.log (a float
+    model: "Number of Edge TPU subgraphs: 0").
     """
     if ctx.integer_model:
         return
@@ -141,6 +154,10 @@ def hybrid_weights(ctx: CheckContext) -> Iterator[Finding]:
     Each such op dequantizes its int8 weights and works on float32 activations at run time (a
     "hybrid" kernel). The Edge TPU needs the activations quantized too, so none of these ops can
     map. It is one converter setting for the whole model: a representative dataset.
+
+    Evidence: ../shared/edgetpu/compiler-logs/12_v14_1_model_not_quantized.log (google-coral/
+    edgetpu#222: a TF 2.3 Keras conversion without full-integer quantization, "Model not
+    quantized").
     """
     # Decided per signature group (dtypes and constness are the same for all its ops).
     hybrid_ops: list[int] = []
@@ -174,6 +191,10 @@ def float16_weights(ctx: CheckContext) -> Iterator[Finding]:
 
     Each FLOAT16 constant is expanded to float32 by a DEQUANTIZE at run time, and the ops that use
     it compute in float32 on the CPU. The Edge TPU needs int8 weights and activations.
+
+    Evidence: the same float compute as an unquantized model:
+    ../shared/edgetpu/compiler-logs/12_v14_1_model_not_quantized.log and
+    19_v14_1_zero_subgraphs_TRUNCATED.log.
     """
     halves = [t for t in ctx.sg.tensors if t.dtype == "FLOAT16" and t.is_constant]
     if not halves:
@@ -243,9 +264,9 @@ def weights_not_constant(ctx: CheckContext) -> Iterator[Finding]:
     two activations, as in attention) cannot be compiled: the op stays on the CPU.
     """
     for i in _weighted_ops(ctx, _parameter_not_constant):
-        if ctx.prediction.verdicts[i].supported:
-            continue  # the target maps it all the same (16.0: a constant input, rules/ops.toml)
         v = ctx.views[i]
+        if not _constant_weights_required(ctx, v):
+            continue  # the target maps it all the same (16.0: a constant input, rules/ops.toml)
         for role, position in (("weights", 1), ("bias", WEIGHTED_OPS[v.op.opcode])):
             t = v.input(position)
             if t is None or t.is_constant:
@@ -326,6 +347,10 @@ def broken_quantization(ctx: CheckContext) -> Iterator[Finding]:
     per-channel arrays that do not match the tensor make that mapping meaningless: the compiler
     and the TFLite runtime reject the model or compute garbage. Such files come from hand-edited
     or damaged models, or from broken export tools, never from a healthy conversion.
+
+    Evidence: tests/test_checks_broken_quantization.py runs each such model in LiteRT, which
+    refuses it (XNNPACK: "unsupported scale value", TFLite: "invalid quantization parameters")
+    or, for a uint8 zero point above 255, computes outputs that cannot represent 0.
     """
     for t in ctx.sg.tensors:
         if t.dtype not in EIGHT_BIT:

@@ -33,23 +33,16 @@ def _signature(t) -> str:
     return layout.shape_text(t.shape_signature or t.shape)
 
 
-@rule("S001")
-def dynamic_shape(ctx: CheckContext) -> Iterator[Finding]:
-    """The Edge TPU needs every tensor size fixed at compile time.
+def _open_beyond_batch(t) -> bool:
+    """A dimension other than the first (the batch) is unknown until run time."""
+    return any(d < 0 for d in (t.shape_signature or ())[1:])
 
-    A dimension of -1 in a tensor's shape signature (typically a batch dimension left as None in
-    Keras) makes the compiler fail outright: "Attempting to use a delegate that only supports
-    static-sized tensors with a graph that has dynamic-sized tensors." Converters also emit SHAPE
-    and index arithmetic to compute such sizes at run time; none of that runs on the Edge TPU.
-    """
+
+def _dynamic_starts(ctx: CheckContext, dynamic: list) -> Iterator[tuple[object, int | None]]:
+    """(tensor, producing op) where a dynamic size starts: graph inputs, and op outputs whose op
+    reads no dynamic tensor."""
     sg = ctx.sg
-    # Most tensors have no signature: tested first, it saves a property call per tensor.
-    dynamic = [t for t in sg.tensors if t.shape_signature is not None and t.is_dynamic]
-    if not dynamic:
-        return
     dynamic_indices = {t.index for t in dynamic}
-    shape_ops = _runtime_shape_ops(ctx)
-    computed = f"; shapes computed at run time: {chain(ctx, shape_ops)}" if shape_ops else ""
     seen_ops: set[int | None] = set()
     for t in dynamic:
         producer = sg.producers[t.index]
@@ -58,13 +51,88 @@ def dynamic_shape(ctx: CheckContext) -> Iterator[Finding]:
             if any(i in dynamic_indices for i in op.inputs if i >= 0) or producer in seen_ops:
                 continue  # not where the dynamic size starts
         seen_ops.add(producer)
+        yield t, producer
+
+
+@rule("S001")
+def dynamic_shape(ctx: CheckContext) -> Iterator[Finding]:
+    """Tensor sizes are computed while the model runs, or unknown beyond the batch.
+
+    The Edge TPU needs every tensor size fixed at compile time. When the converter emits SHAPE
+    and index arithmetic to compute a size at run time (a Keras Reshape or Flatten on a model
+    whose batch was left as None, anything built from tf.shape), TFLite knows those tensors'
+    sizes only while the model runs, and the compiler fails outright: "Attempting to use a
+    delegate that only supports static-sized tensors with a graph that has dynamic-sized
+    tensors." When a height, width or channel count is unknown (-1 in the shape signature), the
+    compiler compiles the placeholder sizes the file stores instead (TensorFlow writes 1 for
+    each unknown dimension: a 1x1 image), and the compiled model accepts nothing else. An
+    unknown batch alone is S004's, a warning: the compiler fixes it to 1.
+
+    Evidence: ../shared/edgetpu/compiler-logs/06_v16_error_dynamic_sized_tensors.log
+    (google-coral/edgetpu#829, compiler 16.0) for the run-time sizes; TensorFlow 2.21 writes the
+    placeholder sizes (tests/test_verdicts.py converts such models).
+    """
+    sg = ctx.sg
+    # Most tensors have no signature: tested first, it saves a property call per tensor.
+    dynamic = [t for t in sg.tensors if t.shape_signature is not None and t.is_dynamic]
+    shape_ops = _runtime_shape_ops(ctx)
+    if not shape_ops and not any(_open_beyond_batch(t) for t in dynamic):
+        return
+    computed = f"; shapes computed at run time: {chain(ctx, shape_ops)}" if shape_ops else ""
+    starts = list(_dynamic_starts(ctx, dynamic))
+    if not starts and shape_ops:  # run-time sizes without any -1 in a signature
+        first = shape_ops[0]
+        yield finding(
+            "S001",
+            f"{ctx.op_label(first)} computes a tensor size at run time{computed}",
+            op=first,
+            opcode=sg.operators[first].opcode,
+        )
+        return
+    for t, producer in starts:
         where = "input" if t.index in sg.inputs else "tensor"
         origin = f" (made by {ctx.op_label(producer)})" if producer is not None else ""
+        placeholder = (
+            f"; the compiler would compile the stored placeholder size {layout.shape_text(t.shape)}"
+            if _open_beyond_batch(t) and not shape_ops
+            else ""
+        )
         yield finding(
             "S001",
             f"{where} {quote(t.name)}{origin} has shape signature {_signature(t)}: "
-            f"{plural(len(dynamic), 'tensor')} with sizes known only at run time{computed}",
+            f"{plural(len(dynamic), 'tensor')} with sizes known only at run time"
+            f"{computed}{placeholder}",
             op=producer if producer is not None else (shape_ops[0] if shape_ops else None),
+            tensor=t.name,
+            opcode=sg.operators[producer].opcode if producer is not None else None,
+        )
+
+
+@rule("S004")
+def dynamic_batch(ctx: CheckContext) -> Iterator[Finding]:
+    """The batch size is left open (-1): the compiler compiles the batch of 1 the file stores.
+
+    A Keras model converted with its batch left as None (the default of keras.Input) has shape
+    signature [-1, H, W, C] on its input and on the tensors after it, and the stored shape
+    [1, H, W, C]. As long as no size is computed at run time (S001), the compiler takes the
+    stored shape and maps the model as a batch-1 model, every op included. Nothing blocks the
+    Edge TPU; the warning says that the model runs one sample per inference, whatever its
+    signature promises.
+
+    Evidence: ../shared/corpus/models/nrf20 (Keras MNIST CNNs and MobileNet v1/v2 with signature
+    [-1, H, W, C], compiler 15.0: every op mapped, ../shared/corpus/logs/nrf20).
+    """
+    sg = ctx.sg
+    dynamic = [t for t in sg.tensors if t.shape_signature is not None and t.is_dynamic]
+    if not dynamic or _runtime_shape_ops(ctx) or any(_open_beyond_batch(t) for t in dynamic):
+        return  # S001's
+    for t, producer in _dynamic_starts(ctx, dynamic):
+        where = "input" if t.index in sg.inputs else "tensor"
+        yield finding(
+            "S004",
+            f"{where} {quote(t.name)} has shape signature {_signature(t)}: the batch is left "
+            f"open; the compiler compiles it as stored, {layout.shape_text(t.shape)}",
+            op=producer,
             tensor=t.name,
             opcode=sg.operators[producer].opcode if producer is not None else None,
         )
@@ -114,6 +182,10 @@ def batch_size(ctx: CheckContext) -> Iterator[Finding]:
     With a batch dimension larger than 1, every 4-D tensor has four dimensions larger than 1, so
     almost no op can map ("Tensor has unsupported rank"). Batching brings no speed-up on the Edge
     TPU anyway: run the samples one after another.
+
+    Evidence: ../shared/edgetpu/compiler-logs/16_v2_1_tensor_unsupported_rank_TRUNCATED.log and
+    26_tensor_unsupported_rank_row_FRAGMENT.log ("Tensor has unsupported rank", google-coral/
+    edgetpu#30: CONV_2D with batch 30).
     """
     verdicts = ctx.prediction.verdicts
     rank_ops = sum(1 for i in ctx.prediction.rejected if verdicts[i].kind == "rank")

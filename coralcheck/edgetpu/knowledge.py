@@ -163,6 +163,8 @@ class Knowledge(NamedTuple):
     activations: Mapping[str, Mapping[str, Any]]
     rule_texts: Mapping[str, Mapping[str, str]]  # catalogue.toml [rule.CODE]
     families: Mapping[str, str]  # code letter → family name
+    verdict: Mapping[str, Any]  # catalogue.toml [verdict]: what decides the severity of G001
+    foreign_accelerators: tuple[Mapping[str, str], ...]  # ops.toml [[foreign_accelerator]]
 
     def label(self, release: Release) -> str:
         """How messages name a release: "16.0", or the full version where builds of one
@@ -294,6 +296,10 @@ def knowledge() -> Knowledge:
         ),
         rule_texts=MappingProxyType({k: MappingProxyType(v) for k, v in catalogue["rule"].items()}),
         families=MappingProxyType(dict(catalogue["families"])),
+        verdict=MappingProxyType(dict(catalogue["verdict"])),
+        foreign_accelerators=tuple(
+            MappingProxyType(dict(row)) for row in ops_data.get("foreign_accelerator", ())
+        ),
     )
 
 
