@@ -48,8 +48,12 @@ def check(path: str | os.PathLike[str], **options: Any) -> Report:
 
 def check_model(path: str, options: Options) -> ModelReport:
     """The report of one model file (see the module docstring)."""
+    from coralcheck.analyze.repeats import group_repeats
+
     with _cycle_collection_paused():
-        return _check_model(path, options)
+        report = _check_model(path, options)
+    report.findings = group_repeats(report.findings)
+    return report
 
 
 @contextlib.contextmanager

@@ -52,17 +52,29 @@ class MutableRecord:
         return f"{type(self).__name__}({values})"
 
 
+class Place(NamedTuple):
+    """One place of a finding that groups repeats (see coralcheck.analyze.repeats)."""
+
+    op: int | None
+    opcode: str | None
+    tensor: str | None
+    message: str  # what the finding said at this place
+
+
 class Finding(NamedTuple):
     """One problem or piece of advice, with a stable code (see `coralcheck rules`)."""
 
     code: str
     severity: Severity
     message: str
-    op: int | None = None  # operator index in the subgraph
+    op: int | None = None  # operator index in the subgraph (the first place of a group)
     tensor: str | None = None  # tensor name
     fix: str = ""
     subgraph: int = 0
     opcode: str | None = None  # the op type at `op`, for stable fingerprints
+    # Every place of a finding that stands for the same finding at several places (the first
+    # is `op`/`tensor`); empty for a finding at one place.
+    places: tuple[Place, ...] = ()
 
 
 class OpPlacement(NamedTuple):

@@ -131,6 +131,18 @@ def where(m: ModelReport, f: Finding) -> str:
     return ", ".join(parts) or "model"
 
 
+def sentence(text: str) -> str:
+    """`text` ending as a sentence does (a full stop added unless it has one), so that what
+    follows on the same line starts a sentence of its own."""
+    text = text.rstrip()
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
+def with_fix(message: str, fix: str) -> str:
+    """A finding on one line: `<message>. Fix: <fix>` (just the message when there is no fix)."""
+    return f"{sentence(message)} Fix: {fix}" if fix else message
+
+
 def sorted_findings(m: ModelReport) -> list[tuple[int, Finding]]:
     """Findings (with their index in the report) by severity, then op order."""
     return sorted(

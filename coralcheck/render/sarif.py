@@ -19,7 +19,7 @@ from urllib.parse import quote
 from coralcheck.baseline import fingerprints, model_key
 from coralcheck.config import GateResult
 from coralcheck.render import Outcome
-from coralcheck.render.phrases import where
+from coralcheck.render.phrases import where, with_fix
 from coralcheck.report import Finding, ModelReport, Report
 
 SARIF_SCHEMA = (
@@ -97,9 +97,7 @@ def _logical_location(m: ModelReport, f: Finding) -> dict[str, Any]:
 def _finding_result(
     m: ModelReport, f: Finding, fp: str, artifact: int, rule_index: int, state: str | None
 ) -> dict[str, Any]:
-    text = f"{where(m, f)}: {f.message}"
-    if f.fix:
-        text += f" Fix: {f.fix}"
+    text = with_fix(f"{where(m, f)}: {f.message}", f.fix)
     result: dict[str, Any] = {
         "ruleId": f.code,
         "ruleIndex": rule_index,
@@ -120,6 +118,20 @@ def _finding_result(
             "tensor": f.tensor,
         },
     }
+    if f.places:  # a finding standing for several places: each of them, with its own message
+        result["relatedLocations"] = [
+            {
+                "id": n,
+                "message": {"text": place.message},
+                "physicalLocation": _physical_location(m.path, artifact),
+                "logicalLocations": [
+                    _logical_location(
+                        m, f._replace(op=place.op, opcode=place.opcode, tensor=place.tensor)
+                    )
+                ],
+            }
+            for n, place in enumerate(f.places)
+        ]
     if state:
         result["baselineState"] = state
     return result
