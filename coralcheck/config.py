@@ -384,6 +384,10 @@ def fails(finding: Finding, fail_on: str) -> bool:
     return fail_on != "never" and SEVERITY_RANK[finding.severity] >= SEVERITY_RANK[fail_on]
 
 
+def _ops(n: int) -> str:
+    return f"{n} op" if n == 1 else f"{n} ops"
+
+
 def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
     """The gates the settings ask for, each passed or failed with the model's numbers."""
     s = report.summary
@@ -393,7 +397,7 @@ def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
             GateResult(
                 "max-cpu-ops",
                 s.ops_cpu <= config.max_cpu_ops,
-                f"{s.ops_cpu} ops on the CPU (at most {config.max_cpu_ops} allowed)",
+                f"{_ops(s.ops_cpu)} on the CPU (at most {config.max_cpu_ops} allowed)",
             )
         )
     if config.require_full_mapping:
@@ -401,7 +405,7 @@ def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
             GateResult(
                 "require-full-mapping",
                 s.ops_cpu == 0 and s.ops_tpu == s.ops_total,
-                f"{s.ops_tpu} of {s.ops_total} ops on the Edge TPU (all required)",
+                f"{s.ops_tpu} of {_ops(s.ops_total)} on the Edge TPU (all required)",
             )
         )
     if config.min_tpu_mac_share is not None:

@@ -157,6 +157,7 @@ class ModelReport(MutableRecord):
         "compiled",
         "compiler",
         "diff",
+        "op_shapes",
     )
 
     def __init__(
@@ -176,6 +177,7 @@ class ModelReport(MutableRecord):
         compiled: dict[str, Any] | None = None,
         compiler: dict[str, Any] | None = None,
         diff: list[dict[str, Any]] | None = None,
+        op_shapes: list[list[list[list[int]]]] | None = None,
     ) -> None:
         self.path = path
         self.kind = kind
@@ -195,6 +197,9 @@ class ModelReport(MutableRecord):
         self.compiler = compiler
         # Where the prediction and the real compiler disagree, op by op.
         self.diff = diff
+        # Per op of the main subgraph: [non-constant input shapes, output shapes], when asked
+        # for (Options.op_shapes, `-v`); None otherwise.
+        self.op_shapes = op_shapes
 
     def to_dict(self) -> dict[str, Any]:
         d = _json_ready(self)

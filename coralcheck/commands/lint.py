@@ -29,7 +29,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--format", default="text", choices=FORMATS, help="report format (default: text)"
     )
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
-    out.add_argument("-v", "--verbose", action="store_true", help="show every op")
+    out.add_argument(
+        "-v", "--verbose", action="store_true", help="show every op with its tensor shapes"
+    )
     out.add_argument(
         "--statistics",
         action="store_true",
@@ -128,6 +130,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         compile_output=args.compile_output,
         compiler_timeout=args.compiler_timeout,
         compiler_flags=tuple(args.compiler_flag),
+        op_shapes=args.verbose,
     )
 
 
@@ -341,11 +344,11 @@ def run(args: argparse.Namespace) -> int:
 
         baselines.write(report.models, args.write_baseline)
         baseline = baselines.load(args.write_baseline)
+        from coralcheck.render.phrases import plural
+
         n = sum(len(m.findings) for m in report.models)
-        print(
-            f"coralcheck: wrote {args.write_baseline}: {n} findings in {len(report.models)} models",
-            file=sys.stderr,
-        )
+        counts = f"{plural(n, 'finding')} in {plural(len(report.models), 'model')}"
+        print(f"coralcheck: wrote {args.write_baseline}: {counts}", file=sys.stderr)
     verdicts = []
     for m, config in zip(report.models, kept, strict=True):
         known, regressions = baseline.compare(m) if baseline else (frozenset(), [])
