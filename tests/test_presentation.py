@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 from test_placement import Net
-from test_render import MAPPED, clean, report_of
+from test_render import MAPPED, clean, report_of, validate_report_json
 from tflite_builder import build_model
 
 from coralcheck.api import check
@@ -63,7 +63,9 @@ def test_verbose_shows_each_ops_tensor_shapes(capsys: pytest.CaptureFixture[str]
     assert "→ 1x2x8x16x8" not in capsys.readouterr().out
 
     assert main([str(RANK5), "-v", "--format", "json", "--fail-on", "never"]) == 0
-    shapes = json.loads(capsys.readouterr().out)["models"][0]["op_shapes"]
+    doc = json.loads(capsys.readouterr().out)
+    validate_report_json(doc)
+    shapes = doc["models"][0]["op_shapes"]
     sg = load(RANK5).main
     assert len(shapes) == len(sg.operators)
     for op, (inputs, outputs) in zip(sg.operators, shapes, strict=True):

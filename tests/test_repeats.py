@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
+from test_render import sarif_validator, validate_report_json
 
 from coralcheck import baseline
 from coralcheck.analyze import analyze
@@ -77,6 +78,7 @@ def test_a_converted_5d_model_reports_its_rank_problem_once() -> None:
 def test_json_lists_every_place(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(RANK5), "--format", "json", "--fail-on", "never"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    validate_report_json(doc)
     (finding,) = [f for f in doc["models"][0]["findings"] if f["code"] == "S002"]
     assert [p["opcode"] for p in finding["places"]] == ["RESHAPE", "MUL", "ADD", "RESHAPE"]
     assert all(set(p) == {"op", "opcode", "tensor", "message"} for p in finding["places"])
@@ -102,6 +104,7 @@ def test_a_baseline_written_before_grouping_knows_the_grouped_finding(
     assert "S002" in (text := capsys.readouterr().out) and "[in baseline]" in text
     assert main(["rank5.tflite", "--format", "sarif", "--fail-on", "never"]) == 0
     sarif = json.loads(capsys.readouterr().out)
+    sarif_validator().validate(sarif)
     (result,) = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "S002"]
     assert result["partialFingerprints"]["coralcheck/v1"] in old_prints
     related = result["relatedLocations"]
