@@ -84,6 +84,10 @@ def test_json_lists_every_place(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(set(p) == {"op", "opcode", "tensor", "message"} for p in finding["places"])
     single = [f for f in doc["models"][0]["findings"] if f["code"] != "S002"]
     assert single and all(f["places"] == [] for f in single)
+    # --statistics counts the places, as often as the rule fired.
+    assert main([str(RANK5), "--statistics", "--format", "json"]) == 1
+    stats = {s["code"]: s["count"] for s in json.loads(capsys.readouterr().out)}
+    assert stats["S002"] == 4
 
 
 def test_a_baseline_written_before_grouping_knows_the_grouped_finding(

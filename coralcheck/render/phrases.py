@@ -295,12 +295,13 @@ class Statistic(NamedTuple):
 
 
 def statistics(report: Report) -> list[Statistic]:
-    """Findings per rule code over all models, most frequent first (like `ruff --statistics`)."""
+    """Findings per rule code over all models, most frequent first (like `ruff --statistics`);
+    a finding that stands for several places counts each of them."""
     counts: Counter[str] = Counter()
     severity: dict[str, str] = {}
     for m in report.models:
         for f in m.findings:
-            counts[f.code] += 1
+            counts[f.code] += len(f.places) or 1
             severity.setdefault(f.code, f.severity)
     from coralcheck.config import registry
 
