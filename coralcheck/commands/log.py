@@ -310,20 +310,24 @@ def _comparison_lines(result: dict) -> list[str]:
     if result["agrees"]:
         return [f"{model}: the prediction agrees with {compared}"]
     lines = [f"{model}: the prediction disagrees with {compared}"]
-    totals = [d for d in result["by_total"] if d["predicted"] != d["logged"]]
-    if totals:
-        lines.append(f"  {'Total':<28} {'predicted':>9} {'logged':>6}")
-        lines += [
-            f"  {TOTAL_LABEL[d['quantity']]:<28} {d['predicted']:>9} {d['logged']:>6}"
-            for d in totals
-        ]
-    statuses = [d for d in result["by_status"] if d["predicted"] != d["logged"]]
-    if statuses:
-        lines.append(f"  {'Operator':<28} {'predicted':>9} {'logged':>6}  Status")
-        lines += [
-            f"  {d['operator']:<28} {d['predicted']:>9} {d['logged']:>6}  {d['status']}"
-            for d in statuses
-        ]
+    totals = [
+        (TOTAL_LABEL[d["quantity"]], d["predicted"], d["logged"], "")
+        for d in result["by_total"]
+        if d["predicted"] != d["logged"]
+    ]
+    statuses = [
+        (d["operator"], d["predicted"], d["logged"], d["status"])
+        for d in result["by_status"]
+        if d["predicted"] != d["logged"]
+    ]
+    for title, rows in (("Total", totals), ("Operator", statuses)):
+        if rows:
+            status = "  Status" if title == "Operator" else ""
+            lines.append(f"  {title:<28} {'predicted':>9} {'logged':>6}{status}".rstrip())
+            lines += [
+                f"  {what:<28} {predicted:>9} {logged:>6}  {how}".rstrip()
+                for what, predicted, logged, how in rows
+            ]
     return lines
 
 
