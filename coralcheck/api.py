@@ -48,8 +48,12 @@ def check(path: str | os.PathLike[str], **options: Any) -> Report:
 
 def check_model(path: str, options: Options) -> ModelReport:
     """The report of one model file (see the module docstring)."""
+    from coralcheck.analyze.repeats import group_repeats
+
     with _cycle_collection_paused():
-        return _check_model(path, options)
+        report = _check_model(path, options)
+    report.findings = group_repeats(report.findings)
+    return report
 
 
 @contextlib.contextmanager
@@ -77,10 +81,13 @@ def _check_model(path: str, options: Options) -> ModelReport:
         raise UsageError("--compile", "cannot be combined with --compiled (pick one)")
     model = load(path)
     if model.is_compiled:
-        return _check_compiled(model, options)
+        report = _check_compiled(model, options)
+        _record_op_shapes(report, model, options)
+        return report
     from coralcheck.analyze import analyze
 
     report = analyze(model, options)
+    _record_op_shapes(report, model, options)
     if _named_compiled(path):
         _expected_segments(report, model, options)
     if options.compiled_path:
@@ -90,6 +97,14 @@ def _check_model(path: str, options: Options) -> ModelReport:
     if options.compile:
         compile_and_compare(report, model, options)
     return report
+
+
+def _record_op_shapes(report: ModelReport, model: Model, options: Options) -> None:
+    """Every op's tensor shapes, when asked for (`-v`)."""
+    if options.op_shapes:
+        from coralcheck.analyze import op_shapes
+
+        report.op_shapes = op_shapes(model)
 
 
 def _named_compiled(path: str) -> bool:

@@ -48,14 +48,51 @@ def _subcommand(argv: list[str]) -> tuple[str, list[str]]:
     return "lint", argv
 
 
+def _summary(name: str) -> str:
+    """The first line of a subcommand module's docstring."""
+    import importlib
+
+    module = importlib.import_module(f"coralcheck.commands.{SUBCOMMANDS[name]}")
+    return (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+
+
+def subcommands_help() -> str:
+    """The `coralcheck --help` epilog: every subcommand with one line."""
+    import textwrap
+
+    width = max(map(len, SUBCOMMANDS))
+    summaries = {name: _summary(name) for name in SUBCOMMANDS if name != "lint"}
+    summaries["lint"] = "the default: `coralcheck lint MODEL...` is `coralcheck MODEL...`"
+    lines = ["subcommands (coralcheck NAME --help for each):"]
+    for name, summary in summaries.items():
+        lines += textwrap.wrap(
+            summary,
+            79,
+            initial_indent=f"  {name:<{width}}  ",
+            subsequent_indent=" " * (width + 4),
+        )
+    return "\n".join(lines)
+
+
+class _TopLevelParser(argparse.ArgumentParser):
+    """`coralcheck`'s own parser: its --help also lists the subcommands (their modules are
+    imported for their one-line summaries only when help is shown)."""
+
+    def format_help(self) -> str:
+        self.epilog = subcommands_help()
+        return super().format_help()
+
+
 def build_parser(name: str) -> argparse.ArgumentParser:
     import importlib
 
     module = importlib.import_module(f"coralcheck.commands.{SUBCOMMANDS[name]}")
     prog = "coralcheck" if name == "lint" else f"coralcheck {name}"
-    parser = argparse.ArgumentParser(
+    parser_class = _TopLevelParser if name == "lint" else argparse.ArgumentParser
+    parser = parser_class(
         prog=prog,
         description=(module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     if name == "lint":
         parser.add_argument("--version", action="version", version=f"coralcheck {__version__}")

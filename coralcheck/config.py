@@ -134,14 +134,37 @@ def _toml_load(path: Path) -> dict[str, Any]:
 
 
 def _section(path: Path) -> dict[str, Any] | None:
-    """The coralcheck table of a config file, or None when a pyproject.toml has none."""
+    """The coralcheck table of a config file, or None when a pyproject.toml has none (with a
+    warning when it has a table whose name is close to [tool.coralcheck]: a misspelling)."""
     data = _toml_load(path)
     if path.name != PYPROJECT:
         return data
-    section = data.get("tool", {}).get("coralcheck")
+    tools = data.get("tool", {})
+    section = tools.get("coralcheck") if isinstance(tools, dict) else None
     if section is not None and not isinstance(section, dict):
         raise UsageError(str(path), "[tool.coralcheck] must be a table")
+    if section is None and isinstance(tools, dict):
+        _warn_misspelled(path, tools)
     return section
+
+
+_WARNED: set[tuple[str, str]] = set()  # (file, table) already warned about in this run
+
+
+def _warn_misspelled(path: Path, tools: Mapping[str, Any]) -> None:
+    """One line on stderr for a [tool.X] that looks like a misspelled [tool.coralcheck]."""
+    import difflib
+
+    names = {str(name).lower(): str(name) for name in tools}
+    for close in difflib.get_close_matches("coralcheck", names, n=1, cutoff=0.75):
+        table = f"[tool.{names[close]}]"
+        if (str(path), table) not in _WARNED:
+            _WARNED.add((str(path), table))
+            print(
+                f"coralcheck: warning: {path}: {table} is not read; did you mean "
+                "[tool.coralcheck]?",
+                file=sys.stderr,
+            )
 
 
 def find_config(model_path: str | os.PathLike[str]) -> Path | None:
@@ -250,14 +273,30 @@ def parse_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key, value in table.items():
         if key not in KEYS:
-            raise UsageError(
-                where,
-                f"unknown key {key!r} in the coralcheck settings "
-                f"(valid: {', '.join(sorted(KEYS))})",
-            )
+            raise UsageError(where, f"unknown {_key_kind(key, value)} {_suggestion(key)}")
         name, parse = KEYS[key]
         fields[name] = parse(value, where, key, valid)
     return fields
+
+
+def _key_kind(key: str, value: Any) -> str:
+    """`key 'x'`, or `table [x]` for a table (`[tool]` in a coralcheck.toml)."""
+    return f"table [{key}]" if isinstance(value, dict) else f"key {key!r}"
+
+
+def _suggestion(key: str) -> str:
+    """The end of an unknown-key message: what to write instead, and the valid keys."""
+    import difflib
+
+    valid = f"valid: {', '.join(sorted(KEYS))}"
+    if key == "tool":
+        return (
+            "in coralcheck.toml: its settings are top-level keys, [tool.coralcheck] is for "
+            f"pyproject.toml ({valid})"
+        )
+    close = difflib.get_close_matches(str(key).lower(), list(KEYS), n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"in the coralcheck settings ({valid}){hint}"
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -389,6 +428,10 @@ def fails(finding: Finding, fail_on: str) -> bool:
     return fail_on != "never" and SEVERITY_RANK[finding.severity] >= SEVERITY_RANK[fail_on]
 
 
+def _ops(n: int) -> str:
+    return f"{n} op" if n == 1 else f"{n} ops"
+
+
 def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
     """The gates the settings ask for, each passed or failed with the model's numbers."""
     s = report.summary
@@ -398,7 +441,7 @@ def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
             GateResult(
                 "max-cpu-ops",
                 s.ops_cpu <= config.max_cpu_ops,
-                f"{s.ops_cpu} ops on the CPU (at most {config.max_cpu_ops} allowed)",
+                f"{_ops(s.ops_cpu)} on the CPU (at most {config.max_cpu_ops} allowed)",
             )
         )
     if config.require_full_mapping:
@@ -406,7 +449,7 @@ def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
             GateResult(
                 "require-full-mapping",
                 s.ops_cpu == 0 and s.ops_tpu == s.ops_total,
-                f"{s.ops_tpu} of {s.ops_total} ops on the Edge TPU (all required)",
+                f"{s.ops_tpu} of {_ops(s.ops_total)} on the Edge TPU (all required)",
             )
         )
     if config.min_tpu_mac_share is not None:

@@ -28,6 +28,8 @@ class Options(NamedTuple):
     ignore: tuple[str, ...] = ()
     # Code or prefix -> severity. The default is read-only: it is shared by every Options.
     severity: Mapping[str, str] = MappingProxyType({})
+    # Record every op's tensor shapes in the report (`-v` shows them).
+    op_shapes: bool = False
 
     def __reduce__(self) -> tuple[type[Options], tuple[object, ...]]:
         # The read-only default cannot be pickled (options go to worker processes): a dict can.

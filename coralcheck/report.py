@@ -52,17 +52,29 @@ class MutableRecord:
         return f"{type(self).__name__}({values})"
 
 
+class Place(NamedTuple):
+    """One place of a finding that groups repeats (see coralcheck.analyze.repeats)."""
+
+    op: int | None
+    opcode: str | None
+    tensor: str | None
+    message: str  # what the finding said at this place
+
+
 class Finding(NamedTuple):
     """One problem or piece of advice, with a stable code (see `coralcheck rules`)."""
 
     code: str
     severity: Severity
     message: str
-    op: int | None = None  # operator index in the subgraph
+    op: int | None = None  # operator index in the subgraph (the first place of a group)
     tensor: str | None = None  # tensor name
     fix: str = ""
     subgraph: int = 0
     opcode: str | None = None  # the op type at `op`, for stable fingerprints
+    # Every place of a finding that stands for the same finding at several places (the first
+    # is `op`/`tensor`); empty for a finding at one place.
+    places: tuple[Place, ...] = ()
 
 
 class OpPlacement(NamedTuple):
@@ -170,6 +182,7 @@ class ModelReport(MutableRecord):
         "compiler",
         "diff",
         "segments",
+        "op_shapes",
     )
 
     def __init__(
@@ -190,6 +203,7 @@ class ModelReport(MutableRecord):
         compiler: dict[str, Any] | None = None,
         diff: list[dict[str, Any]] | None = None,
         segments: list[TpuSegment] | None = None,
+        op_shapes: list[list[list[list[int]]]] | None = None,
     ) -> None:
         self.path = path
         self.kind = kind
@@ -211,6 +225,9 @@ class ModelReport(MutableRecord):
         self.diff = diff
         # The predicted Edge TPU segments (source models; a compiled model's are in `compiled`).
         self.segments: list[TpuSegment] = [] if segments is None else segments
+        # Per op of the main subgraph: [non-constant input shapes, output shapes], when asked
+        # for (Options.op_shapes, `-v`); None otherwise.
+        self.op_shapes = op_shapes
 
     def to_dict(self) -> dict[str, Any]:
         d = _json_ready(self)

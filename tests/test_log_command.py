@@ -7,6 +7,7 @@ counts come from shared/corpus/groundtruth.json.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from conftest import CORPUS, REPO, run_cli
 from coralcheck.cli import main
 from coralcheck.commands import log as log_command
 from coralcheck.model import load
-from coralcheck.report import OpPlacement
+from coralcheck.report import OpPlacement, Summary
 
 LOGS = REPO.parent / "shared" / "edgetpu" / "compiler-logs"
 YOLO8 = "goalbuddy/yolov8n_full_integer_quant"
@@ -77,6 +78,13 @@ def predicted_like_the_log(model_path: Path, log_path: Path, flip: int | None = 
     return ops
 
 
+def summary_of(ops: list[OpPlacement]) -> Summary:
+    """The Summary of hand-made OpPlacements (segments: runs of Edge TPU ops in op order)."""
+    tpu = [op.placement == "tpu" for op in ops]
+    segments = sum(1 for i, on in enumerate(tpu) if on and (i == 0 or not tpu[i - 1]))
+    return Summary(len(ops), sum(tpu), len(ops) - sum(tpu), segments)
+
+
 @pytest.mark.parametrize("flip", [None, 0])
 def test_comparison_with_a_hand_made_prediction(
     flip: int | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -85,7 +93,10 @@ def test_comparison_with_a_hand_made_prediction(
     model = CORPUS / f"models/{YOLO8}.tflite"
     ops = predicted_like_the_log(model, log, flip)
     names = [op.log_name for op in load(model).main.operators]
-    monkeypatch.setattr(log_command, "_predict", lambda path, runtime, compiler, *_: (ops, names))
+    summary = summary_of(ops)
+    monkeypatch.setattr(
+        log_command, "_predict", lambda path, runtime, compiler, *_: (summary, ops, names)
+    )
     code, result = run_json(capsys, str(log), "--model", str(model))
     assert result["prediction_available"] is True
     if flip is None:
@@ -211,3 +222,167 @@ def test_the_prediction_is_for_the_build_the_log_names() -> None:
     version = log_command.target_version(log, None)
     assert target(version).release.name == "2.0.267685300"  # not the newest 2.0
     assert log_command.target_version(log, "16.0") == "16.0"
+
+
+# ---------------------------------------------------------------------------------------------
+# Console output without the per-op table (edgetpu_compiler without -s)
+# ---------------------------------------------------------------------------------------------
+
+NO_TABLE_LOG = "24_v16_transpose_otherwise_supported_TRUNCATED.log"  # 1 op on the TPU, 190 CPU
+
+
+def hand_made(tpu: int, cpu: int) -> tuple[Summary, list[OpPlacement], list[str]]:
+    """A prediction of `tpu` mapped ops followed by `cpu` ops on the CPU (one segment)."""
+    ops = [
+        OpPlacement(i, "TRANSPOSE", 1, "tpu" if i < tpu else "cpu", "Mapped to Edge TPU", "")
+        if i < tpu
+        else OpPlacement(i, "TRANSPOSE", 1, "cpu", "Operation not supported", "")
+        for i in range(tpu + cpu)
+    ]
+    return summary_of(ops), ops, ["TRANSPOSE"] * len(ops)
+
+
+@pytest.mark.parametrize(("tpu", "cpu", "agrees"), [(1, 190, True), (2, 189, False)])
+def test_console_log_without_table_compares_the_totals(
+    tpu: int,
+    cpu: int,
+    agrees: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 11: without -s the log has no rows; no op may be reported as "logged 0"."""
+    log = need(LOGS / NO_TABLE_LOG)
+    prediction = hand_made(tpu, cpu)
+    monkeypatch.setattr(log_command, "_predict", lambda path, runtime, compiler, *_: prediction)
+    code, result = run_json(capsys, str(log), "--model", "model.tflite")
+    assert result["op_table"] == "absent" and result["by_status"] == []
+    assert result["agrees"] is agrees and code == (0 if agrees else 1)
+    logged = {d["quantity"]: d["logged"] for d in result["by_total"]}
+    assert logged == {"ops_total": 191, "ops_tpu": 1, "ops_cpu": 190, "tpu_segments": 1}
+    c050 = [f["message"] for f in result["findings"] if f["code"] == "C050"]
+    assert bool(c050) is not agrees
+    assert all("TRANSPOSE" not in message and "logged 0" not in message for message in c050)
+
+    assert main(["log", str(log), "--model", "model.tflite"]) == code
+    text = capsys.readouterr().out
+    assert "per-op statuses are not in this log" in text
+    assert ("the prediction agrees with the log's totals" in text) is agrees
+    if not agrees:
+        assert "ops on the Edge TPU" in text and "TRANSPOSE" not in text
+
+
+def test_a_cut_off_table_compares_only_the_listed_rows(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """compiler-logs/17 lists one CONCATENATION row of 90 ops: nothing else is "logged 0"."""
+    log = need(LOGS / "17_v2_0_old_header_format_TRUNCATED.log")
+    ops = [
+        OpPlacement(i, op, 1, "cpu" if op == "CONCATENATION" else "tpu", status, "")
+        for i, (op, status) in enumerate(
+            [("CONCATENATION", "More than one subgraph is not supported")] * 6
+            + [("CONV_2D", "Mapped to Edge TPU")] * 39
+            + [("RESHAPE", "More than one subgraph is not supported")] * 45
+        )
+    ]
+    ops = [op._replace(placement="cpu") if op.opcode == "RESHAPE" else op for op in ops]
+    names = [op.opcode for op in ops]
+    summary = Summary(90, 39, 51, 1)
+    monkeypatch.setattr(
+        log_command, "_predict", lambda path, runtime, compiler, *_: (summary, ops, names)
+    )
+    code, result = run_json(capsys, str(log), "--model", "model.tflite")
+    assert result["op_table"] == "partial"
+    assert [(d["operator"], d["predicted"], d["logged"]) for d in result["by_status"]] == [
+        ("CONCATENATION", 6, 6)
+    ]
+    assert result["agrees"] is True and code == 0
+
+
+def console_output(version: str, model: str, total: int, tpu: int, segments: int) -> str:
+    """What edgetpu_compiler prints without -s (shared/edgetpu/facts.md §4.1; compiler-logs/24)."""
+    lines = [
+        f"Edge TPU Compiler version {version}",
+        "",
+        "Model compiled successfully in 120 ms.",
+        "",
+        f"Input model: {model}",
+        "Input size: 1.00MiB",
+        f"Output model: {model.removesuffix('.tflite')}_edgetpu.tflite",
+        "Output size: 1.10MiB",
+        "On-chip memory used for caching model parameters: 1.00MiB",
+        "On-chip memory remaining for caching model parameters: 6.00MiB",
+        "Off-chip memory used for streaming uncached model parameters: 0.00B",
+        f"Number of Edge TPU subgraphs: {segments}",
+        f"Total number of operations: {total}",
+        f"Operation log: {model.removesuffix('.tflite')}_edgetpu.log",
+        "",
+    ]
+    if tpu < total:
+        lines += [
+            "Model successfully compiled but not all operations are supported by the Edge TPU. "
+            "A percentage of the model will instead run on the CPU, which is slower.",
+            f"Number of operations that will run on Edge TPU: {tpu}",
+            f"Number of operations that will run on CPU: {total - tpu}",
+        ]
+    return "\n".join([*lines, "See the operation log file for individual operation details.", ""])
+
+
+def corpus_pairs_with_logs() -> list[dict[str, str]]:
+    """The corpus pairs that have a compiler log, a source model and a compiled model here."""
+    import csv
+
+    pairs_csv = CORPUS / "pairs.csv"
+    if not pairs_csv.is_file():
+        pytest.skip("shared/corpus/pairs.csv is absent")
+    with pairs_csv.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [
+        row
+        for row in rows
+        if row["log_path"]
+        and row["source_path"]
+        and (CORPUS / row["log_path"]).is_file()
+        and (CORPUS / row["source_path"]).is_file()
+    ]
+
+
+def test_console_output_of_corpus_pairs_agrees_where_the_op_log_does(tmp_path: Path) -> None:
+    """For every corpus pair with a log: the same compile printed without -s (totals only, from
+    the op log and the compiled model) is compared on its totals, never op by op, and agrees
+    whenever the op-by-op comparison with the op log agrees."""
+    from coralcheck.compiler.log import parse_log
+
+    truth = json.loads((CORPUS / "groundtruth.json").read_text())
+    pairs = corpus_pairs_with_logs()
+    assert len(pairs) >= 20
+    agreeing = 0
+    for pair in pairs:
+        source = str(CORPUS / pair["source_path"])
+        oplog_path = CORPUS / pair["log_path"]
+        oplog = parse_log(oplog_path.read_bytes())
+        total = sum(row.count for row in oplog.rows)
+        segments = truth[pair["compiled_path"]]["segments"]
+        console = tmp_path / f"{pair['pair_id'].replace(':', '_')}.txt"
+        console.write_text(
+            console_output(
+                oplog.compiler_version or "16.0.384591198",
+                os.path.basename(source),
+                total,
+                oplog.ops_tpu or 0,
+                segments,
+            )
+        )
+        by_op = log_command.log_report(str(oplog_path), oplog, source, None)
+        by_total = log_command.log_report(
+            str(console), log_command.read_log(str(console)), source, None
+        )
+        assert by_total["op_table"] == "absent" and by_total["by_status"] == [], pair["pair_id"]
+        counts = {d["quantity"]: (d["predicted"], d["logged"]) for d in by_total["by_total"]}
+        assert counts["ops_total"] == (total, total), pair["pair_id"]
+        if by_op["agrees"]:
+            # Agreeing op by op means agreeing on the ops on the TPU and on the CPU.
+            assert counts["ops_tpu"][0] == counts["ops_tpu"][1], pair["pair_id"]
+            assert counts["ops_cpu"][0] == counts["ops_cpu"][1], pair["pair_id"]
+        assert by_total["agrees"] is all(p == logged for p, logged in counts.values())
+        agreeing += bool(by_total["agrees"])
+    assert agreeing >= len(pairs) // 2

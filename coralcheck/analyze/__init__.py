@@ -33,6 +33,26 @@ def io_tensors(model: Model) -> list[IOTensor]:
     return out
 
 
+def op_shapes(model: Model) -> list[list[list[list[int]]]]:
+    """Per op of the main subgraph: [its non-constant input shapes, its output shapes]; a
+    dimension known only at run time is -1 (from the shape signature)."""
+    sg = model.main
+    tensors = sg.tensors
+    n = len(tensors)
+
+    def shape(i: int) -> list[int]:
+        t = tensors[i]
+        return list(t.shape_signature or t.shape)
+
+    return [
+        [
+            [shape(i) for i in op.inputs if 0 <= i < n and not tensors[i].is_constant],
+            [shape(i) for i in op.outputs if 0 <= i < n],
+        ]
+        for op in sg.operators
+    ]
+
+
 def op_histogram(model: Model) -> dict[str, int]:
     return dict(Counter(op.opcode for op in model.main.operators).most_common())
 

@@ -675,19 +675,28 @@ def compiler_failure(kind: str, message: str, op: str | None = None) -> Finding:
 def log_disagrees(disagreements: list[dict]) -> Iterator[Finding]:
     """The compiler log and coralcheck's prediction disagree on some op types.
 
-    Per op type and status, the counts the log reports differ from the prediction for the
-    model. Either the model changed since the log was written (recompile and commit the new
-    log), or the prediction is wrong for this model (report it).
+    Per op type and status (for console output without the per-op table: in the totals, ops
+    on the Edge TPU and on the CPU, segments), the counts the log reports differ from the
+    prediction for the model. Either the model changed since the log was written (recompile
+    and commit the new log), or the prediction is wrong for this model (report it).
     """
     if disagreements:
         shown = ", ".join(
-            f"{d['operator']} {d['status']!r}: predicted {d['predicted']}, logged {d['logged']}"
+            f"{_counted(d)}: predicted {d['predicted']}, logged {d['logged']}"
             for d in disagreements[:3]
         )
+        what = "" if any("what" in d for d in disagreements) else " op type/status"
         yield _finding(
             RULE_BY_FUNCTION[log_disagrees],
-            f"{len(disagreements)} op type/status count(s) differ from the log: {shown}",
+            f"{len(disagreements)}{what} count(s) differ from the log: {shown}",
         )
+
+
+def _counted(disagreement: dict) -> str:
+    """What a C050 count is of: a total ("ops on the CPU") or an op type and status."""
+    if "what" in disagreement:
+        return str(disagreement["what"])
+    return f"{disagreement['operator']} {disagreement['status']!r}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,14 +22,21 @@ def register(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="+",
         metavar="MODEL",
-        help=".tflite files, directories (searched for *.tflite) or globs",
+        help=".tflite files, directories (searched for *.tflite, any case) or globs",
     )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format", default="text", choices=FORMATS, help="report format (default: text)"
     )
-    out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
-    out.add_argument("-v", "--verbose", action="store_true", help="show every op")
+    out.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE (missing directories are made)",
+    )
+    out.add_argument(
+        "-v", "--verbose", action="store_true", help="show every op with its tensor shapes"
+    )
     out.add_argument(
         "--statistics",
         action="store_true",
@@ -137,6 +144,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         compile_output=args.compile_output,
         compiler_timeout=args.compiler_timeout,
         compiler_flags=tuple(args.compiler_flag),
+        op_shapes=args.verbose,
     )
 
 
@@ -174,8 +182,23 @@ def _is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+def is_model_name(name: str) -> bool:
+    """A `.tflite` file name, in any case (`model.TFLITE` from a Windows or camera export)."""
+    return name.lower().endswith(MODEL_SUFFIX)
+
+
 def _models_in(directory: str) -> list[str]:
-    return sorted(str(p) for p in Path(directory).rglob(f"*{MODEL_SUFFIX}") if p.is_file())
+    return sorted(
+        str(p) for p in Path(directory).rglob("*") if is_model_name(p.name) and p.is_file()
+    )
+
+
+def _any_case_suffix(pattern: str) -> str:
+    """A glob ending in `.tflite` (any case) made to match the extension in any case."""
+    if not is_model_name(pattern):
+        return pattern
+    stem = pattern[: -len(MODEL_SUFFIX)]
+    return stem + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in MODEL_SUFFIX)
 
 
 def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
@@ -202,10 +225,10 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
             import glob  # only for patterns
 
             found = []
-            for match in sorted(glob.glob(arg, recursive=True)):
+            for match in sorted(glob.glob(_any_case_suffix(arg), recursive=True)):
                 if os.path.isdir(match):
                     found += _models_in(match)
-                elif match.endswith(MODEL_SUFFIX):
+                elif is_model_name(match):
                     found.append(match)
             if not found:
                 failures.append(ModelFailure(arg, f"no {MODEL_SUFFIX} files match this pattern"))
@@ -303,6 +326,17 @@ def _write(text: str, output: str | None) -> None:
             sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
         sys.stdout.flush()
         return
+    directory = os.path.dirname(os.path.abspath(output))
+    try:
+        # A missing directory is made, as ruff does for --output-file (CI writes reports to
+        # fresh directories such as reports/).
+        os.makedirs(directory, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(
+            output, f"cannot write the report: {directory} is not a directory"
+        ) from None
+    except OSError as e:
+        raise UsageError(output, f"cannot write the report: {e.strerror or e}") from None
     try:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
@@ -351,11 +385,11 @@ def run(args: argparse.Namespace) -> int:
 
         baselines.write(report.models, args.write_baseline)
         baseline = baselines.load(args.write_baseline)
+        from coralcheck.render.phrases import plural
+
         n = sum(len(m.findings) for m in report.models)
-        print(
-            f"coralcheck: wrote {args.write_baseline}: {n} findings in {len(report.models)} models",
-            file=sys.stderr,
-        )
+        counts = f"{plural(n, 'finding')} in {plural(len(report.models), 'model')}"
+        print(f"coralcheck: wrote {args.write_baseline}: {counts}", file=sys.stderr)
     verdicts = []
     for m, config in zip(report.models, kept, strict=True):
         known, regressions = baseline.compare(m) if baseline else (frozenset(), [])

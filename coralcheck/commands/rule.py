@@ -7,25 +7,33 @@ import sys
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("code", metavar="CODE", help="rule code (or name), e.g. from a finding")
+    parser.add_argument(
+        "code",
+        metavar="CODE",
+        help="rule code (or name), e.g. from a finding, or a gate (gate/max-cpu-ops)",
+    )
     parser.add_argument(
         "--format", choices=("text", "json", "markdown"), default="text", help="(default: text)"
     )
 
 
 def find_rule(code: str):  # type: ignore[no-untyped-def]
-    """The registered rule with this code or name (any case). Raises UsageError."""
+    """The registered rule with this code or name (any case), or the gate with this id
+    (`gate/max-cpu-ops`, as SARIF names it). Raises UsageError."""
     from coralcheck.config import registry
     from coralcheck.errors import UsageError
+    from coralcheck.gates import GATES, PREFIX, find_gate
 
     rules = registry()
     wanted = code.strip()
     for rule in rules.values():
         if wanted.upper() == rule.code.upper() or wanted.lower() == rule.name.lower():
             return rule
-    raise UsageError(
-        code, f"unknown rule (valid: {', '.join(rules) or 'no rule is registered yet'})"
-    )
+    gate = find_gate(wanted)
+    if gate is not None:
+        return gate
+    valid = [*rules, *(PREFIX + name for name in GATES)]
+    raise UsageError(code, f"unknown rule (valid: {', '.join(valid)})")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """`--format github`: GitHub Actions workflow commands, shown as annotations on the run and on
 the pull request's files.
 
-`::error file=<path>,title=<CODE>::<where>: <message> Fix: <fix>` per finding (error, warning or
+`::error file=<path>,title=<CODE>::<where>: <message>. Fix: <fix>` per finding (error, warning or
 notice by severity), one `::error` per failed gate and per model that could not be checked.
 Values are escaped as the runner expects: `%`, CR and LF in the message; also `:` and `,` in
 properties.
@@ -10,7 +10,7 @@ properties.
 from __future__ import annotations
 
 from coralcheck.render import Outcome
-from coralcheck.render.phrases import where
+from coralcheck.render.phrases import where, with_fix
 from coralcheck.report import Report
 
 COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
@@ -33,9 +33,7 @@ def render_github(report: Report, outcome: Outcome) -> str:
     lines = []
     for m, verdict in zip(report.models, outcome.verdicts, strict=True):
         for i, f in enumerate(m.findings):
-            message = f"{where(m, f)}: {f.message}"
-            if f.fix:
-                message += f" Fix: {f.fix}"
+            message = with_fix(f"{where(m, f)}: {f.message}", f.fix)
             if i in verdict.known:
                 message += " (in the baseline)"
             lines.append(command(COMMAND[f.severity], message, file=m.path, title=f.code))

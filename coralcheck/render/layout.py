@@ -220,6 +220,7 @@ class Column(NamedTuple):
     ratio: int | None = None  # share of the width of an expanded table (None: sized to content)
     no_wrap: bool = False  # cells are cut rather than wrapped (codes and names kept whole)
     right: bool = False  # justified right (counts)
+    max_width: int | None = None  # cells of content at most (longer cells wrap)
 
 
 def _distribute(total: int, ratios: list[int], minimums: list[int] | None = None) -> list[int]:
@@ -321,6 +322,10 @@ def table(
             for row, w in zip(body, (s[n] for s in simple), strict=True)
         )
         for n in range(count)
+    ]
+    natural = [
+        min(size, column.max_width) if column.max_width else size
+        for size, column in zip(natural, columns, strict=True)
     ]
     widths = [_fit(natural[n], padding[n], width) or 1 for n in range(count)]
 

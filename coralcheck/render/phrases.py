@@ -131,6 +131,18 @@ def where(m: ModelReport, f: Finding) -> str:
     return ", ".join(parts) or "model"
 
 
+def sentence(text: str) -> str:
+    """`text` ending as a sentence does (a full stop added unless it has one), so that what
+    follows on the same line starts a sentence of its own."""
+    text = text.rstrip()
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
+def with_fix(message: str, fix: str) -> str:
+    """A finding on one line: `<message>. Fix: <fix>` (just the message when there is no fix)."""
+    return f"{sentence(message)} Fix: {fix}" if fix else message
+
+
 def sorted_findings(m: ModelReport) -> list[tuple[int, Finding]]:
     """Findings (with their index in the report) by severity, then op order."""
     return sorted(
@@ -176,8 +188,9 @@ class OpRun(NamedTuple):
 
 
 def op_runs(ops: Iterable[OpPlacement], *, collapse: bool = True) -> list[OpRun]:
-    """Ops grouped for display: runs of consecutive Edge TPU ops with one status become one row;
-    every CPU op keeps its own row (so its reason is shown)."""
+    """Ops grouped for display: runs of consecutive Edge TPU ops with one status and no caveat
+    become one row; every CPU op, and every op with a caveat, keeps its own row (so its reason
+    is shown)."""
     runs: list[list[OpPlacement]] = []
     for op in ops:
         last = runs[-1][-1] if runs else None
@@ -186,6 +199,7 @@ def op_runs(ops: Iterable[OpPlacement], *, collapse: bool = True) -> list[OpRun]
             and last is not None
             and op.placement == "tpu" == last.placement
             and op.status == last.status
+            and op.reason == last.reason
             and op.index == last.index + 1
         ):
             runs[-1].append(op)
@@ -247,9 +261,10 @@ def verdict_line(m: ModelReport) -> str:
         return f"{plural(s.ops_total, 'op')}; placement not predicted"
     segments = plural(s.tpu_segments, "segment")
     if s.ops_cpu == 0:
-        return f"All {s.ops_total} ops on the Edge TPU, {segments}"
+        every = "The only op" if s.ops_total == 1 else f"All {s.ops_total} ops"
+        return f"{every} on the Edge TPU, {segments}"
     macs = f" ({s.tpu_mac_share:.0%} of MACs)" if s.macs_total else ""
-    head = f"{s.ops_tpu} of {s.ops_total} ops on the Edge TPU{macs}, {segments}"
+    head = f"{s.ops_tpu} of {plural(s.ops_total, 'op')} on the Edge TPU{macs}, {segments}"
     stretches = cpu_stretches(m.ops)
     if not stretches:
         return f"{head} — {s.ops_cpu} on CPU"
@@ -271,9 +286,20 @@ def verdict_line(m: ModelReport) -> str:
 
 def shape_text(t: IOTensor) -> str:
     """`1x224x224x3`; a dynamic dimension (-1 in the shape signature) shows as `?`."""
-    dims = t.shape_signature or t.shape
+    return dims_text(t.shape_signature or t.shape)
+
+
+def dims_text(dims: Iterable[int]) -> str:
+    """`1x224x224x3`; a dimension known only at run time (-1) shows as `?`."""
+    dims = list(dims)
     shown = "x".join("?" if d < 0 else str(d) for d in dims[:MOST_ITEMS]) or "scalar"
     return shown + (f"x… ({len(dims):,} dimensions)" if len(dims) > MOST_ITEMS else "")
+
+
+def op_shapes_text(shapes: list[list[list[int]]]) -> str:
+    """An op's tensors, `1x28x28x8, 1x28x28x8 → 1x28x28x8` (non-constant inputs → outputs)."""
+    inputs, outputs = shapes
+    return f"{', '.join(map(dims_text, inputs)) or '—'} → {', '.join(map(dims_text, outputs))}"
 
 
 def _signed(n: int) -> str:
@@ -299,12 +325,13 @@ class Statistic(NamedTuple):
 
 
 def statistics(report: Report) -> list[Statistic]:
-    """Findings per rule code over all models, most frequent first (like `ruff --statistics`)."""
+    """Findings per rule code over all models, most frequent first (like `ruff --statistics`);
+    a finding that stands for several places counts each of them."""
     counts: Counter[str] = Counter()
     severity: dict[str, str] = {}
     for m in report.models:
         for f in m.findings:
-            counts[f.code] += 1
+            counts[f.code] += len(f.places) or 1
             severity.setdefault(f.code, f.severity)
     from coralcheck.config import registry
 

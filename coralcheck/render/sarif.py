@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 from coralcheck.baseline import fingerprints, model_key
 from coralcheck.config import GateResult
+from coralcheck.gates import gate_rule
 from coralcheck.render import Outcome
-from coralcheck.render.phrases import where
+from coralcheck.render.phrases import where, with_fix
 from coralcheck.report import Finding, ModelReport, Report
 
 SARIF_SCHEMA = (
@@ -28,14 +29,6 @@ SARIF_SCHEMA = (
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "coralcheck/v1"
 LEVEL = {"error": "error", "warning": "warning", "info": "note"}
-GATE_HELP = {
-    "max-cpu-ops": "At most N ops may run on the CPU (--max-cpu-ops, max-cpu-ops).",
-    "require-full-mapping": "Every op must run on the Edge TPU (--require-full-mapping).",
-    "min-tpu-mac-share": "At least this share of the multiply-accumulates must run on the Edge "
-    "TPU (--min-tpu-mac-share).",
-    "baseline": "Compared with the --baseline file, no Edge TPU op may be lost and no new op may "
-    "run on the CPU.",
-}
 
 
 def _uri(path: str) -> tuple[str, str | None]:
@@ -97,9 +90,7 @@ def _logical_location(m: ModelReport, f: Finding) -> dict[str, Any]:
 def _finding_result(
     m: ModelReport, f: Finding, fp: str, artifact: int, rule_index: int, state: str | None
 ) -> dict[str, Any]:
-    text = f"{where(m, f)}: {f.message}"
-    if f.fix:
-        text += f" Fix: {f.fix}"
+    text = with_fix(f"{where(m, f)}: {f.message}", f.fix)
     result: dict[str, Any] = {
         "ruleId": f.code,
         "ruleIndex": rule_index,
@@ -120,6 +111,20 @@ def _finding_result(
             "tensor": f.tensor,
         },
     }
+    if f.places:  # a finding standing for several places: each of them, with its own message
+        result["relatedLocations"] = [
+            {
+                "id": n,
+                "message": {"text": place.message},
+                "physicalLocation": _physical_location(m.path, artifact),
+                "logicalLocations": [
+                    _logical_location(
+                        m, f._replace(op=place.op, opcode=place.opcode, tensor=place.tensor)
+                    )
+                ],
+            }
+            for n, place in enumerate(f.places)
+        ]
     if state:
         result["baselineState"] = state
     return result
@@ -177,12 +182,7 @@ def sarif_dict(report: Report, outcome: Outcome) -> dict[str, Any]:
                 _finding_result(m, f, prints[i], artifact, index_of(f.code, minimal), state)
             )
         for occurrence, gate in enumerate(verdict.failed_gates, 1):
-            descriptor = {
-                "id": f"gate/{gate.name}",
-                "name": gate.name,
-                "shortDescription": {"text": GATE_HELP.get(gate.name, gate.name)},
-                "defaultConfiguration": {"level": "error"},
-            }
+            descriptor = _rule_descriptor(gate_rule(gate.name))
             rule = index_of(descriptor["id"], descriptor)
             results.append(_gate_result(m, gate, artifact, rule, occurrence))
     notifications = [

@@ -41,6 +41,7 @@ from coralcheck.render.phrases import (
     io_formulas,
     op_label,
     op_runs,
+    op_shapes_text,
     plural,
     recovery,
     segment_rows,
@@ -113,22 +114,31 @@ def _ops(m: ModelReport, verbose: bool) -> Section | None:
         return "Ops", lambda width: wrap(styled(hist), width)
     rows = []
     first_with: dict[str, int] = {}  # reason -> the op it was first shown for
+    shapes = m.op_shapes if verbose else None
     for run in op_runs(m.ops, collapse=not verbose):
         op = run.first
         status: Styled = [(op.status, "")]
-        if op.placement == "cpu" and op.reason:
+        if len(run.ops) > 1:
+            status.append((f" ({plural(len(run.ops), 'op')})", "dim"))
+        if op.reason:  # why an op is on the CPU; a caveat on one that maps
             seen = first_with.setdefault(op.reason, op.index)
             reason = op.reason if verbose or seen == op.index else f"same reason as op {seen}"
             status.append(("\n" + reason, "dim"))
-        elif len(run.ops) > 1:
-            status.append((f" ({plural(len(run.ops), 'op')})", "dim"))
         placement = styled(op.placement.upper(), PLACEMENT_STYLE.get(op.placement, ""))
-        opcodes = op.opcode if len(run.ops) == 1 else run.opcodes  # -v: 3,500 runs of one op
-        rows.append([styled(run.span), styled(opcodes), placement, status])
-    # The op and status columns share what the others leave, 2:3 (long reasons wrap).
-    columns = (Column("#"), Column("op", ratio=2), Column("on"), Column("status", ratio=3))
+        opcodes: Styled = styled(op.opcode if len(run.ops) == 1 else run.opcodes)
+        if shapes is not None and len(run.ops) == 1 and 0 <= op.index < len(shapes):
+            opcodes.append(("\n" + op_shapes_text(shapes[op.index]), "dim"))
+        rows.append([styled(run.span), opcodes, placement, status])
     title = "Ops" if verbose else "Ops (runs on the Edge TPU collapsed; -v shows each)"
-    return title, lambda width: table(columns, rows, width, expand=True)
+
+    def lay_out(width: int) -> list[Line]:
+        # The op column as wide as its names, up to 2/5 of the width (a long list of a
+        # collapsed run wraps); the status and its reason take all the rest.
+        op_column = Column("op", max_width=max(12, width * 2 // 5 - 2))
+        columns = (Column("#"), op_column, Column("on"), Column("status", ratio=1))
+        return table(columns, rows, width, expand=True)
+
+    return title, lay_out
 
 
 def _segments(m: ModelReport) -> Section | None:

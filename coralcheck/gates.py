@@ -1,0 +1,106 @@
+"""The gates, documented like rules: `coralcheck rule gate/max-cpu-ops` and SARIF's `gate/<name>`
+rule descriptors read them here.
+
+A gate is not a rule that finds a problem in a model: it is a pass/fail threshold the settings
+ask for (`--max-cpu-ops`, `require-full-mapping`, ...; checked by coralcheck.config.check_gates)
+or the comparison with a `--baseline` file (coralcheck.baseline). A failed gate fails the run
+(exit 1) whatever `--fail-on` says.
+"""
+
+from __future__ import annotations
+
+from coralcheck.checks import Rule
+
+PREFIX = "gate/"
+FAMILY = "gate"
+
+GATES: dict[str, Rule] = {
+    gate.name: gate
+    for gate in (
+        Rule(
+            code="gate/max-cpu-ops",
+            name="max-cpu-ops",
+            family=FAMILY,
+            severity="error",
+            title="At most N ops may run on the CPU",
+            explanation=(
+                "A gate you set with `--max-cpu-ops N` or `max-cpu-ops = N` in the settings. It "
+                "fails when more than N ops of the model are predicted to run on the CPU (for a "
+                "compiled model: are left on the CPU). Every op on the CPU is slow and cuts the "
+                "Edge TPU part short; 0 requires every op to map."
+            ),
+            fix=(
+                "Bring the ops back to the Edge TPU (see the findings and the biggest wins), or "
+                "raise N when those CPU ops are accepted."
+            ),
+            example="gate max-cpu-ops failed: 3 ops on the CPU (at most 0 allowed)",
+        ),
+        Rule(
+            code="gate/require-full-mapping",
+            name="require-full-mapping",
+            family=FAMILY,
+            severity="error",
+            title="Every op must run on the Edge TPU",
+            explanation=(
+                "A gate you set with `--require-full-mapping` or `require-full-mapping = true` "
+                "in the settings. It fails when any op of the model would run on the CPU."
+            ),
+            fix=(
+                "Make the CPU ops mappable (see the findings and the biggest wins), or drop the "
+                "gate (`--no-require-full-mapping`) and use `--max-cpu-ops N` instead."
+            ),
+            example="gate require-full-mapping failed: 38 of 41 ops on the Edge TPU (all required)",
+        ),
+        Rule(
+            code="gate/min-tpu-mac-share",
+            name="min-tpu-mac-share",
+            family=FAMILY,
+            severity="error",
+            title="At least this share of the multiply-accumulates must run on the Edge TPU",
+            explanation=(
+                "A gate you set with `--min-tpu-mac-share P` or `min-tpu-mac-share = P` (0-1 or "
+                "a percentage). It fails when the ops predicted for the Edge TPU do less than "
+                "that share of the model's multiply-accumulates: a few cheap ops on the CPU may "
+                "pass, a convolution on the CPU does not."
+            ),
+            fix=(
+                "Bring the compute-heavy ops (convolutions, fully connected layers) back to the "
+                "Edge TPU; see the biggest wins, which count the MACs each fix brings back."
+            ),
+            example=(
+                "gate min-tpu-mac-share failed: 85.0% of multiply-accumulates on the Edge TPU "
+                "(at least 90.0% required)"
+            ),
+        ),
+        Rule(
+            code="gate/baseline",
+            name="baseline",
+            family=FAMILY,
+            severity="error",
+            title="No Edge TPU op lost and no new CPU op since the baseline",
+            explanation=(
+                "With `--baseline FILE`, each model is compared with what `--write-baseline` "
+                "recorded: it fails when the model has fewer ops on the Edge TPU, or an op type "
+                "more often on the CPU, than in the baseline (new findings fail on their own, "
+                "by --fail-on)."
+            ),
+            fix=(
+                "Undo the change that moved ops to the CPU, or, when it is accepted, record a new "
+                "baseline with `--write-baseline FILE`."
+            ),
+            example="gate baseline failed: new CPU op: RESIZE_BILINEAR runs on the CPU 1x "
+            "(baseline: 0x)",
+        ),
+    )
+}
+
+
+def find_gate(text: str) -> Rule | None:
+    """The gate `gate/NAME` (or NAME) names, any case; None when it names none."""
+    wanted = text.strip().lower()
+    return GATES.get(wanted.removeprefix(PREFIX))
+
+
+def gate_rule(name: str) -> Rule:
+    """The documentation of gate `name`; a bare entry for a gate this module does not know."""
+    return GATES.get(name) or Rule(f"{PREFIX}{name}", name, FAMILY, "error", name, "", "")
