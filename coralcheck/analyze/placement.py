@@ -208,7 +208,8 @@ def _constraint_step(view: OpView, target: Target) -> tuple[Verdict, bool]:
         if not message:
             continue
         if c.effect == "note":
-            notes.append(f"{message} (not knowable without the compiler)")
+            # Constraint texts are sentences: the caveat follows as one more.
+            notes.append(f"{message.rstrip('.')}. Only the compiler can tell whether it maps.")
             own_notes = True
             continue
         found = Verdict(

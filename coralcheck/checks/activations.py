@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 
 from coralcheck.checks import CheckContext, chain, finding, rule
@@ -108,19 +107,16 @@ def _single_op(ctx: CheckContext, code: str) -> Iterator[Finding]:
     found = ctx.prediction.ops_of({opcode})
     if not found:
         return
-    blocked_by = Counter(p.blamed_on for p in ctx.prediction.ops)
+    # What an activation keeps off the Edge TPU after it is G001's (or G004's), on the same op:
+    # the messages here say only what the op is, so that repeats group into one finding.
     for i in found:
         op = ctx.sg.operators[i]
         detail = f", alpha {op.options['alpha']:.3g}" if "alpha" in op.options else ""
         placement = ctx.prediction.ops[op.index]
-        blocked = blocked_by[op.index]
-        impact = (
-            f": {plural(blocked, 'supported op')} after it run on the CPU too" if blocked else ""
-        )
         yield finding(
             code,
             f"{ctx.op_label(op.index)}{detail}: {facts['name']} is not an Edge TPU op "
-            f"({placement.status}){impact}",
+            f"({placement.status})",
             op=op.index,
             opcode=opcode,
             fix=f"Use {facts['replacement']}.",
