@@ -23,6 +23,7 @@ import pytest
 import user_conversions as uc
 from conftest import CORPUS, FIXTURES
 
+from coralcheck.analyze.cost import work
 from coralcheck.analyze.placement import predict
 from coralcheck.checks import all_rules
 from coralcheck.cli import main
@@ -124,14 +125,13 @@ def test_a_model_nothing_of_which_can_map_fails_with_a_one_line_finding(
 
 
 def _real_cpu_share(compiled: str) -> float:
-    """The share of the source model's MACs (of its ops, without MACs) that the real compiler
-    left on the CPU."""
+    """The share of the source model's work (`cost.work`: its MACs) that the real compiler left
+    on the CPU."""
     entry = truth()[compiled]
-    model = load(CORPUS / entry["source"])
-    macs = predict(model, target(Options().compiler_version)).macs
+    prediction = predict(load(CORPUS / entry["source"]), target(Options().compiler_version))
+    per_op = work(prediction.macs, prediction.views)
     cpu = {index for index, _, placement in entry["per_op"] if placement == "cpu"}
-    work = macs if sum(macs) else [1] * len(macs)
-    return sum(work[i] for i in cpu) / sum(work)
+    return sum(per_op[i] for i in cpu) / sum(per_op)
 
 
 @pytest.mark.parametrize("compiled", _partly_mapped())
@@ -141,11 +141,10 @@ def test_a_partly_mapped_model_fails_exactly_when_its_real_cpu_part_holds_comput
     """The real placement decides: CPU ops holding at least the [verdict] share of the compute
     cut the Edge TPU part short (G001, error); a cheaper CPU tail is a warning (G004)."""
     entry = truth()[compiled]
-    if entry["segments"] > 1:
-        pytest.skip("compiled with -a: several Edge TPU segments (see the -a tests)")
     share = _real_cpu_share(compiled)
     expected = int(share >= knowledge().verdict["compute_share"])
-    code, document = lint_json(capsys, str(CORPUS / entry["source"]))
+    several = ["-a"] if entry["segments"] > 1 else []  # compiled with -a
+    code, document = lint_json(capsys, str(CORPUS / entry["source"]), *several)
     assert code == expected, (f"real CPU share {share:.2%}", errors_of(document))
 
 

@@ -7,6 +7,7 @@ the LSTM ops; every other op counts 0 (elementwise work is small next to these).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from coralcheck.edgetpu.constraints import OpView
 
@@ -20,6 +21,15 @@ def op_macs(view: OpView) -> int:
         return max(int(counter(view)), 0)
     except (IndexError, ValueError, ZeroDivisionError, AttributeError):
         return 0  # a malformed op: no estimate rather than an error
+
+
+def work(macs: Sequence[int], views: Sequence[OpView]) -> list[int]:
+    """Per op, the work the verdict weighs (rules/catalogue.toml [verdict]): its
+    multiply-accumulates; in a model without any (lookup tables, forests written as comparisons),
+    the elements it writes, so that a 1000-wide comparison weighs more than a final ARG_MAX."""
+    if any(macs):
+        return list(macs)
+    return [max(sum(t.num_elements for t in view.outputs), 1) for view in views]
 
 
 def _out(view: OpView) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from coralcheck.analyze.cost import work
 from coralcheck.checks import CheckContext, chain, finding, rule
 from coralcheck.checks.ops import foreign_ops
 from coralcheck.edgetpu.constraints import quote
@@ -21,13 +22,9 @@ _SUBGRAPH_OPTIONS = (
 
 
 def _work(ctx: CheckContext) -> tuple[list[int], int]:
-    """Per op, the work the verdict weighs: its multiply-accumulates, or 1 per op in a model
-    without any (lookup tables, forests as comparisons): and the model's total."""
-    macs = ctx.prediction.macs
-    total = sum(macs)
-    if total:
-        return macs, total
-    return [1] * len(macs), len(macs)
+    """Per op, the work the verdict weighs (`cost.work`), and the model's total."""
+    per_op = work(ctx.prediction.macs, ctx.views)
+    return per_op, sum(per_op) or 1
 
 
 def _blamed(ctx: CheckContext) -> dict[int, list[int]]:
@@ -70,7 +67,8 @@ def _causes(ctx: CheckContext) -> list[tuple[int, tuple[int, ...], list[int]]]:
 def _compute_text(ctx: CheckContext, share: float, heavy: int) -> str:
     """`17% of the model's multiply-accumulates (2 compute ops)`, `no multiply-accumulates`."""
     if not sum(ctx.prediction.macs):
-        return f"{share:.0%} of the model's ops"
+        percent = "<1%" if share < 0.01 else f"{share:.0%}"
+        return f"{percent} of the elements the model's ops write (it has no multiply-accumulates)"
     if not heavy:
         return "no multiply-accumulates"
     percent = "<1%" if share < 0.01 else f"{share:.0%}"
@@ -109,7 +107,8 @@ def compute_on_cpu(ctx: CheckContext) -> Iterator[Finding]:
     depends on it runs on the CPU as well ("More than one subgraph is not supported"): the cost of
     an unmapped op is not that op, but everything behind it. When the ops left on the CPU this
     way (and the unmapped ops themselves) hold at least 1% of the model's multiply-accumulates
-    (of its ops, in a model without any), the Edge TPU part of the model is cut short: the
+    (of the elements its ops write, in a model without
+    any), the Edge TPU part of the model is cut short: the
     convolutions left behind run on the host CPU, which is many times slower. Every op that keeps
     compute on the CPU gets this finding. Ops on branches that do not depend on it still map. A
     CPU part without real compute (post-processing after the last convolution) is G004, a
@@ -126,8 +125,8 @@ def compute_on_cpu(ctx: CheckContext) -> Iterator[Finding]:
     for i, own, dragged in _causes(ctx):
         kept = [*own, *dragged]
         share = sum(work[j] for j in kept) / total
-        if not share or (not any(macs) and not dragged):
-            continue  # no compute; in a model without MACs, an op that drags none is its own
+        if not share:
+            continue
         heavy = sum(1 for j in kept if macs[j])
         after = f"; {_run(len(dragged))} on the CPU too" if dragged else ""
         yield finding(
