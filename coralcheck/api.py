@@ -31,8 +31,9 @@ from coralcheck.report import ModelReport, Report
 
 def check(path: str | os.PathLike[str], **options: Any) -> Report:
     """Lint one model file. Keyword options are the fields of `Options`; `select`, `ignore`
-    and `severity` filter and re-rank the findings as the CLI's config does."""
-    opts = options.pop("options", None) or Options(**options)
+    and `severity` filter and re-rank the findings as the CLI's config does. The report records
+    the model's data flow (`graph`, for its HTML view in a notebook) unless `graph=False`."""
+    opts = options.pop("options", None) or Options(**{"graph": True, **options})
     report = check_model(os.fspath(path), opts)
     if opts.select or opts.ignore or opts.severity:
         from coralcheck.config import SELECT_ALL, Config, apply
@@ -49,7 +50,12 @@ def check(path: str | os.PathLike[str], **options: Any) -> Report:
 def check_model(path: str, options: Options) -> ModelReport:
     """The report of one model file (see the module docstring)."""
     with _cycle_collection_paused():
-        return _check_model(path, options)
+        model, report = _check_model(path, options)
+        if options.graph:
+            from coralcheck.analyze.opgraph import op_graph
+
+            report.graph = op_graph(model, report.ops)
+        return report
 
 
 @contextlib.contextmanager
@@ -70,14 +76,14 @@ def _cycle_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check_model(path: str, options: Options) -> ModelReport:
+def _check_model(path: str, options: Options) -> tuple[Model, ModelReport]:
     from coralcheck.model import load
 
     if options.compile and options.compiled_path:
         raise UsageError("--compile", "cannot be combined with --compiled (pick one)")
     model = load(path)
     if model.is_compiled:
-        return _check_compiled(model, options)
+        return model, _check_compiled(model, options)
     from coralcheck.analyze import analyze
 
     report = analyze(model, options)
@@ -89,7 +95,7 @@ def _check_model(path: str, options: Options) -> ModelReport:
         compare_with_compiled(report, model, load(options.compiled_path), options, "pair")
     if options.compile:
         compile_and_compare(report, model, options)
-    return report
+    return model, report
 
 
 def _named_compiled(path: str) -> bool:

@@ -26,6 +26,9 @@ class Options(NamedTuple):
     ignore: tuple[str, ...] = ()
     # Code or prefix -> severity. The default is read-only: it is shared by every Options.
     severity: Mapping[str, str] = MappingProxyType({})
+    # Record the main subgraph's data flow in the report (`ModelReport.graph`): the HTML and
+    # Model Explorer formats draw it; the others do not need it.
+    graph: bool = False
 
     def __reduce__(self) -> tuple[type[Options], tuple[object, ...]]:
         # The read-only default cannot be pickled (options go to worker processes): a dict can.

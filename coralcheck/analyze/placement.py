@@ -456,6 +456,7 @@ def predict(model: Model, target: Target) -> Prediction:
                 reason=reason,
                 blamed_on=blamed,
                 macs=macs[i],
+                segment=1 if on_tpu[i] else None,  # the compiler maps one segment (no -a)
             )
         )
     rejected = [i for i, ok in enumerate(supported) if not ok]

@@ -119,6 +119,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
+    from coralcheck.render import GRAPH_FORMATS
+
     return Options(
         compiler_version=args.compiler_version or DEFAULT_COMPILER_VERSION,
         runtime_version=args.runtime_version or DEFAULT_RUNTIME_VERSION,
@@ -128,6 +130,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         compile_output=args.compile_output,
         compiler_timeout=args.compiler_timeout,
         compiler_flags=tuple(args.compiler_flag),
+        graph=args.format in GRAPH_FORMATS,
     )
 
 
@@ -313,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
     cli = cli_settings(args)
     base = options_from_args(args)
     paths, failures = expand_paths(args.paths)
+    if args.format == "model-explorer" and len(paths) > 1:
+        raise UsageError("--format model-explorer", f"is for one model; {len(paths)} were given")
     _refuse_to_overwrite_models(paths, args.output, args.write_baseline)
     cache: dict[Any, Any] = {}
     configs = [
