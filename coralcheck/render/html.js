@@ -458,16 +458,18 @@
   };
   Graph.prototype.initialView = function () {
     var w = this.box.clientWidth || 800, h = this.box.clientHeight || 500;
-    var k = Math.min(1, w / this.width);
-    if (this.height * k <= h || !this.d.roots.length) {
-      if (this.height * k <= h) return this.fit();
-      this.k = Math.max(k, 0.5); this.tx = Math.max(0, (w - this.width * this.k) / 2); this.ty = 8;
-      return this.apply();
-    }
-    // A tall graph with ops on the CPU: open where the first root cause is.
-    var u = this.unitList[this.unitOf[this.d.roots[0][0]]];
+    var k = Math.min(1, w / this.width), ops = this.d.ops;
+    if (this.height * k <= h) return this.fit();
+    var cpu = this.unitList.filter(function (u) { return u.kind === "op" && ops[u.op][1] === "cpu"; });
     this.k = Math.max(k, 0.75);
-    this.centerOn(u.x + 60, u.y);
+    if (!cpu.length) { this.tx = Math.max(0, (w - this.width * this.k) / 2); this.ty = 8; return this.apply(); }
+    // A tall graph with ops on the CPU: open on them (the last one near the bottom edge when
+    // they do not all fit), with the Edge TPU ops that feed them above.
+    cpu.sort(function (a, b) { return a.y - b.y; });
+    var top = cpu[0].y, bottom = cpu[cpu.length - 1].y, x = 0;
+    cpu.forEach(function (u) { x += u.x; });
+    var fits = (bottom - top) * this.k <= h - 120;
+    this.centerOn(x / cpu.length, fits ? (top + bottom) / 2 : bottom + (90 - h / 2) / this.k);
   };
   Graph.prototype.zoom = function (factor, cx, cy) {
     var k = Math.max(0.02, Math.min(4, this.k * factor));
@@ -486,11 +488,13 @@
       if (t < 0) return;
       var tt = d.tensors[t];
       if (!tt) return;
-      var q = tt[3] === null ? "—" : tt[5] ? "per channel (" + tt[5] + " scales)" : "scale " + Number(tt[3]).toPrecision(6) + ", zero point " + tt[4];
-      rows.push("<tr><td>" + esc(tt[0]) + (tt[6] ? ' <span class="dim">(constant)</span>' : "") + "</td><td>" +
-        esc(tt[1].toLowerCase()) + "</td><td>" + esc(tt[2].join("x") || "scalar") + "</td><td>" + esc(q) + "</td></tr>");
+      var q = tt[3] === null ? "not quantized" : tt[5] ? "per channel (" + tt[5] + " scales)"
+        : "scale " + Number(tt[3]).toPrecision(6) + ", zero point " + tt[4];
+      rows.push("<li><code>" + esc(tt[0]) + "</code>" + (tt[6] ? ' <span class="dim">(constant)</span>' : "") +
+        '<br><span class="dim">' + esc(tt[1].toLowerCase()) + " · " + esc(tt[2].join("x") || "scalar") + " · " +
+        esc(q) + "</span></li>");
     });
-    return rows.length ? "<table><tbody>" + rows.join("") + "</tbody></table>" : '<span class="dim">none</span>';
+    return rows.length ? '<ul class="tensors">' + rows.join("") + "</ul>" : '<span class="dim">none</span>';
   };
 
   Graph.prototype.opDetails = function (i) {
