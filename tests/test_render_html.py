@@ -253,3 +253,32 @@ def test_every_tpu_op_names_its_segment(corpus_dir: Path) -> None:
     numbers = [op.segment for op in report.ops if op.placement == "tpu"]
     assert numbers == list(range(1, len(report.compiled["segments"]) + 1))
     assert all(op.segment is None for op in report.ops if op.placement == "cpu")
+
+
+# --- the README ----------------------------------------------------------------------------
+
+
+def readme_yaml_blocks() -> list:
+    yaml = pytest.importorskip("yaml")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", readme, re.S)]
+
+
+def test_the_ci_recipes_upload_the_html_report() -> None:
+    blocks = readme_yaml_blocks()
+    github = next(b for b in blocks if isinstance(b, dict) and "jobs" in b)
+    steps = [s for job in github["jobs"].values() for s in job["steps"]]
+    written = [s["run"].split("--output ")[1].split()[0] for s in steps
+               if "--format html" in s.get("run", "")]  # fmt: skip
+    uploads = [s["with"]["path"] for s in steps if s.get("uses", "").startswith(
+        "actions/upload-artifact@")]  # fmt: skip
+    assert written and written == uploads
+    gitlab = next(b for b in blocks if isinstance(b, dict) and "coralcheck" in b)["coralcheck"]
+    html_out = [c.split("--output ")[1].split()[0] for c in gitlab["script"] if "format html" in c]
+    assert html_out and html_out == gitlab["artifacts"]["paths"]
+
+
+def test_the_readme_shows_the_screenshot() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (image,) = re.findall(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", readme)
+    assert (REPO / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
