@@ -165,3 +165,27 @@ def test_the_3500_op_page_opens_collapsed_and_expands(chromium, tmp_path: Path) 
     assert page.locator("g.run").count() == 0
     assert page.locator("g.op:not([data-run])").count() == 3500
     assert visit.errors == []
+
+
+def test_each_edge_tpu_segment_is_shaded_by_its_number(chromium, tmp_path: Path) -> None:
+    from conftest import CORPUS
+
+    record = CORPUS / "groundtruth.json"
+    if not record.exists():
+        pytest.skip("the shared corpus is not here")
+    pairs = json.loads(record.read_text(encoding="utf-8"))
+    compiled = next(
+        (CORPUS / k for k, v in sorted(pairs.items()) if v.get("usable") and v["segments"] > 1),
+        None,
+    )
+    if compiled is None:
+        pytest.skip("no compiled model with several Edge TPU segments in the corpus")
+    page_path, doc = report_pair(compiled, tmp_path)
+    visit = open_report(chromium, page_path)
+    shaded = visit.page.eval_on_selector_all(
+        "rect.segment",
+        "els => [...new Set(els.map(e => +e.dataset.segment))].sort((a, b) => a - b)",
+    )
+    assert shaded == sorted({op["segment"] for op in doc["ops"] if op["placement"] == "tpu"})
+    assert len(shaded) == pairs[str(compiled.relative_to(CORPUS))]["segments"]
+    assert visit.errors == []

@@ -282,3 +282,18 @@ def test_the_readme_shows_the_screenshot() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     (image,) = re.findall(r"!\[[^\]]*\]\((docs/[^)]+\.png)\)", readme)
     assert (REPO / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_nan_scale_from_a_corrupt_file_still_makes_a_valid_page(tmp_path: Path) -> None:
+    data = build_model(
+        tensors=[TensorSpec("x", [1, 4], "INT8", scale=[float("nan")], zero_point=[0]),
+                 TensorSpec("y", [1, 4], "INT8", scale=[float("inf")], zero_point=[0])],
+        ops=[OpSpec("RELU", [0], [1])],
+        inputs=[0],
+        outputs=[1],
+    )  # fmt: skip
+    model = tmp_path / "nan.tflite"
+    model.write_bytes(data)
+    _, page = lint(tmp_path, model, "html")
+    (island,) = islands(page)  # strict JSON: no NaN literal
+    assert [t[3] for t in island["tensors"]] == ["nan", "inf"]

@@ -697,11 +697,20 @@
       if (op[1] === "tpu") segs[op[6] || 0] = (segs[op[6] || 0] || 0) + 1;
       else counts[op[2]] = (counts[op[2]] || 0) + 1;
     });
-    Object.keys(segs).forEach(function (s) {
-      var hue = SEGMENT_HUES[(Math.max(1, s) - 1) % SEGMENT_HUES.length];
-      items.push('<span><span class="swatch" style="background:' + hue + ';opacity:.5"></span>Edge TPU' +
-        (+s ? " segment " + s : "") + " (" + count(segs[s], "op") + ")</span>");
-    });
+    var numbers = Object.keys(segs);
+    if (numbers.length > 4) {  // one entry for many segments (compiled with -a)
+      var total = 0;
+      numbers.forEach(function (s) { total += segs[s]; });
+      items.push("<span>" + SEGMENT_HUES.map(function (hue) {
+        return '<span class="swatch" style="background:' + hue + ';opacity:.5;margin-right:0"></span>';
+      }).join("") + " " + numbers.length + " Edge TPU segments, each its own shade (" + count(total, "op") + ")</span>");
+    } else {
+      numbers.forEach(function (s) {
+        var hue = SEGMENT_HUES[(Math.max(1, s) - 1) % SEGMENT_HUES.length];
+        items.push('<span><span class="swatch" style="background:' + hue + ';opacity:.5"></span>Edge TPU' +
+          (+s ? " segment " + s : "") + " (" + count(segs[s], "op") + ")</span>");
+      });
+    }
     d.ops.forEach(function (op) {
       if (op[1] !== "cpu" || seen[op[2]]) return;
       seen[op[2]] = true;

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,13 @@ def json_island(value: Any) -> str:
 # --- the data the script draws -----------------------------------------------------------------
 
 
+def _number(value: float | None) -> float | str | None:
+    """A scale as JSON: NaN and infinities (read from corrupt files) as the text JS shows."""
+    if value is None or math.isfinite(value):
+        return value
+    return str(value)
+
+
 def graph_data(m: ModelReport) -> dict[str, Any]:
     """One model's graph as compact JSON: ops as rows, statuses once, tensors as rows."""
     statuses: dict[str, int] = {}
@@ -92,9 +100,10 @@ def graph_data(m: ModelReport) -> dict[str, Any]:
     g = m.graph
     if g is not None and len(g.op_inputs) == len(m.ops):
         data["tensors"] = [
-            [t.name, t.dtype, list(t.shape), t.scale, t.zero_point, t.channels, int(t.constant)]
+            [t.name, t.dtype, list(t.shape), _number(t.scale), t.zero_point, t.channels,
+             int(t.constant)]
             for t in g.tensors
-        ]
+        ]  # fmt: skip
         data["ins"] = [list(i) for i in g.op_inputs]
         data["outs"] = [list(o) for o in g.op_outputs]
         data["graphIn"] = list(g.inputs)
