@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from browser import YOLO, browser, open_report, screenshot, write_report
 from conftest import REPO
-from tflite_builder import OpSpec, TensorSpec, build_model
+from test_render_html import hostile_tensor_model
 
 pytestmark = pytest.mark.browser
 
@@ -127,19 +126,7 @@ def test_pan_zoom_and_dark(chromium, tmp_path: Path) -> None:
 
 def test_a_hostile_tensor_name_runs_no_script(chromium, tmp_path: Path) -> None:
     name = "</script><script>window.pwned=1</script><img src=x onerror=window.pwned=2>"
-    data = build_model(
-        tensors=[
-            TensorSpec("x", [1, 4], "INT8", scale=[0.5], zero_point=[0]),
-            TensorSpec("w", [2, 4], "INT8", data=np.ones((2, 4), np.int8), scale=[0.1]),
-            TensorSpec(name, [1, 2], "INT8", scale=[0.25], zero_point=[0]),
-            TensorSpec("y", [1, 2], "FLOAT32"),
-        ],
-        ops=[OpSpec("FULLY_CONNECTED", [0, 1, -1], [2]), OpSpec("DEQUANTIZE", [2], [3])],
-        inputs=[0],
-        outputs=[3],
-    )
-    model = tmp_path / "hostile.tflite"
-    model.write_bytes(data)
+    model = hostile_tensor_model(tmp_path, name)
     page_path, _ = report_pair(model, tmp_path)
     visit = open_report(chromium, page_path)
     visit.page.locator('g.op[data-op="1"]').hover()

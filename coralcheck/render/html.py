@@ -33,6 +33,7 @@ from coralcheck.render.phrases import (
     op_label,
     plural,
     recovery,
+    run_headline,
     severity_counts,
     shape_text,
     sorted_findings,
@@ -329,15 +330,8 @@ def _section(m: ModelReport, outcome: Outcome, n: int) -> str:
 
 
 def render_html(report: Report, outcome: Outcome) -> str:
-    failed = sum(v.failed for v in outcome.verdicts)
-    total = len(report.models) + len(outcome.failures)
-    if failed or outcome.failures:
-        parts = [f"{failed} of {plural(total, 'model')} failed"]
-        if outcome.failures:
-            parts.append(f"{len(outcome.failures)} could not be checked")
-        headline, state = ", ".join(parts), "failed"
-    else:
-        headline, state = f"{plural(total, 'model')} passed", "passed"
+    headline, failed = run_headline(report, outcome)
+    state = "failed" if failed else "passed"
     title = report.models[0].path if len(report.models) == 1 else "coralcheck report"
     errors = ""
     if outcome.failures:

@@ -14,6 +14,7 @@ from coralcheck.render.phrases import (
     op_label,
     plural,
     recovery,
+    run_headline,
     severity_counts,
     sorted_findings,
     verdict_line,
@@ -96,16 +97,8 @@ def _model_section(m: ModelReport, outcome: Outcome, n: int) -> list[str]:
 
 
 def render_markdown(report: Report, outcome: Outcome) -> str:
-    failed = sum(v.failed for v in outcome.verdicts)
-    total = len(report.models) + len(outcome.failures)
-    if failed or outcome.failures:
-        parts = [f"{failed} of {plural(total, 'model')} failed"]
-        if outcome.failures:
-            parts.append(f"{len(outcome.failures)} could not be checked")
-        headline = f"## ❌ coralcheck: {', '.join(parts)}"
-    else:
-        headline = f"## ✅ coralcheck: {plural(total, 'model')} passed"
-    lines = [headline, ""]
+    words, failed = run_headline(report, outcome)
+    lines = [f"## {'❌' if failed else '✅'} coralcheck: {words}", ""]
     lines += [
         _row("Model", "Edge TPU ops", "Segments", "CPU ops", "Findings", "Result"),
         "|---|---:|---:|---:|---|---|",

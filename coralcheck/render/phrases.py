@@ -239,6 +239,19 @@ def verdict_line(m: ModelReport) -> str:
     return f"{head} — {s.ops_cpu} on CPU: {', '.join(parts)}{more}"
 
 
+def run_headline(report: Report, outcome: Any) -> tuple[str, bool]:
+    """The run in a few words and whether it failed: `1 of 3 models failed, 1 could not be
+    checked` or `3 models passed` (`outcome`: the run's `render.Outcome`)."""
+    failed = sum(v.failed for v in outcome.verdicts)
+    total = len(report.models) + len(outcome.failures)
+    if not failed and not outcome.failures:
+        return f"{plural(total, 'model')} passed", False
+    parts = [f"{failed} of {plural(total, 'model')} failed"]
+    if outcome.failures:
+        parts.append(f"{len(outcome.failures)} could not be checked")
+    return ", ".join(parts), True
+
+
 def shape_text(t: IOTensor) -> str:
     """`1x224x224x3`; a dynamic dimension (-1 in the shape signature) shows as `?`."""
     dims = t.shape_signature or t.shape
