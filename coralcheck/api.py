@@ -31,8 +31,9 @@ from coralcheck.report import ModelReport, Report
 
 def check(path: str | os.PathLike[str], **options: Any) -> Report:
     """Lint one model file. Keyword options are the fields of `Options`; `select`, `ignore`
-    and `severity` filter and re-rank the findings as the CLI's config does."""
-    opts = options.pop("options", None) or Options(**options)
+    and `severity` filter and re-rank the findings as the CLI's config does. The report records
+    the model's data flow (`graph`, for its HTML view in a notebook) unless `graph=False`."""
+    opts = options.pop("options", None) or Options(**{"graph": True, **options})
     report = check_model(os.fspath(path), opts)
     if opts.select or opts.ignore or opts.severity:
         from coralcheck.config import SELECT_ALL, Config, apply
@@ -51,7 +52,11 @@ def check_model(path: str, options: Options) -> ModelReport:
     from coralcheck.analyze.repeats import group_repeats
 
     with _cycle_collection_paused():
-        report = _check_model(path, options)
+        model, report = _check_model(path, options)
+    if options.graph:
+        from coralcheck.analyze.opgraph import op_graph
+
+        report.graph = op_graph(model, report.ops)
     report.findings = group_repeats(report.findings)
     return report
 
@@ -74,7 +79,7 @@ def _cycle_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check_model(path: str, options: Options) -> ModelReport:
+def _check_model(path: str, options: Options) -> tuple[Model, ModelReport]:
     from coralcheck.model import load
 
     if options.compile and options.compiled_path:
@@ -83,7 +88,7 @@ def _check_model(path: str, options: Options) -> ModelReport:
     if model.is_compiled:
         report = _check_compiled(model, options)
         _record_op_shapes(report, model, options)
-        return report
+        return model, report
     from coralcheck.analyze import analyze
 
     report = analyze(model, options)
@@ -96,7 +101,7 @@ def _check_model(path: str, options: Options) -> ModelReport:
         compare_with_compiled(report, model, load(options.compiled_path), options, "pair")
     if options.compile:
         compile_and_compare(report, model, options)
-    return report
+    return model, report
 
 
 def _record_op_shapes(report: ModelReport, model: Model, options: Options) -> None:

@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
     "convert": "convert",
     "quant": "quant",
     "compare": "compare",
+    "view": "view",
 }
 
 

@@ -30,6 +30,9 @@ class Options(NamedTuple):
     severity: Mapping[str, str] = MappingProxyType({})
     # Record every op's tensor shapes in the report (`-v` shows them).
     op_shapes: bool = False
+    # Record the main subgraph's data flow in the report (`ModelReport.graph`): the HTML and
+    # Model Explorer formats draw it; the others do not need it.
+    graph: bool = False
 
     def __reduce__(self) -> tuple[type[Options], tuple[object, ...]]:
         # The read-only default cannot be pickled (options go to worker processes): a dict can.

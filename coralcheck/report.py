@@ -88,6 +88,7 @@ class OpPlacement(NamedTuple):
     reason: str  # the human reason naming the root cause
     blamed_on: int | None = None  # the op whose failure sent this one to the CPU
     macs: int = 0
+    segment: int | None = None  # the Edge TPU segment it runs in (1, 2, ...); None on the CPU
 
 
 class RootCause(NamedTuple):
@@ -162,6 +163,36 @@ class Memory(NamedTuple):
     source: Literal["estimate", "compiled"] = "estimate"
 
 
+class GraphTensor(NamedTuple):
+    """A tensor of the main subgraph as an op's details show it (never its data)."""
+
+    index: int
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    scale: float | None  # the per-tensor scale (the first one when quantized per channel)
+    zero_point: int | None
+    channels: int = 0  # how many scales a per-channel quantization has (0: per tensor, or none)
+    constant: bool = False  # has data in the file (weights, bias)
+
+
+class OpGraph(NamedTuple):
+    """The data flow of the main subgraph (the graph of the HTML report and the Model Explorer
+    overlay): what each op of `ModelReport.ops` reads and writes. Recorded when asked for
+    (`Options.graph`), as it is as large as the model's tensor table."""
+
+    subgraph: str  # the subgraph's name in the file ("" when unnamed)
+    signature: str | None  # the key of the signature that runs the main subgraph, if any
+    tensors: list[GraphTensor]  # every tensor of the main subgraph, by index
+    op_inputs: list[tuple[int, ...]]  # per op: the tensors it reads (-1: an omitted input)
+    op_outputs: list[tuple[int, ...]]  # per op: the tensors it writes
+    inputs: tuple[int, ...]  # the subgraph's input tensors
+    outputs: tuple[int, ...]
+    # CPU ops that read a tensor an Edge TPU op writes, or write one an Edge TPU op reads: where
+    # data crosses between the host and the Edge TPU.
+    boundary: tuple[int, ...] = ()
+
+
 class ModelReport(MutableRecord):
     """One model's report; analysis appends to its lists and sets the compiled/compiler facts."""
 
@@ -183,6 +214,7 @@ class ModelReport(MutableRecord):
         "diff",
         "segments",
         "op_shapes",
+        "graph",
     )
 
     def __init__(
@@ -204,6 +236,7 @@ class ModelReport(MutableRecord):
         diff: list[dict[str, Any]] | None = None,
         segments: list[TpuSegment] | None = None,
         op_shapes: list[list[list[list[int]]]] | None = None,
+        graph: OpGraph | None = None,
     ) -> None:
         self.path = path
         self.kind = kind
@@ -228,6 +261,8 @@ class ModelReport(MutableRecord):
         # Per op of the main subgraph: [non-constant input shapes, output shapes], when asked
         # for (Options.op_shapes, `-v`); None otherwise.
         self.op_shapes = op_shapes
+        # The data flow of the main subgraph, when asked for (`Options.graph`).
+        self.graph = graph
 
     def to_dict(self) -> dict[str, Any]:
         d = _json_ready(self)
@@ -289,3 +324,10 @@ class Report(MutableRecord):
     @property
     def findings(self) -> list[tuple[ModelReport, Finding]]:
         return [(m, f) for m in self.models for f in m.findings]
+
+    def _repr_html_(self) -> str:
+        """The HTML report (`--format html`) in a notebook (Jupyter, Colab), in an iframe of its
+        own so that its styles and scripts stay apart from the notebook's."""
+        from coralcheck.render.html import notebook_frame
+
+        return notebook_frame(self)

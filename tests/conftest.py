@@ -43,7 +43,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 # Marker -> the module an extra installs. A marked test is skipped, not failed, where its extra
 # is not installed (e.g. `pip install -e '.[test]'` alone, or a Python TensorFlow does not support).
-_EXTRA_MODULES = {"tensorflow": "tensorflow", "litert": "ai_edge_litert"}
+_EXTRA_MODULES = {
+    "tensorflow": "tensorflow",
+    "litert": "ai_edge_litert",
+    "view": "model_explorer",
+}
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -52,6 +56,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker, module in _EXTRA_MODULES.items():
         if item.get_closest_marker(marker) and importlib.util.find_spec(module) is None:
             pytest.skip(f"needs {module} (not installed)")
+    if item.get_closest_marker("browser"):
+        import browser
+
+        reason = browser.missing()
+        if reason:
+            pytest.skip(f"browser test: {reason}")
 
 
 @cache

@@ -116,3 +116,31 @@ def test_piped_lint_of_many_ops_imports_no_rich_dataclasses_or_numpy(tmp_path: P
     modules, code = _modules(CLI_LISTING_MODULES, tmp_path, str(path), "-v")
     assert code in (0, 1)
     assert _forbidden(modules, LEAN_OUT) == []
+
+
+# The HTML report and the data flow it draws are for --format html / model-explorer only.
+GRAPH_ONLY = (
+    "coralcheck.render.html",
+    "coralcheck.render.modelexplorer",
+    "coralcheck.analyze.opgraph",
+)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_plain_lint_imports_no_html_renderer(tmp_path: Path, fmt: str) -> None:
+    model = FIXTURES / "stridedslice_int8.tflite"
+    modules, code = _modules(CLI_LISTING_MODULES, tmp_path, str(model), "--format", fmt)
+    assert code in (0, 1)
+    assert "coralcheck.analyze.placement" in modules
+    assert _forbidden(modules, GRAPH_ONLY) == []
+
+
+def test_html_lint_imports_the_html_renderer_and_no_heavy_module(tmp_path: Path) -> None:
+    model = FIXTURES / "stridedslice_int8.tflite"
+    out = str(tmp_path / "r.html")
+    modules, code = _modules(
+        CLI_LISTING_MODULES, tmp_path, str(model), "--format", "html", "-o", out
+    )
+    assert code in (0, 1)
+    assert {"coralcheck.render.html", "coralcheck.analyze.opgraph"} <= modules
+    assert _forbidden(modules, HEAVY + OPTIONAL + ("dataclasses", "rich")) == []

@@ -102,7 +102,17 @@ def compiled_placements(model: Model, segments: list[Segment]) -> list[OpPlaceme
     for op in sg.operators:
         if op.is_edgetpu:
             reason = f"Edge TPU segment {number.get(op.index, '?')} of {len(number)} (compiled)"
-            out.append(OpPlacement(op.index, op.opcode, op.version, "tpu", MAPPED_STATUS, reason))
+            out.append(
+                OpPlacement(
+                    op.index,
+                    op.opcode,
+                    op.version,
+                    "tpu",
+                    MAPPED_STATUS,
+                    reason,
+                    segment=number.get(op.index),
+                )
+            )
             continue
         reason = "runs on the CPU in the compiled model (the file does not record why)"
         if op.index in between:

@@ -587,10 +587,14 @@ def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> P
                 macs=macs[i],
             )
         )
+    segments = _segments(sg, epochs, on_tpu, macs)
+    for segment in segments:  # each op's segment number (several only with -a)
+        for i in segment.ops:
+            placements[i] = placements[i]._replace(segment=segment.number)
     groups = list(by_signature.values())
     prediction = Prediction(views, verdicts, epochs, on_tpu, placements, macs, groups, rejected)
     prediction.multiple_subgraphs = multiple_subgraphs
-    prediction.segments = _segments(sg, epochs, on_tpu, macs)
+    prediction.segments = segments
     prediction.units = units
     prediction.root_causes = rank_root_causes(sg, prediction, preds, output_quantizes)
     return prediction

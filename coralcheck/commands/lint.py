@@ -134,6 +134,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
+    from coralcheck.render import GRAPH_FORMATS
+
     return Options(
         compiler_version=args.compiler_version or DEFAULT_COMPILER_VERSION,
         runtime_version=args.runtime_version or DEFAULT_RUNTIME_VERSION,
@@ -145,6 +147,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         compiler_timeout=args.compiler_timeout,
         compiler_flags=tuple(args.compiler_flag),
         op_shapes=args.verbose,
+        graph=args.format in GRAPH_FORMATS,
     )
 
 
@@ -357,6 +360,8 @@ def run(args: argparse.Namespace) -> int:
     cli = cli_settings(args)
     base = options_from_args(args)
     paths, failures = expand_paths(args.paths)
+    if args.format == "model-explorer" and len(paths) > 1:
+        raise UsageError("--format model-explorer", f"is for one model; {len(paths)} were given")
     _refuse_to_overwrite_models(paths, args.output, args.write_baseline)
     cache: dict[Any, Any] = {}
     configs = [

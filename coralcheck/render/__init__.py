@@ -13,7 +13,9 @@ from typing import NamedTuple
 from coralcheck.config import Config, Verdict, judge
 from coralcheck.report import MutableRecord, Report
 
-FORMATS = ("text", "json", "sarif", "github", "junit", "markdown")
+FORMATS = ("text", "json", "sarif", "github", "junit", "markdown", "html", "model-explorer")
+# Formats that draw the data flow: the analysis records it for them (`Options.graph`).
+GRAPH_FORMATS = frozenset({"html", "model-explorer"})
 
 
 class ModelFailure(NamedTuple):
@@ -81,7 +83,7 @@ def render(
     """Format `report` as `fmt` (one of FORMATS). `verbose`, `color` and `width` are for text."""
     outcome = outcome or default_outcome(report)
     # Read by people, or XML (which forbids most control characters): no raw control characters.
-    if fmt in ("text", "markdown", "github", "junit"):
+    if fmt in ("text", "markdown", "github", "junit", "html"):
         from coralcheck.render.phrases import printable
 
         report, outcome = printable(report), printable(outcome)
@@ -105,6 +107,14 @@ def render(
         from coralcheck.render.markdown import render_markdown
 
         return render_markdown(report, outcome)
+    if fmt == "html":
+        from coralcheck.render.html import render_html
+
+        return render_html(report, outcome)
+    if fmt == "model-explorer":
+        from coralcheck.render.modelexplorer import render_model_explorer
+
+        return render_model_explorer(report)
     if fmt == "text":
         from coralcheck.render.text import render_text
 

@@ -14,6 +14,7 @@ from coralcheck.render.phrases import (
     op_label,
     plural,
     recovery,
+    run_headline,
     severity_counts,
     sorted_findings,
     verdict_line,
@@ -95,26 +96,6 @@ def _model_section(m: ModelReport, outcome: Outcome, n: int) -> list[str]:
     return lines
 
 
-def _headline(report: Report, outcome: Outcome) -> str:
-    """What the run found, in one line: failed, or passed, or (with findings that fail nothing
-    only because of --fail-on) what was found and why nothing fails."""
-    failed = sum(v.failed for v in outcome.verdicts)
-    total = len(report.models) + len(outcome.failures)
-    if failed or outcome.failures:
-        parts = [f"{failed} of {plural(total, 'model')} failed"]
-        if outcome.failures:
-            parts.append(f"{len(outcome.failures)} could not be checked")
-        return f"## ❌ coralcheck: {', '.join(parts)}"
-    findings = [f for m in report.models for f in m.findings]
-    never = {v.fail_on for v in outcome.verdicts} == {"never"}
-    if never and any(f.severity != "info" for f in findings):
-        return (
-            f"## ⚠️ coralcheck: {plural(total, 'model')} checked, {severity_counts(findings)} "
-            "found; nothing fails because of --fail-on never"
-        )
-    return f"## ✅ coralcheck: {plural(total, 'model')} passed"
-
-
 def _result(m: ModelReport, failed: bool, fail_on: str) -> str:
     """A model's result cell: failed, passed, or not failed only because of --fail-on never."""
     if failed:
@@ -124,9 +105,12 @@ def _result(m: ModelReport, failed: bool, fail_on: str) -> str:
     return "✅ passed"
 
 
+_MARKS = {"failed": "❌", "unfailed": "⚠️", "passed": "✅"}
+
+
 def render_markdown(report: Report, outcome: Outcome) -> str:
-    headline = _headline(report, outcome)
-    lines = [headline, ""]
+    words, state = run_headline(report, outcome)
+    lines = [f"## {_MARKS[state]} coralcheck: {words}", ""]
     lines += [
         _row("Model", "Edge TPU ops", "Segments", "CPU ops", "Findings", "Result"),
         "|---|---:|---:|---:|---|---|",

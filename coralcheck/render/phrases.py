@@ -284,6 +284,29 @@ def verdict_line(m: ModelReport) -> str:
     return f"{head} — {s.ops_cpu} on CPU: {', '.join(parts)}{more}"
 
 
+def run_headline(report: Report, outcome: Any) -> tuple[str, str]:
+    """The run in a few words, and its state: `1 of 3 models failed, 1 could not be checked`
+    ("failed"), `3 models passed` ("passed"), or, when findings fail nothing only because of
+    --fail-on never, what was found and why nothing fails ("unfailed"). `outcome`: the run's
+    `render.Outcome`."""
+    failed = sum(v.failed for v in outcome.verdicts)
+    total = len(report.models) + len(outcome.failures)
+    if failed or outcome.failures:
+        parts = [f"{failed} of {plural(total, 'model')} failed"]
+        if outcome.failures:
+            parts.append(f"{len(outcome.failures)} could not be checked")
+        return ", ".join(parts), "failed"
+    findings = [f for m in report.models for f in m.findings]
+    never = {v.fail_on for v in outcome.verdicts} == {"never"}
+    if never and any(f.severity != "info" for f in findings):
+        return (
+            f"{plural(total, 'model')} checked, {severity_counts(findings)} found; nothing "
+            "fails because of --fail-on never",
+            "unfailed",
+        )
+    return f"{plural(total, 'model')} passed", "passed"
+
+
 def shape_text(t: IOTensor) -> str:
     """`1x224x224x3`; a dynamic dimension (-1 in the shape signature) shows as `?`."""
     return dims_text(t.shape_signature or t.shape)
