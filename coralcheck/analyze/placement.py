@@ -143,11 +143,20 @@ def _version_step(view: OpView, target: Target) -> Verdict | None:
     if limit is None or op.version <= limit.max_version:
         return None
     unsure = "" if limit.confidence == "confirmed" else " (unconfirmed)"
+    newer = target.newer_release_for(op.opcode, op.version, parse=False)
+    fix = ""
+    if newer is not None:  # only where a newer compiler helps (never "use 16.0" to a 16.0 user)
+        fix = (
+            f"Compiler {newer.short} maps {op.opcode} version {op.version}: target it "
+            f"(--compiler-version {newer.short}). Otherwise convert with an older TensorFlow, "
+            "or change the op option that raised the version."
+        )
     return Verdict(
         "version",
         VERSION,
         f"{op.opcode} version {op.version} is newer than compiler {target.release.short} maps "
         f"(up to version {limit.max_version}){unsure}",
+        fix=fix,
     )
 
 
@@ -480,6 +489,19 @@ def _recovered(fixed: int, supported: list[bool], preds, p: Prediction) -> tuple
     return max(ops, 0), max(gained - lost, 0)
 
 
+def _fix_here(sg: Subgraph, index: int, v: Verdict) -> str:
+    """The verdict's fix for op `index`: a constraint's `fix_inside` (rules/ops.toml) instead
+    when the op's data input is not a model input (e.g. a float QUANTIZE after a float island,
+    where an integer inference_input_type changes nothing). Verdicts are shared by op
+    signature, which does not say where in the graph an op is; this does."""
+    inside = v.constraint.params.get("fix_inside") if v.constraint is not None else None
+    if inside:
+        inputs = sg.operators[index].inputs
+        if inputs and inputs[0] not in sg.inputs:
+            return str(inside)
+    return v.fix
+
+
 def rank_root_causes(sg: Subgraph, p: Prediction, preds) -> list[RootCause]:
     """Every op on the CPU on its own account, ranked by what fixing it alone would bring back."""
     causes = p.rejected
@@ -510,7 +532,7 @@ def rank_root_causes(sg: Subgraph, p: Prediction, preds) -> list[RootCause]:
                 reason=v.reason,
                 ops_recovered=ops,
                 macs_recovered=macs,
-                fix=v.fix,
+                fix=_fix_here(sg, i, v),
             )
         )
     blocked = {i: len(v) for i, v in blamed.items()}
