@@ -176,6 +176,6 @@ def lint_result(path: str, fail_on: str | None) -> int:
     """`coralcheck PATH [--fail-on X]`: the report on stdout, and its exit code."""
     from coralcheck.cli import build_parser
 
-    lint_args = [path, *(["--fail-on", fail_on] if fail_on else [])]
+    lint_args = [*(["--fail-on", fail_on] if fail_on else []), "--", path]
     args = build_parser("lint").parse_args(lint_args)
     return int(args._run(args))

@@ -37,9 +37,14 @@ RECURRENT_LAYERS = frozenset(
     {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 )
 
-CHILD_CODE = (
-    "import sys\nfrom coralcheck.convert.child import serve\nsys.exit(serve(int(sys.argv[1])))\n"
-)
+# os._exit: the result is sent; TensorFlow's teardown only costs time (and can crash).
+CHILD_CODE = """
+import os, sys
+from coralcheck.convert.child import serve
+code = serve(int(sys.argv[1]))
+sys.stdout.flush(); sys.stderr.flush()
+os._exit(code)
+"""
 
 
 class ChildOutcome(NamedTuple):
@@ -88,8 +93,8 @@ def run_child(
             while True:
                 try:
                     message = pickle.load(pipe)
-                except (EOFError, pickle.UnpicklingError, ValueError):
-                    break  # closed (done or died), or cut short by the child's death
+                except Exception:  # EOF (done or died), or a message cut short by a death
+                    break
                 messages.append(message)
                 on_message(message)
         returncode = process.wait()
@@ -119,7 +124,7 @@ def convert_in_child(request: dict[str, Any], notify: Callable[[str], None]) -> 
 
     outcome = run_child(CHILD_CODE, request, on_message)
     result = outcome.last("result")
-    if result is not None and outcome.returncode == 0:
+    if result is not None:  # complete, whatever happened after it was sent
         return result[1], result[2]
     error = outcome.last("error")
     if error is not None:
@@ -190,6 +195,8 @@ def _what_to_try(
 
 def serve(fd: int) -> int:
     """The child: read the request on stdin, convert, send messages to `fd`. Exit 0."""
+    # Ctrl-C reaches the whole process group: the parent stops us, without our traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with os.fdopen(fd, "wb") as pipe:
 
         def send(*message: Any) -> None:
