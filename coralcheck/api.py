@@ -174,7 +174,8 @@ def compile_and_compare(report: ModelReport, model: Model, options: Options) -> 
             except ModelError as e:
                 run.output_problem = e.problem
         failures = run.failures()
-        report.findings.extend(compiler_failure(f.kind, f.message) for f in failures)
+        ran = run.console.compiler_version or version
+        report.findings.extend(compiler_failure(f.kind, f.message, None, ran) for f in failures)
         if compiled is not None:
             mapping = compare_with_compiled(report, model, compiled, options, "compiler", run.log)
             if not kept and report.compiled is not None:  # the temporary directory is gone

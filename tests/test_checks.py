@@ -434,7 +434,7 @@ def test_a001_silu_maps_but_relu_is_advised() -> None:
 @pytest.mark.parametrize(
     "name,code,opcode,hint",
     [
-        ("hardswish_int8.tflite", "A002", "HARD_SWISH", "RELU6"),
+        ("hardswish_int8.tflite", "A002", "HARD_SWISH", "keras.ops.relu6"),
         ("leakyrelu_int8.tflite", "A003", "LEAKY_RELU", "MAXIMUM"),
         ("gelu_int8.tflite", "A004", "GELU", "sigmoid"),
     ],

@@ -348,6 +348,105 @@ def test_image_directory_calibration(
     assert activation_tensors_are_integer(out) == []
 
 
+# -- exit code and crashes: convert behaves like the lint -----------------------------------------
+
+
+@pytest.mark.tensorflow
+def test_exit_code_is_the_lints_on_the_result(
+    built: Toys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SiLU toy has an info finding (A001): it passes by default and fails --fail-on info,
+    exactly as `coralcheck OUT --fail-on info` does on the written model."""
+    out = tmp_path / "silu.tflite"
+    args = ("-o", out, "--calibration", built.calibration, "--samples", "4")
+    assert convert(built.keras["silu"], *args) == 0
+    assert "A001" in capsys.readouterr().out
+    assert convert(built.keras["silu"], *args, "--force", "--fail-on", "info") == 1
+    captured = capsys.readouterr()
+    assert "A001" in captured.out and f"wrote {out}" in captured.err
+    assert main([str(out), "--fail-on", "info"]) == 1
+    assert convert(built.keras["relu"], *args, "--force", "--fail-on", "info") == 0
+
+
+def _recurrent_model(tmp_path: Path) -> tuple[Path, Path]:
+    """A Keras 3 LSTM (8 steps of 4 features) and 4 calibration samples."""
+    keras = keras_module()
+    inputs = keras.Input((8, 4), name="sequence")
+    x = keras.layers.LSTM(8, name="lstm")(inputs)
+    path = tmp_path / "lstm.keras"
+    keras.Model(inputs, keras.layers.Dense(3)(x)).save(path)
+    data = tmp_path / "sequences.npy"
+    np.save(data, np.random.default_rng(0).random((4, 8, 4), dtype=np.float32))
+    return path, data
+
+
+@pytest.mark.tensorflow
+def test_converter_crash_on_a_keras3_lstm_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """TF 2.21 dies with SIGSEGV calibrating a Keras 3 LSTM (a WHILE loop): one line, exit 2,
+    naming the signal, the layer and the phase, and what to try; nothing written."""
+    path, data = _recurrent_model(tmp_path)
+    out = tmp_path / "lstm.tflite"
+    assert convert(path, "-o", out, "--calibration", data) == 2
+    line = one_line_error(capsys)
+    assert line.startswith(f"coralcheck: error: {path}: the TensorFlow converter crashed (signal ")
+    assert "on LSTM layer 'lstm' while calibrating" in line
+    assert "tf_keras" in line and "G002" in line
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lstm.keras", "sequences.npy"]
+
+
+def test_child_killed_by_a_signal_becomes_a_crash_message() -> None:
+    """The parent's side on a child that really dies by a signal (no TensorFlow needed)."""
+    from coralcheck.convert.child import crash_message, run_child
+
+    dies = (
+        "import os, pickle, signal, sys\n"
+        "pipe = os.fdopen(int(sys.argv[1]), 'wb')\n"
+        "pickle.dump(('phase', 'converting'), pipe); pipe.flush()\n"
+        "os.kill(os.getpid(), signal.SIGABRT)\n"
+    )
+    seen: list[tuple] = []
+    outcome = run_child(dies, {"model": "m.keras"}, seen.append)
+    assert outcome.returncode == -6 and seen == [("phase", "converting")]
+    message = crash_message(outcome, {"model": "m.keras"})
+    crashed = "the TensorFlow converter crashed (signal 6, SIGABRT) while converting"
+    assert message.startswith(crashed)
+    assert ": try " in message
+
+
+def _unwritable_directory(tmp_path: Path) -> Path:
+    """A directory this process cannot create files in (root ignores permission bits)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    for candidate in (locked, Path("/sys"), Path("/proc")):
+        try:
+            (candidate / ".coralcheck-probe").touch()
+        except OSError:
+            return candidate
+        (candidate / ".coralcheck-probe").unlink()
+    pytest.skip("no unwritable directory here")
+
+
+def test_unwritable_output_directory_is_refused_before_converting(tmp_path: Path) -> None:
+    """Checked before TensorFlow is imported: TF is blocked here, and the error is ours."""
+    directory = _unwritable_directory(tmp_path)
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"never read: the output is checked first")
+    np.save(tmp_path / "data.npy", np.zeros((2, 4), np.float32))
+    out = directory / "out.tflite"
+    result = run_without_ml_libraries(
+        "convert", str(model), "-o", str(out), "--calibration", "data.npy", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    expected = f"coralcheck: error: {out}: cannot write to the output directory {directory}"
+    assert result.stderr.startswith(expected)
+    assert result.stderr.count("\n") == 1 and "TensorFlow" not in result.stderr
+    assert not out.exists()
+
+
 # -- files: atomic, never over anything without --force -------------------------------------------
 
 
@@ -405,7 +504,7 @@ def test_atomic_write_failure_leaves_target_and_directory_untouched(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UsageError, match="cannot write it: disk full"):
         write_atomically(str(target), b"new model", force=True)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.tflite"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras_toys import CALIBRATION_SAMPLES, Toys, run_without_ml_libraries, toys
@@ -335,3 +335,109 @@ def test_without_litert_or_tensorflow_names_the_extra(tmp_path: Path) -> None:
     assert result.stderr == (
         "coralcheck: error: quant: needs LiteRT to run models: pip install 'coralcheck[numeric]'\n"
     )
+
+
+# -- different models, progress -------------------------------------------------------------------
+
+
+def test_unrelated_models_are_flagged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A SiLU model is not a conversion of the ReLU float32 fixture: the numbers come with a
+    warning (stderr, JSON, text) naming why; the real pair gets none."""
+    needs_interpreter()
+    data = tmp_path / "data.npy"
+    np.save(data, np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32))
+    reference = FIXTURES / "float32.tflite"
+    assert (
+        main(
+            [
+                "quant",
+                str(reference),
+                str(FIXTURES / "silu_int8.tflite"),
+                "--data",
+                str(data),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    (warning,) = captured.err.splitlines()
+    assert (
+        warning.startswith("coralcheck: warning: ") and "does not look like a conversion" in warning
+    )
+    report = json.loads(captured.out)
+    assert any(
+        "ops differ" in reason and "LOGISTIC" in reason for reason in report["different_models"]
+    )
+    assert (
+        main(["quant", str(reference), str(FIXTURES / "silu_int8.tflite"), "--data", str(data)])
+        == 0
+    )
+    assert "warning: these look like different models" in capsys.readouterr().out
+
+    same = quant_json(capsys, reference, FIXTURES / "demo_int8.tflite", "--data", data)
+    assert same["different_models"] == []
+    assert capsys.readouterr().err == ""
+
+
+def test_different_models_reasons_on_converted_toys(built: Toys) -> None:
+    """The issue's case: two unrelated conversions that share a name or two."""
+    from coralcheck.model import load
+    from coralcheck.numeric.quant import different_models
+
+    relu_float, silu_int8 = load(built.float["relu"]), load(built.int8["silu"])
+    reasons = different_models(relu_float, silu_int8, matched=2)
+    assert any("only 2 of QUANT's" in r for r in reasons)
+    assert different_models(relu_float, load(built.int8["relu"]), matched=6) == []
+
+
+def _run_with_terminal_stderr(*args: str) -> tuple[int, str]:
+    """`coralcheck ARGS` with stderr on a pseudo-terminal (stdout a pipe): (exit code, stderr)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import REPO, cli_env
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coralcheck", *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=cli_env() | {"TERM": "xterm", "COLUMNS": "100"},
+        cwd=REPO,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed: the child is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.stdout.read()
+    code = process.wait(timeout=120)
+    os.close(master)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    needs_interpreter()
+    data = tmp_path / "data.npy"
+    np.save(data, np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32))
+    args = (
+        "quant",
+        str(FIXTURES / "float32.tflite"),
+        str(FIXTURES / "demo_int8.tflite"),
+        "--data",
+        str(data),
+    )
+    code, terminal = _run_with_terminal_stderr(*args)
+    assert code == 0
+    assert "reading samples" in terminal and "comparing the models" in terminal
+    piped = run_cli(*args, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""

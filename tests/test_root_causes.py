@@ -162,3 +162,17 @@ def test_the_mac_share_gate_of_a_model_without_macs_counts_ops() -> None:
     assert not gate.passed and "0.0% of ops (the model has no multiply-accumulates)" in gate.message
     (g003,) = found(report, "G003")
     assert g003.message == "0 of 1 op on the Edge TPU: the whole model runs on the CPU"
+
+
+def test_a_float_quantize_inside_the_model_is_not_told_to_change_the_input_type() -> None:
+    """DEQUANTIZE -> QUANTIZE in the middle (no float op between: not an island): the QUANTIZE's
+    fix is its `fix_inside` (rules/ops.toml), not the model input type."""
+    net = Net()
+    x = net.input([1, 8, 8, 8])
+    a = net.conv(x, [1, 8, 8, 8], 8)
+    f = net.op("DEQUANTIZE", [a], [1, 8, 8, 8], "FLOAT32")
+    q = net.op("QUANTIZE", [f], [1, 8, 8, 8])
+    b = net.conv(q, [1, 8, 8, 8], 8)
+    report = report_of(net.model([b]))
+    (quantize,) = [c for c in report.root_causes if c.opcode == "QUANTIZE"]
+    assert "inference_input_type" not in quantize.fix and quantize.fix

@@ -168,11 +168,20 @@ def _version_step(view: OpView, target: Target) -> Verdict | None:
     if limit is None or op.version <= limit.max_version:
         return None
     unsure = "" if limit.confidence == "confirmed" else " (unconfirmed)"
+    newer = target.newer_release_for(op.opcode, op.version, parse=False)
+    fix = ""
+    if newer is not None:  # only where a newer compiler helps (never "use 16.0" to a 16.0 user)
+        fix = (
+            f"Compiler {newer.short} maps {op.opcode} version {op.version}: target it "
+            f"(--compiler-version {newer.short}). Otherwise convert with an older TensorFlow, "
+            "or change the op option that raised the version."
+        )
     return Verdict(
         "version",
         VERSION,
         f"{op.opcode} version {op.version} is newer than compiler {_label(target)} maps "
         f"(up to version {limit.max_version}){unsure}",
+        fix=fix,
     )
 
 
@@ -625,6 +634,19 @@ def _recovered(
     return max(ops, 0), max(gained - lost, 0)
 
 
+def _fix_here(sg: Subgraph, index: int, v: Verdict) -> str:
+    """The verdict's fix for op `index`: a constraint's `fix_inside` (rules/ops.toml) instead
+    when the op's data input is not a model input (e.g. a float QUANTIZE after a float island,
+    where an integer inference_input_type changes nothing). Verdicts are shared by op
+    signature, which does not say where in the graph an op is; this does."""
+    inside = v.constraint.params.get("fix_inside") if v.constraint is not None else None
+    if inside:
+        inputs = sg.operators[index].inputs
+        if inputs and inputs[0] not in sg.inputs:
+            return str(inside)
+    return v.fix
+
+
 def rank_root_causes(
     sg: Subgraph, p: Prediction, preds, output_quantizes: Sequence[int] = ()
 ) -> list[RootCause]:
@@ -658,7 +680,10 @@ def rank_root_causes(
             ops = len(fixed) + len(blamed.get(i, ()))
             macs = sum(p.macs[j] for j in (*fixed, *blamed.get(i, ())))
         v = p.verdicts[i]
-        reason, fix = (unit.reason, unit.fix) if unit is not None else (v.reason, v.fix)
+        if unit is not None:
+            reason, fix = unit.reason, unit.fix
+        else:
+            reason, fix = v.reason, _fix_here(sg, i, v)
         if sg.operators[i].is_custom:
             ops, macs = max(ops - 1, 0), max(macs - p.macs[i], 0)
             fix = fix or _CUSTOM_OP_FIX

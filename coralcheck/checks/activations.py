@@ -129,8 +129,9 @@ def hard_swish(ctx: CheckContext) -> Iterator[Finding]:
 
     The converter fuses x * relu6(x + 3) / 6 into a single HARD_SWISH op that the compiler
     cannot map, so the first one ends the Edge TPU segment: Coral users saw MobileNetV3 take
-    200 ms instead of 12 ms. Written out as ADD, RELU6 and MUL it would map, and ReLU/ReLU6
-    (MobileNetV3 minimalistic) avoid the cost altogether.
+    200 ms instead of 12 ms. Written with the 1/6 first, x * (1/6) * relu6(x + 3), it is not
+    fused and maps (MUL, ADD, MUL); ReLU/ReLU6 (MobileNetV3 minimalistic) avoid the cost
+    altogether.
     """
     yield from _single_op(ctx, "A002")
 

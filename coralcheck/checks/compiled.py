@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -548,10 +549,12 @@ FAILURE_RULES: tuple[FailureRule, ...] = (
         "edgetpu_compiler accepts only models whose ops are all 8-bit quantized. Float, "
         "dynamic-range (weights-only) or partly quantized models give 'Model not quantized' "
         "(google-coral/edgetpu #222, #391, #366).",
+        # Q001's fix, executed in tests/test_fixes_executed.py.
         "Convert with full-integer post-training quantization: converter.optimizations = "
-        "[tf.lite.Optimize.DEFAULT], a representative_dataset, target_spec.supported_ops = "
-        "[tf.lite.OpsSet.TFLITE_BUILTINS_INT8], inference_input_type/inference_output_type = "
-        "tf.uint8 (or tf.int8).",
+        "[tf.lite.Optimize.DEFAULT]; converter.representative_dataset = representative_dataset "
+        "(a function yielding lists of input arrays: about 100 real samples); "
+        "converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]; "
+        "converter.inference_input_type = tf.uint8; converter.inference_output_type = tf.uint8.",
         "Invalid model: model.tflite / Model not quantized",
     ),
     FailureRule(
@@ -564,7 +567,7 @@ FAILURE_RULES: tuple[FailureRule, ...] = (
         'with "Didn\'t find op for builtin opcode ... version ..." '
         "(google-coral/edgetpu #340, #384, #147).",
         "Convert with an older TensorFlow (2.4-2.5-era versions are the ones users report "
-        "working), avoid or replace the op, or use compiler 16.0.",
+        "working), or avoid or replace the op.",
         "ERROR: Didn't find op for builtin opcode 'EXP' version '2'",
     ),
     FailureRule(
@@ -608,8 +611,11 @@ FAILURE_RULES: tuple[FailureRule, ...] = (
         "Compilation failed: the model has dynamic-sized tensors",
         "The Edge TPU delegate needs static shapes; a dynamic dimension (usually the batch, -1 "
         "or None) fails (google-coral/edgetpu #829, #831).",
-        "Fix the input shape before conversion, batch 1: e.g. a concrete function with "
-        "tf.TensorSpec([1, H, W, C]) or model.input.set_shape((1,) + shape[1:]).",
+        # S001's fix, executed in tests/test_fixes_executed.py.
+        "Give every input a static shape with batch 1 before converting. Keras 3: clone = "
+        "keras.models.clone_model(model, input_tensors=keras.Input(shape=(H, W, C), "
+        "batch_size=1)); clone.set_weights(model.get_weights()); then convert the clone (the "
+        "same works with tf.keras in TF 2.15 and older).",
         "ERROR: Attempting to use a delegate that only supports static-sized tensors ...",
     ),
     FailureRule(
@@ -629,7 +635,8 @@ FAILURE_RULES: tuple[FailureRule, ...] = (
         "The compiler printed only its version and stopped",
         "Compiler 15.0 does this with --num_segments on some models (EfficientDet-Lite3/4, "
         "google-coral/edgetpu #411): no model is written.",
-        "Use compiler 16.0.",
+        "Run the command in the report by hand to see the full output; the known case is "
+        "compiler 15.0 with --num_segments.",
         "Edge TPU Compiler version 15.0.340273435",
     ),
     FailureRule(
@@ -657,10 +664,48 @@ FAILURE_RULES: tuple[FailureRule, ...] = (
 FAILURE_RULE_BY_KIND = {rule.kind: rule for rule in FAILURE_RULES}
 
 
-def compiler_failure(kind: str, message: str, op: str | None = None) -> Finding:
-    """The finding for one compiler failure `kind` with the compiler's `message`."""
+_UNKNOWN_OP_VERSION = re.compile(r"opcode '(\w+)' version '(\d+)'")
+
+
+def failure_fix(kind: str, message: str, compiler_version: str | None) -> str:
+    """The fix for a compiler failure, with a newer compiler offered only where one helps: the
+    release that ran (`compiler_version`, None when unknown) decides, never a fixed "16.0"."""
+    from coralcheck.edgetpu.knowledge import knowledge, parse_version
+
     rule = FAILURE_RULE_BY_KIND.get(kind, FAILURE_RULE_BY_KIND["other"])
-    fix = rule.fix
+    if rule.kind not in ("op_version_not_found", "version_only"):
+        return rule.fix
+    releases = knowledge().releases
+    newest = releases[-1]
+    ran = parse_version(compiler_version) if compiler_version else None
+    if ran is not None and ran >= newest.version:
+        return rule.fix
+    older = "" if ran is not None else f"If your compiler is older than {newest.short}: "
+    if rule.kind == "version_only":
+        return f"{older}Use compiler {newest.short}. {rule.fix}"
+    found = _UNKNOWN_OP_VERSION.search(message)
+    if found is None:
+        return f"{rule.fix} {older}Compiler {newest.short} parses more op versions; try it."
+    opcode, version = found.group(1), int(found.group(2))
+    limits = knowledge().parse_limits.get(opcode, ())
+    if not limits:  # no evidence either way: the newest may, or may not, parse it
+        return f"{rule.fix} {older}Compiler {newest.short} may parse it; try it."
+    start = ran if ran is not None else releases[0].version
+    for r in releases:
+        if r.version > start and not any(
+            r.version <= lim.until and version > lim.max_version for lim in limits
+        ):
+            return f"{rule.fix} {older}Compiler {r.short} parses {opcode} version {version}."
+    return rule.fix  # no release parses it: a newer compiler is no way out
+
+
+def compiler_failure(
+    kind: str, message: str, op: str | None = None, compiler_version: str | None = None
+) -> Finding:
+    """The finding for one compiler failure `kind` with the compiler's `message`, from the
+    compiler `compiler_version` (None: unknown)."""
+    rule = FAILURE_RULE_BY_KIND.get(kind, FAILURE_RULE_BY_KIND["other"])
+    fix = failure_fix(kind, message, compiler_version)
     if op:
         fix = f"{op}: {fix}"
     text = " ".join(message.split()) or rule.title

@@ -59,7 +59,7 @@ def int8_io(ctx: CheckContext) -> Iterator[Finding]:
     Compiler 2.0.291256449 and newer accept int8 I/O. Image pipelines, Coral's examples and
     PyCoral's helpers usually produce uint8 pixels; fed as-is into an int8 input they are off by
     128. Either convert in your code (q = round(x / scale) + zero_point, within -128..127) or
-    convert the model with inference_input_type = tf.uint8: the uint8-to-int8 QUANTIZE the
+    convert the model with converter.inference_input_type = tf.uint8: the uint8-to-int8 QUANTIZE the
     converter then adds maps to the Edge TPU.
     """
     for role, t in _io(ctx):
@@ -78,7 +78,7 @@ def int8_io(ctx: CheckContext) -> Iterator[Finding]:
             None
             if role == "input"
             else "Dequantize the output in your code (real = scale * (q - zero_point)), or "
-            "convert with inference_output_type = tf.uint8."
+            "convert with converter.inference_output_type = tf.uint8."
         )
         yield finding(
             "I002", f"{role} {quote(t.name)} is INT8{params}; {use}", tensor=t.name, fix=fix

@@ -158,6 +158,14 @@ def op_version_unparseable(ctx: CheckContext) -> Iterator[Finding]:
         if limit is None or op.version <= limit.max_version:
             continue
         where = "" if sg.index == ctx.sg.index else f" in subgraph {sg.index} ({quote(sg.name)})"
+        newer = ctx.target.newer_release_for(op.opcode, op.version, parse=True)
+        fix = None
+        if newer is not None:  # the catalogue's text, which offers no newer compiler, otherwise
+            fix = (
+                f"Compiler {newer.short} parses {op.opcode} version {op.version}: use it "
+                f"(--compiler-version {newer.short} to check), or convert with an older "
+                "TensorFlow, or remove the op."
+            )
         yield finding(
             "O005",
             f"{op.opcode} (op {op.index}){where} is version {op.version}; compiler "
@@ -165,6 +173,7 @@ def op_version_unparseable(ctx: CheckContext) -> Iterator[Finding]:
             "'Model could not be parsed'",
             op=op.index,
             opcode=op.opcode,
+            fix=fix,
         )
 
 

@@ -2,14 +2,18 @@
 
 Post-training full-integer quantization calibrated on your samples, int8 ops only, uint8 (or
 int8) input and output, batch 1 and static shapes. Needs the `[convert]` extra (TensorFlow).
+The converter runs in a child process (coralcheck.convert.child), so that its crash is one
+line; the exit code is the lint's on the result (1 when it fails --fail-on or a gate).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from coralcheck.config import FAIL_ON
 from coralcheck.convert.ptq import IO_TYPES
 from coralcheck.errors import UsageError
 from coralcheck.numeric.samples import DEFAULT_IMAGE_RANGE, DEFAULT_SAMPLES
@@ -68,6 +72,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="write a float32 model instead: the reference for `coralcheck quant`/`compare`",
     )
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    parser.add_argument(
+        "--fail-on",
+        choices=FAIL_ON,
+        default=None,
+        help="lowest severity of the result's findings that exits 1, as in the lint "
+        "(default: error, or the nearest config's fail-on)",
+    )
 
 
 def check_arguments(args: argparse.Namespace) -> tuple[tuple[float, float], dict[str, str]]:
@@ -93,8 +104,14 @@ def check_arguments(args: argparse.Namespace) -> tuple[tuple[float, float], dict
     return image_range, swaps
 
 
-def swapped_source(source: Any, swaps: dict[str, str]) -> Any:
-    """The source with its activations swapped (Keras models only), said on stderr."""
+def _print_note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def swapped_source(
+    source: Any, swaps: dict[str, str], notify: Callable[[str], None] = _print_note
+) -> Any:
+    """The source with its activations swapped (Keras models only), said through `notify`."""
     from coralcheck.convert.source import keras_source
     from coralcheck.keras import swap_with_count
 
@@ -105,10 +122,9 @@ def swapped_source(source: Any, swaps: dict[str, str]) -> Any:
     except ValueError as e:
         raise UsageError(source.path, f"cannot swap activations: {e}") from None
     pairs = ", ".join(f"{a}→{b}" for a, b in swaps.items())
-    print(
+    notify(
         f"coralcheck: swapped {count} activation(s) ({pairs}); fine-tune the swapped model "
-        "before trusting its accuracy",
-        file=sys.stderr,
+        "before trusting its accuracy"
     )
     return keras_source(source.path, model)
 
@@ -129,31 +145,37 @@ def refuse_float_ops(model_path: str, tflite: bytes) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coralcheck.api import check
+    from coralcheck.convert.child import convert_in_child
     from coralcheck.convert.files import write_atomically
-    from coralcheck.convert.ptq import to_tflite
-    from coralcheck.convert.source import load_source, static_inputs
-    from coralcheck.numeric.samples import load_samples
-    from coralcheck.render import render
 
     image_range, swaps = check_arguments(args)
-    source = load_source(args.model)
-    if swaps:
-        source = swapped_source(source, swaps)
-    inputs = static_inputs(source.inputs, args.input_shape)
+    request = {
+        "model": args.model,
+        "calibration": args.calibration,
+        "samples": args.samples,
+        "io_type": args.io_type,
+        "input_shape": list(args.input_shape),
+        "image_range": list(image_range),
+        "swaps": swaps,
+        "float": bool(args.float),
+    }
+    data, facts = convert_in_child(request, notify=_print_note)
+    write_atomically(args.output, data, force=args.force)
     if args.float:
-        data = to_tflite(source, inputs, None)
-        write_atomically(args.output, data, force=args.force)
         print(f"coralcheck: wrote {args.output} (float32, {len(data):,} bytes)", file=sys.stderr)
         return 0
-    samples = load_samples(args.calibration, inputs, limit=args.samples, image_range=image_range)
-    data = to_tflite(source, inputs, samples, io_type=args.io_type)
-    refuse_float_ops(args.model, data)
-    write_atomically(args.output, data, force=args.force)
     print(
         f"coralcheck: wrote {args.output} ({len(data):,} bytes; full-integer, {args.io_type} "
-        f"I/O, calibrated on {len(samples)} samples)",
+        f"I/O, calibrated on {facts['samples']} samples)",
         file=sys.stderr,
     )
-    sys.stdout.write(render(check(args.output), "text"))
-    return 0
+    return lint_result(args.output, args.fail_on)
+
+
+def lint_result(path: str, fail_on: str | None) -> int:
+    """`coralcheck PATH [--fail-on X]`: the report on stdout, and its exit code."""
+    from coralcheck.cli import build_parser
+
+    lint_args = [*(["--fail-on", fail_on] if fail_on else []), "--", path]
+    args = build_parser("lint").parse_args(lint_args)
+    return int(args._run(args))

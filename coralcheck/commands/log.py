@@ -181,9 +181,15 @@ def log_report(
     multiple: bool = False,
 ) -> dict:
     """The JSON-ready result of `coralcheck log` (keys in the module docstring)."""
-    from coralcheck.checks.compiled import FAILURE_RULE_BY_KIND, compiler_failure, log_disagrees
+    from coralcheck.checks.compiled import (
+        FAILURE_RULE_BY_KIND,
+        compiler_failure,
+        failure_fix,
+        log_disagrees,
+    )
 
-    findings = [compiler_failure(f.kind, f.message) for f in log.failures]
+    version = log.compiler_version
+    findings = [compiler_failure(f.kind, f.message, None, version) for f in log.failures]
     result: dict[str, Any] = {
         "path": path,
         "kind": log.kind,
@@ -198,7 +204,7 @@ def log_report(
                 "kind": f.kind,
                 "code": FAILURE_RULE_BY_KIND.get(f.kind, FAILURE_RULE_BY_KIND["other"]).code,
                 "message": f.message,
-                "fix": FAILURE_RULE_BY_KIND.get(f.kind, FAILURE_RULE_BY_KIND["other"]).fix,
+                "fix": failure_fix(f.kind, f.message, version),
             }
             for f in log.failures
         ],

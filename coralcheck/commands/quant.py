@@ -53,21 +53,34 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from coralcheck.numeric.quant import compare_models
     from coralcheck.numeric.runner import ModelRunner
-    from coralcheck.numeric.samples import check_source, load_samples, parse_image_range
+    from coralcheck.numeric.samples import check_source, load_samples, parse_image_range, stage
 
     check_source(args.data)
     image_range = parse_image_range(args.image_range)
-    reference = ModelRunner(args.float_model, "quant")
-    quantized = ModelRunner(args.quant_model, "quant")
+    with stage("loading the models"):
+        reference = ModelRunner(args.float_model, "quant")
+        quantized = ModelRunner(args.quant_model, "quant")
     samples = load_samples(
         args.data, reference.input_specs(), limit=args.samples, image_range=image_range
     )
     result = compare_models(reference, quantized, samples, layers=True)
+    if result.different_models:
+        print(different_models_warning(args.quant_model, args.float_model, result), file=sys.stderr)
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
         sys.stdout.write(render_text(result, verbose=args.verbose))
     return 0
+
+
+def different_models_warning(quant: str, reference: str, result: Any) -> str:
+    """One line: QUANT does not look like a conversion of FLOAT, so the numbers mean little."""
+    reasons = "; ".join(result.different_models)
+    return (
+        f"coralcheck: warning: {quant} does not look like a conversion of {reference}: "
+        f"{reasons}. The errors compare different models; give the float model QUANT was "
+        "converted from"
+    )
 
 
 def fmt_db(value: float | None) -> str:
@@ -98,6 +111,12 @@ def render_text(result: Any, *, verbose: bool) -> str:
         f"[bold]{result.model}[/] vs float [bold]{result.reference}[/]: "
         f"{result.samples} samples ({result.runtime})"
     )
+    if result.different_models:
+        console.print(
+            "[yellow]warning: these look like different models: "
+            f"{'; '.join(result.different_models)}[/]",
+            highlight=False,
+        )
     outputs = Table(title="Outputs", title_justify="left", box=None)
     for column in ("output", "shape", "cosine", "SNR dB", "max |err|", "mean |err|", "top-1"):
         outputs.add_column(column)

@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from coralcheck.convert.source import Source
@@ -41,11 +41,13 @@ def to_tflite(
     samples: Sequence[Sample] | None,
     *,
     io_type: str = "uint8",
+    on_phase: Callable[[str], None] = lambda phase: None,
 ) -> bytes:
     """Trace `source` with static `inputs` and convert it.
 
     With `samples`: full-integer PTQ calibrated on them, int8 builtins only, `io_type` I/O.
     Without: a plain float32 model (the reference for `coralcheck quant`).
+    `on_phase` hears what the converter is doing (the message of a crash names it).
     """
     from coralcheck.convert import import_tensorflow
 
@@ -53,6 +55,8 @@ def to_tflite(
         raise UsageError("--io-type", f"must be one of {', '.join(IO_TYPES)}")
     tf = import_tensorflow()
     specs = [tf.TensorSpec(spec.shape, spec.dtype, name=_op_name(spec.name)) for spec in inputs]
+
+    on_phase("tracing the model")
 
     @tf.function(input_signature=specs)
     def serve(*xs: Any) -> Any:
@@ -72,13 +76,18 @@ def to_tflite(
         # Warnings: "Statistics for quantized inputs were expected" is normal with uint8 I/O.
         warnings.simplefilter("ignore")
         if samples is not None:
+
+            def calibration() -> Iterator[Sample]:
+                on_phase(f"calibrating the int8 quantization on {len(samples)} samples")
+                yield from progress(samples, len(samples), "calibrating", file=stderr)
+                on_phase("quantizing the calibrated model")
+
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: progress(
-                samples, len(samples), "calibrating", file=stderr
-            )
+            converter.representative_dataset = calibration
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = getattr(tf, io_type)
             converter.inference_output_type = getattr(tf, io_type)
+        on_phase("converting")
         try:
             return bytes(converter.convert())
         except Exception as e:

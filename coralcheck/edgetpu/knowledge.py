@@ -394,6 +394,22 @@ class Target:
             found = self._parse_limits[opcode] = self._limit(self.knowledge.parse_limits, opcode)
             return found
 
+    def newer_release_for(self, opcode: str, version: int, *, parse: bool) -> Release | None:
+        """The oldest release newer than this one that maps (`parse`: can parse) version
+        `version` of `opcode`, as far as the limits in compilers.toml tell; None when no known
+        release does, or when no limit is known for the op (then nothing says a newer one helps).
+        """
+        table = self.knowledge.parse_limits if parse else self.knowledge.version_limits
+        limits = table.get(opcode, ())
+        if not limits:
+            return None
+        for r in self.knowledge.releases:
+            if r.version <= self.release.version:
+                continue
+            if not any(r.version <= lim.until and version > lim.max_version for lim in limits):
+                return r
+        return None
+
     def flag(self, opcode: str, name: str, default: Any = None) -> Any:
         spec = self._ops.get(opcode)
         return default if spec is None else spec.flags.get(name, default)

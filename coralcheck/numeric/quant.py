@@ -11,6 +11,7 @@ in int8 than ReLU does.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,8 @@ class QuantError:
     outputs: list[OutputError]
     layers: list[LayerError] = field(default_factory=list)
     tensors_compared: int = 0
+    # Why the two models look like different models (empty when they look like one model).
+    different_models: list[str] = field(default_factory=list)
 
     @property
     def worst_cosine(self) -> float:
@@ -123,6 +126,7 @@ class QuantError:
             ],
             "layers": [layer.to_dict() for layer in self.layers],
             "layers_compared": self.tensors_compared,
+            "different_models": list(self.different_models),
             "snippet": io_snippet(self.inputs, self.output_infos),
         }
 
@@ -155,6 +159,67 @@ def _pair(reference: list[TensorInfo], test: list[TensorInfo], role: str, path: 
                 f"{r.name!r} {list(r.shape)}",
             )
     return order
+
+
+# Ops with trained filters: the same model keeps their filter shapes in every conversion.
+FILTER_OPS = frozenset(
+    {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"}
+)
+# What a quantizing conversion adds or removes at the edges and around float ops.
+BOUNDARY_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
+
+
+def _op_counts(model: Model) -> Counter[str]:
+    return Counter(op.opcode for op in model.main.operators if op.opcode not in BOUNDARY_OPS)
+
+
+def _filters(model: Model) -> Counter[tuple[str, tuple[int, ...]]]:
+    sg = model.main
+    found: Counter[tuple[str, tuple[int, ...]]] = Counter()
+    for op in sg.operators:
+        if op.opcode in FILTER_OPS and len(op.inputs) > 1 and op.inputs[1] >= 0:
+            found[(op.opcode, tuple(sg.tensors[op.inputs[1]].shape))] += 1
+    return found
+
+
+def _difference(a: Counter[Any], b: Counter[Any], show: Any = str) -> str:
+    """`a` minus `b` in words, the first few: "2 LOGISTIC, 1 MUL"."""
+    extra = sorted((a - b).items(), key=lambda item: (-item[1], str(item[0])))
+    words = [f"{n} {show(key)}" for key, n in extra[:4]]
+    return ", ".join(words) + (" and more" if len(extra) > 4 else "") if words else "nothing"
+
+
+def different_models(reference: Model, test: Model, matched: int) -> list[str]:
+    """Why QUANT does not look like a conversion of the same model as FLOAT ([] if it does).
+
+    A float and an int8 conversion of one model have the same ops apart from QUANTIZE and
+    DEQUANTIZE, the same filter shapes, and (the converter keeps names) most op outputs named
+    alike; `matched` is the number of tensors matched by name.
+    """
+    reasons = []
+    ref_filters, test_filters = _filters(reference), _filters(test)
+    if ref_filters != test_filters:
+
+        def filter_text(key: tuple[str, tuple[int, ...]]) -> str:
+            return f"{key[0]} {'x'.join(map(str, key[1]))}"
+
+        reasons.append(
+            f"their filters differ (only in FLOAT: "
+            f"{_difference(ref_filters, test_filters, filter_text)}; only in QUANT: "
+            f"{_difference(test_filters, ref_filters, filter_text)})"
+        )
+    ref_ops, test_ops = _op_counts(reference), _op_counts(test)
+    if ref_ops != test_ops:
+        reasons.append(
+            f"their ops differ (only in FLOAT: {_difference(ref_ops, test_ops)}; only in "
+            f"QUANT: {_difference(test_ops, ref_ops)})"
+        )
+    outputs = sum(1 for op in test.main.operators if op.opcode not in BOUNDARY_OPS)
+    if outputs and matched < outputs / 2:
+        reasons.append(
+            f"only {matched} of QUANT's {outputs} op outputs match a FLOAT tensor by name"
+        )
+    return reasons
 
 
 def _activation_label(model: Model, op_index: int, activations: dict[int, str]) -> str | None:
@@ -218,7 +283,7 @@ def compare_models(
     ]
     pairs = _matched_tensors(reference, test) if layers else []
     layer_stats = {t: ErrorStats() for _, t, _ in pairs}
-    for sample in progress(samples, len(samples), "comparing"):
+    for sample in progress(samples, len(samples), "comparing the models"):
         ref_out = reference.run(sample)
         test_in: list[np.ndarray] = [np.empty(0)] * len(sample)
         for ref_position, test_position in enumerate(input_order):
@@ -239,6 +304,7 @@ def compare_models(
         output_infos=[test.outputs[j] for j in output_order],
         outputs=outputs,
         tensors_compared=len(pairs),
+        different_models=different_models(reference.model, test.model, len(pairs)),
     )
     if layers:
         result.layers = _layer_rows(test.model, pairs, layer_stats)

@@ -16,6 +16,7 @@ Only numpy is needed; images use Pillow when installed, else TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -96,7 +97,8 @@ def load_samples(
         raw = _function_samples(source)
     samples = []
     try:
-        for number, item in enumerate(islice(raw, limit)):
+        items = progress(islice(raw, limit), limit, "reading samples")
+        for number, item in enumerate(items):
             samples.append(_fit_sample(item, inputs, source, number))
     except UsageError:
         raise
@@ -270,6 +272,19 @@ def _image_decoder(directory: str) -> Any:
         return tf.image.resize(image, [height, width]).numpy()
 
     return decode_tf
+
+
+@contextlib.contextmanager
+def stage(description: str) -> Iterator[None]:
+    """A spinner with `description` on stderr while the block runs, only on a terminal: for
+    steps without a count (loading a model, importing an interpreter)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(description):
+        yield
 
 
 def progress(
