@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 DEFAULT_COMPILER_VERSION = "16.0"
 DEFAULT_RUNTIME_VERSION = 14
+DEFAULT_DEVICE = "usb3"  # rules/devices.toml [device.*]
+DEFAULT_CLOCK = "max"  # libedgetpu1-max; "std" is libedgetpu1-std's reduced clock
 
 
 class Options(NamedTuple):
@@ -26,6 +28,9 @@ class Options(NamedTuple):
     ignore: tuple[str, ...] = ()
     # Code or prefix -> severity. The default is read-only: it is shared by every Options.
     severity: Mapping[str, str] = MappingProxyType({})
+    # The latency estimate's device (rules/devices.toml) and Edge TPU clock ("max" | "std").
+    device: str = DEFAULT_DEVICE
+    clock: str = DEFAULT_CLOCK
 
     def __reduce__(self) -> tuple[type[Options], tuple[object, ...]]:
         # The read-only default cannot be pickled (options go to worker processes): a dict can.
