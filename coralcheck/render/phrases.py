@@ -55,6 +55,8 @@ def printable(value: T) -> T:
         unchanged = all(new is old for new, old in zip(items, value, strict=True))
         return value if unchanged else kind(items)  # type: ignore[return-value, call-arg]
     if isinstance(value, list):
+        if all(v is None or type(v) in _SCALARS for v in value):  # numbers (per-op costs)
+            return kind(value)  # type: ignore[return-value, call-arg]
         return kind(printable(v) for v in value)  # type: ignore[return-value, call-arg]
     if isinstance(value, dict):
         return {printable(k): printable(v) for k, v in value.items()}  # type: ignore[return-value]
