@@ -160,6 +160,7 @@ def device(name: str, where: str = "--device") -> Device:
 
 
 def check_clock(name: str, where: str = "--clock") -> str:
+    """`name` if it is a clock of `CLOCKS`; else a usage error listing them."""
     if name not in CLOCKS:
         raise UsageError(where, f"unknown clock {name!r} (valid: {', '.join(CLOCKS)})")
     return name
@@ -471,8 +472,8 @@ def _near_cache(memory: Memory | None, lm: LatencyModel) -> float:
 
 
 def _scale(clock: str, lm: LatencyModel) -> float:
-    """Compute milliseconds at 500 MHz -> at the clock."""
-    return lm.clock_mhz["max"] / lm.clock_mhz[clock]
+    """Compute milliseconds at 500 MHz -> at the clock (an unknown clock is a usage error)."""
+    return lm.clock_mhz["max"] / lm.clock_mhz[check_clock(clock)]
 
 
 def _per_op(
@@ -597,7 +598,7 @@ def estimate_compiled(
     planned = compiled_segments(compiled, segments)
     if not planned or any(s.compiler_cycles is None for s in planned):
         return None
-    clock_mhz = lm.clock_mhz[options.clock]
+    clock_mhz = lm.clock_mhz[check_clock(options.clock)]
     compute = [
         (s.compiler_cycles or 0) / clock_mhz / 1e3 * lm.compiler_cycles_scale for s in planned
     ]
