@@ -20,6 +20,9 @@ from coralcheck.render.phrases import printable, verdict_line
 from coralcheck.report import (
     Finding,
     IOTensor,
+    Latency,
+    LatencyDetail,
+    LatencySegment,
     Memory,
     ModelReport,
     OpPlacement,
@@ -395,6 +398,9 @@ def test_json_schema_describes_every_report_field() -> None:
         (IOTensor, "io_tensor"),
         (Memory, "memory"),
         (RootCause, "root_cause"),
+        (Latency, "latency"),
+        (LatencyDetail, "latency_detail"),
+        (LatencySegment, "latency_segment"),
     ):
         fields = set(cls._fields)
         assert fields <= set(defs[name]["properties"]), (

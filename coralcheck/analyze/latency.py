@@ -319,18 +319,14 @@ def compiled_segments(compiled: Model, segments: Sequence[Segment]) -> list[Plan
 # --- the estimate ---------------------------------------------------------------------------------
 
 
-class _Costs(NamedTuple):
-    """Per op of the costed subgraph: Edge TPU compute (ms at 500 MHz) or host CPU (nominal ms)."""
-
-    tpu: list[float]
-    cpu: list[float]
-
-
-def op_costs(views: Sequence[OpView], macs: Sequence[int], lm: LatencyModel) -> _Costs:
-    """Both costs of every op (which one applies depends on where the op runs)."""
+def op_costs(
+    views: Sequence[OpView], macs: Sequence[int], lm: LatencyModel
+) -> tuple[list[float], list[float]]:
+    """Both costs of every op, (Edge TPU ms at 500 MHz, host CPU nominal ms): which one applies
+    depends on where the op runs."""
     tpu = [tpu_op_ms(v, m, lm) for v, m in zip(views, macs, strict=True)]
     cpu = [cpu_op_ms(v, m, lm) for v, m in zip(views, macs, strict=True)]
-    return _Costs(tpu, cpu)
+    return tpu, cpu
 
 
 # Convolutions with this many input and output channels or fewer: the compiler's own cycle
@@ -556,7 +552,7 @@ def estimate_pair(
     sg = source.main
     views = OpViews(source, sg)
     macs = [op_macs(v) for v in views]
-    costs = op_costs(views, macs, lm)
+    tpu, cpu = op_costs(views, macs, lm)
     planned = compiled_segments(compiled, decode_segments(compiled))
     segment_of = [
         (s - 1 if s is not None else None) if p == "tpu" else None
@@ -567,8 +563,8 @@ def estimate_pair(
         if s is not None and s < len(members):
             members[s].append(i)
     planned = [seg._replace(ops=m) for seg, m in zip(planned, members, strict=True)]
-    compute = [sum(costs.tpu[i] for i in m) * scale for m in members]
-    cpu_nominal = sum(costs.cpu[i] for i, p in enumerate(mapping.placements) if p == "cpu")
+    compute = [sum(tpu[i] for i in m) * scale for m in members]
+    cpu_nominal = sum(cpu[i] for i, p in enumerate(mapping.placements) if p == "cpu")
     return _assemble(
         dev,
         options.clock,
@@ -579,8 +575,8 @@ def estimate_pair(
         _per_op(
             len(macs),
             segment_of,
-            costs.tpu,
-            costs.cpu,
+            tpu,
+            cpu,
             scale,
             dev.cpu_scale * lm.cpu_runtime_factor,
         ),
