@@ -486,21 +486,51 @@ def _per_op(
     return [int(x * 1e4 + 0.5) / 1e4 for x in ms]
 
 
+def _from_ops(
+    dev: Device,
+    clock: str,
+    planned: list[PlannedSegment],
+    segment_of: Sequence[int | None],
+    tpu: Sequence[float],
+    cpu: Sequence[float],
+    cpu_ops: Iterable[int],
+    *,
+    near: float = 0.0,
+    notes: list[str] | None = None,
+) -> tuple[Latency, LatencyDetail]:
+    """The estimate from per-op costs (`tpu` at 500 MHz, `cpu` nominal) and where each op runs:
+    `segment_of` (index into `planned`, None off the Edge TPU), `cpu_ops` on the host."""
+    lm = latency_model()
+    scale = _scale(clock, lm)
+    compute = [sum(tpu[i] for i in seg.ops or ()) * scale for seg in planned]
+    host = dev.cpu_scale * lm.cpu_runtime_factor
+    return _assemble(
+        dev,
+        clock,
+        lm,
+        planned,
+        compute,
+        sum(cpu[i] for i in cpu_ops),
+        _per_op(len(tpu), segment_of, tpu, cpu, scale, host),
+        compute_from="ops",
+        extra_high_ms=dev.transfer_ms(near),
+        notes=notes,
+    )
+
+
 def estimate_source(
     model: Model, prediction: Prediction, memory: Memory, options: Options
 ) -> tuple[Latency, LatencyDetail]:
     """The estimate for a source model from its placement prediction and memory estimate."""
     lm = latency_model()
     dev = device(options.device)
-    scale = _scale(options.clock, lm)
     tpu, cpu = _prediction_costs(prediction, lm)
     planned = predicted_segments(model, prediction.on_tpu, memory)
     segment_of: list[int | None] = [None] * len(tpu)
     for n, seg in enumerate(planned):
         for i in seg.ops or ():
             segment_of[i] = n
-    compute = [sum(tpu[i] for i in seg.ops or ()) * scale for seg in planned]
-    cpu_nominal = sum(c for c, s in zip(cpu, segment_of, strict=True) if s is None)
+    cpu_ops = [i for i, s in enumerate(segment_of) if s is None]
     near = _near_cache(memory, lm)
     notes = []
     few = [
@@ -523,17 +553,8 @@ def estimate_source(
             f"the parameters nearly fill the on-chip cache: up to {near / 1e6:.2f} MB more may "
             "be streamed (in the range's high end)"
         )
-    return _assemble(
-        dev,
-        options.clock,
-        lm,
-        planned,
-        compute,
-        cpu_nominal,
-        _per_op(len(tpu), segment_of, tpu, cpu, scale, dev.cpu_scale * lm.cpu_runtime_factor),
-        compute_from="ops",
-        extra_high_ms=dev.transfer_ms(near),
-        notes=notes,
+    return _from_ops(
+        dev, options.clock, planned, segment_of, tpu, cpu, cpu_ops, near=near, notes=notes
     )
 
 
@@ -548,7 +569,6 @@ def estimate_pair(
         return None
     lm = latency_model()
     dev = device(options.device)
-    scale = _scale(options.clock, lm)
     sg = source.main
     views = OpViews(source, sg)
     macs = [op_macs(v) for v in views]
@@ -563,25 +583,8 @@ def estimate_pair(
         if s is not None and s < len(members):
             members[s].append(i)
     planned = [seg._replace(ops=m) for seg, m in zip(planned, members, strict=True)]
-    compute = [sum(tpu[i] for i in m) * scale for m in members]
-    cpu_nominal = sum(cpu[i] for i, p in enumerate(mapping.placements) if p == "cpu")
-    return _assemble(
-        dev,
-        options.clock,
-        lm,
-        planned,
-        compute,
-        cpu_nominal,
-        _per_op(
-            len(macs),
-            segment_of,
-            tpu,
-            cpu,
-            scale,
-            dev.cpu_scale * lm.cpu_runtime_factor,
-        ),
-        compute_from="ops",
-    )
+    cpu_ops = [i for i, p in enumerate(mapping.placements) if p == "cpu"]
+    return _from_ops(dev, options.clock, planned, segment_of, tpu, cpu, cpu_ops)
 
 
 def estimate_compiled(
