@@ -98,7 +98,9 @@ def _check_model(path: str, options: Options) -> tuple[Model, ModelReport]:
     if options.compiled_path:
         from coralcheck.analyze.pair import compare_with_compiled
 
-        compare_with_compiled(report, model, load(options.compiled_path), options, "pair")
+        compiled = load(options.compiled_path)
+        mapping = compare_with_compiled(report, model, compiled, options, "pair")
+        _pair_latency(report, model, compiled, mapping, options)
     if options.compile:
         compile_and_compare(report, model, options)
     return model, report
@@ -110,6 +112,17 @@ def _record_op_shapes(report: ModelReport, model: Model, options: Options) -> No
         from coralcheck.analyze import op_shapes
 
         report.op_shapes = op_shapes(model)
+
+
+def _pair_latency(
+    report: ModelReport, model: Model, compiled: Model, mapping: Any, options: Options
+) -> None:
+    """With a valid compiled twin, the latency estimate uses its real placement and segments."""
+    from coralcheck.analyze.latency import estimate_pair
+
+    estimate = estimate_pair(model, compiled, mapping, options)
+    if estimate is not None:
+        report.latency, report.latency_detail = estimate
 
 
 def _named_compiled(path: str) -> bool:
@@ -178,6 +191,7 @@ def compile_and_compare(report: ModelReport, model: Model, options: Options) -> 
         report.findings.extend(compiler_failure(f.kind, f.message, None, ran) for f in failures)
         if compiled is not None:
             mapping = compare_with_compiled(report, model, compiled, options, "compiler", run.log)
+            _pair_latency(report, model, compiled, mapping, options)
             if not kept and report.compiled is not None:  # the temporary directory is gone
                 name = os.path.basename(compiled.path)
                 report.compiled["path"] = report.compiled["pair"]["compiled"] = name

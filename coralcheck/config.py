@@ -16,6 +16,10 @@ rule codes and bad values are usage errors (exit 2) that name the valid choices.
     max-cpu-ops = 0                   # gate: at most N ops on the CPU
     require-full-mapping = true       # gate: every op on the Edge TPU
     min-tpu-mac-share = "90%"         # gate: share of multiply-accumulates on the Edge TPU
+    device = "usb3"                   # the latency estimate's device (usb3, usb2, rpi4, rpi3,
+                                      # devboard, pcie)
+    clock = "max"                     # Edge TPU clock: max (libedgetpu1-max) or std
+    max-latency-ms = 20               # gate: estimated ms per inference on the device
 
     [tool.coralcheck.severity]        # severity overrides, by code or prefix
     A001 = "warning"
@@ -62,6 +66,9 @@ class Config(NamedTuple):
     max_cpu_ops: int | None = None
     require_full_mapping: bool = False
     min_tpu_mac_share: float | None = None
+    device: str | None = None
+    clock: str | None = None
+    max_latency_ms: float | None = None
     # The file these settings came from; per-file-ignores globs are relative to its directory.
     source: str | None = None
 
@@ -78,6 +85,10 @@ class Config(NamedTuple):
             changes["runtime_version"] = self.runtime_version
         if self.enable_multiple_subgraphs is not None:
             changes["enable_multiple_subgraphs"] = self.enable_multiple_subgraphs
+        if self.device is not None:
+            changes["device"] = self.device
+        if self.clock is not None:
+            changes["clock"] = self.clock
         return base._replace(**changes)
 
     @property
@@ -87,6 +98,7 @@ class Config(NamedTuple):
             self.max_cpu_ops is not None
             or self.require_full_mapping
             or self.min_tpu_mac_share is not None
+            or self.max_latency_ms is not None
         )
 
 
@@ -232,6 +244,39 @@ def parse_share(value: Any, where: str, key: str = "min-tpu-mac-share", valid: A
     return share
 
 
+def parse_milliseconds(
+    value: Any, where: str, key: str = "max-latency-ms", valid: Any = None
+) -> float:
+    """A positive number of milliseconds (12, 12.5 or "12ms")."""
+    text = str(value).strip().lower().removesuffix("ms").strip()
+    try:
+        ms = float(text)
+    except ValueError:
+        ms = -1.0
+    if isinstance(value, bool) or not (ms > 0 and ms < float("inf")):
+        raise UsageError(where, f"{key} must be a positive number of milliseconds, not {value!r}")
+    return ms
+
+
+def parse_device(value: Any, where: str, key: str = "device", valid: Any = None) -> str:
+    """A device of rules/devices.toml; an unknown one names the valid ones."""
+    from coralcheck.analyze.latency import device_names
+
+    names = device_names()
+    if not isinstance(value, str) or value.strip().lower() not in names:
+        raise UsageError(where, f"unknown {key} {value!r} (valid: {', '.join(names)})")
+    return value.strip().lower()
+
+
+def parse_clock(value: Any, where: str, key: str = "clock", valid: Any = None) -> str:
+    """The Edge TPU clock: "max" or "std"."""
+    from coralcheck.analyze.latency import CLOCKS
+
+    if not isinstance(value, str) or value.strip().lower() not in CLOCKS:
+        raise UsageError(where, f"{key} must be one of {', '.join(CLOCKS)}, not {value!r}")
+    return value.strip().lower()
+
+
 def _version(value: Any, where: str, key: str, valid: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise UsageError(where, f"{key} must be a version string like '16.0'")
@@ -264,6 +309,9 @@ KEYS: dict[str, tuple[str, Callable[[Any, str, str, list[str]], Any]]] = {
     "max-cpu-ops": ("max_cpu_ops", _count),
     "require-full-mapping": ("require_full_mapping", _flag),
     "min-tpu-mac-share": ("min_tpu_mac_share", parse_share),
+    "device": ("device", parse_device),
+    "clock": ("clock", parse_clock),
+    "max-latency-ms": ("max_latency_ms", parse_milliseconds),
 }
 
 
@@ -401,7 +449,8 @@ def apply(report: ModelReport, config: Config) -> ModelReport:
 class GateResult(NamedTuple):
     """One pass/fail check on the whole model (a gate, or a comparison with the baseline)."""
 
-    name: str  # "max-cpu-ops", "require-full-mapping", "min-tpu-mac-share", "baseline"
+    name: str  # "max-cpu-ops", "require-full-mapping", "min-tpu-mac-share", "max-latency-ms",
+    # "baseline"
     passed: bool
     message: str
 
@@ -466,7 +515,25 @@ def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
                 f"(at least {config.min_tpu_mac_share:.1%} required)",
             )
         )
+    if config.max_latency_ms is not None:
+        results.append(latency_gate(report, config.max_latency_ms))
     return results
+
+
+def latency_gate(report: ModelReport, limit_ms: float) -> GateResult:
+    """The estimate must be at most `limit_ms`; a model without an estimate fails (nothing
+    shows that it meets the budget; its C011 finding says why)."""
+    latency = report.latency
+    if latency is None:
+        return GateResult(
+            "max-latency-ms", False, f"no latency estimate (at most {limit_ms:g} ms allowed)"
+        )
+    return GateResult(
+        "max-latency-ms",
+        latency.estimate_ms <= limit_ms,
+        f"~{latency.estimate_ms:.3g} ms per inference on {latency.device} "
+        f"({latency.low_ms:.3g}–{latency.high_ms:.3g} ms; at most {limit_ms:g} ms allowed)",
+    )
 
 
 def judge(

@@ -73,6 +73,26 @@ GATES: dict[str, Rule] = {
             ),
         ),
         Rule(
+            code="gate/max-latency-ms",
+            name="max-latency-ms",
+            family=FAMILY,
+            severity="error",
+            title="The estimated milliseconds per inference must be at most N",
+            explanation=(
+                "A gate you set with `--max-latency-ms N` or `max-latency-ms = N` in the "
+                "settings. It fails when coralcheck's latency estimate for the device "
+                "(`--device`, `--clock`) is above N ms per inference, and when no estimate is "
+                "possible (a compiled model that records no cycle count: see C011)."
+            ),
+            fix=(
+                "Bring CPU ops back to the Edge TPU and stop parameter streaming (the estimate "
+                "says which part dominates), choose a faster device or link, or raise N."
+            ),
+            example=(
+                "gate max-latency-ms failed: ~83 ms/inference on usb3 (at most 20 ms allowed)"
+            ),
+        ),
+        Rule(
             code="gate/baseline",
             name="baseline",
             family=FAMILY,

@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 DEFAULT_COMPILER_VERSION = "16.0"
 DEFAULT_RUNTIME_VERSION = 14
+DEFAULT_DEVICE = "usb3"  # rules/devices.toml [device.*]
+DEFAULT_CLOCK = "max"  # libedgetpu1-max; "std" is libedgetpu1-std's reduced clock
 
 
 class Options(NamedTuple):
@@ -33,6 +35,9 @@ class Options(NamedTuple):
     # Record the main subgraph's data flow in the report (`ModelReport.graph`): the HTML and
     # Model Explorer formats draw it; the others do not need it.
     graph: bool = False
+    # The latency estimate's device (rules/devices.toml) and Edge TPU clock ("max" | "std").
+    device: str = DEFAULT_DEVICE
+    clock: str = DEFAULT_CLOCK
 
     def __reduce__(self) -> tuple[type[Options], tuple[object, ...]]:
         # The read-only default cannot be pickled (options go to worker processes): a dict can.

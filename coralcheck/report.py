@@ -193,6 +193,55 @@ class OpGraph(NamedTuple):
     boundary: tuple[int, ...] = ()
 
 
+class Latency(NamedTuple):
+    """Estimated milliseconds per inference on one Coral device (coralcheck.analyze.latency).
+
+    `estimate_ms` = `tpu_ms` + `streaming_ms` + `io_ms` + `cpu_ms`; `low_ms`..`high_ms` is the
+    range the model's held-out error and the host CPU allow. `io_ms` includes each Edge TPU
+    segment's invocation; `dominant` is the largest part: "compute", "streaming", "io" or "cpu".
+    """
+
+    device: str
+    clock: str  # "max" | "std"
+    estimate_ms: float
+    low_ms: float
+    high_ms: float
+    tpu_ms: float  # Edge TPU compute at the clock
+    streaming_ms: float  # parameters streamed from the host every inference
+    io_ms: float  # segment inputs and outputs over the link, plus one invocation per segment
+    cpu_ms: float  # ops on the host CPU (nominal; the range has its spread)
+    dominant: str
+
+
+class LatencySegment(NamedTuple):
+    """One Edge TPU segment's share of the estimate."""
+
+    index: int  # 1-based
+    ops: int | None  # ops in the segment (None: unknown, a compiled model without its source)
+    compute_ms: float
+    streaming_ms: float
+    io_ms: float
+    input_bytes: int
+    output_bytes: int
+    streamed_bytes: int
+    compiler_cycles: int | None = None  # the compiler's own estimate, when the file records it
+
+
+class LatencyDetail(NamedTuple):
+    """How the latency estimate was made: per segment, per op, and what it does not capture."""
+
+    device_description: str
+    clock_mhz: float
+    compute_from: str  # "ops" (the model's op shapes) | "compiler-cycles" (a compiled model)
+    segments: list[LatencySegment]
+    op_ms: list[float | None]  # per op of `ModelReport.ops` (None: cost unknown)
+    cpu_low_ms: float
+    cpu_high_ms: float
+    compiler_cycles: int | None  # summed over segments, when every segment records them
+    compiler_ms: float | None  # those cycles at the clock
+    notes: list[str]
+
+
 class ModelReport(MutableRecord):
     """One model's report; analysis appends to its lists and sets the compiled/compiler facts."""
 
@@ -215,6 +264,8 @@ class ModelReport(MutableRecord):
         "segments",
         "op_shapes",
         "graph",
+        "latency",
+        "latency_detail",
     )
 
     def __init__(
@@ -237,6 +288,8 @@ class ModelReport(MutableRecord):
         segments: list[TpuSegment] | None = None,
         op_shapes: list[list[list[list[int]]]] | None = None,
         graph: OpGraph | None = None,
+        latency: Latency | None = None,
+        latency_detail: LatencyDetail | None = None,
     ) -> None:
         self.path = path
         self.kind = kind
@@ -263,6 +316,10 @@ class ModelReport(MutableRecord):
         self.op_shapes = op_shapes
         # The data flow of the main subgraph, when asked for (`Options.graph`).
         self.graph = graph
+        # Estimated ms per inference on the target device (None: no estimate possible; a
+        # finding says why), and how it was made.
+        self.latency = latency
+        self.latency_detail = latency_detail
 
     def to_dict(self) -> dict[str, Any]:
         d = _json_ready(self)

@@ -43,7 +43,8 @@ def test_every_gate_sarif_can_name_is_explained(
 
     model = check(FLOAT).models[0]
     gates = check_gates(
-        model, Config(max_cpu_ops=0, require_full_mapping=True, min_tpu_mac_share=1.0)
+        model,
+        Config(max_cpu_ops=0, require_full_mapping=True, min_tpu_mac_share=1.0, max_latency_ms=0),
     )
     entry = BaselineEntry(model.summary.ops_total, model.summary.ops_tpu + 1, {}, frozenset())
     base = Baseline(str(tmp_path / "b.json"), {"float32.tflite": entry})

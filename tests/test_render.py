@@ -20,6 +20,9 @@ from coralcheck.render.phrases import printable, verdict_line
 from coralcheck.report import (
     Finding,
     IOTensor,
+    Latency,
+    LatencyDetail,
+    LatencySegment,
     Memory,
     ModelReport,
     OpPlacement,
@@ -442,6 +445,9 @@ def test_json_schema_describes_every_report_field() -> None:
         (Memory, "memory"),
         (RootCause, "root_cause"),
         (TpuSegment, "segment"),
+        (Latency, "latency"),
+        (LatencyDetail, "latency_detail"),
+        (LatencySegment, "latency_segment"),
     ):
         fields = set(cls._fields)
         assert fields <= set(defs[name]["properties"]), (
@@ -733,7 +739,8 @@ def test_markdown_summary_table_and_sections() -> None:
     # every model fails: gated_outcome gives each one a baseline regression
     assert text.startswith("## ❌ coralcheck: 3 of 4 models failed, 1 could not be checked\n")
     rows = table_rows(text, "| Model |")
-    assert [len(r) for r in rows] == [6, 6, 6, 6]
+    assert [len(r) for r in rows] == [7, 7, 7, 7]  # Model, ops, segments, CPU, latency, ...
+    assert rows[0][4] == "—"  # a hand-made report without a latency estimate
     assert rows[0][:4] == ["`models/deeplab_quant.tflite`", "27 / 30", "1", "3"]
     assert rows[1][-1] == "❌ failed"
     assert "⚠️ not checked" in rows[3][-1]

@@ -3,6 +3,7 @@
 - `placement.predict`: what edgetpu_compiler does with every op of the main subgraph, and why.
 - `coralcheck.checks.run_checks`: the rules (Q, S, O, G, I, A, M families) as findings.
 - `memory.estimate_memory` / `cost.op_macs`: parameter bytes against the on-chip cache, MACs.
+- `latency.estimate_source`: milliseconds per inference on the target device.
 
 Compiled models (`*_edgetpu.tflite`) are inspected by `coralcheck.analyze.compiled` instead; here
 an `edgetpu-custom-op` is just a custom op on the CPU, so analyzing one does not fail.
@@ -59,6 +60,7 @@ def op_histogram(model: Model) -> dict[str, int]:
 
 def analyze(model: Model, options: Options) -> ModelReport:
     """The full report of a source model for the target compiler in `options`."""
+    from coralcheck.analyze.latency import estimate_source
     from coralcheck.analyze.memory import estimate_memory
     from coralcheck.analyze.placement import predict
     from coralcheck.checks import CheckContext, run_checks
@@ -78,6 +80,7 @@ def analyze(model: Model, options: Options) -> ModelReport:
         macs_tpu=sum(m for m, on in zip(prediction.macs, prediction.on_tpu, strict=True) if on),
     )
     findings = run_checks(CheckContext(model, options, tgt, prediction, memory))
+    latency, latency_detail = estimate_source(model, prediction, memory, options)
     return ModelReport(
         path=model.path,
         kind="compiled" if model.is_compiled else "source",
@@ -92,4 +95,6 @@ def analyze(model: Model, options: Options) -> ModelReport:
         op_histogram=op_histogram(model),
         subgraphs=len(model.subgraphs),
         segments=prediction.segments,
+        latency=latency,
+        latency_detail=latency_detail,
     )

@@ -287,10 +287,17 @@ def compiled_memory(segments: list[Segment]) -> Memory:
 def inspect_compiled(model: Model, options: Options) -> ModelReport:
     """The report of a compiled model on its own (see the module docstring)."""
     from coralcheck.analyze import io_tensors, op_histogram
+    from coralcheck.analyze.latency import estimate_compiled
+    from coralcheck.checks.compiled import no_latency_estimate
 
     segments = decode_segments(model)
     ops = compiled_placements(model, segments)
     tpu = sum(1 for p in ops if p.placement == "tpu")
+    findings = compiled_findings(model, segments, options)
+    estimate = estimate_compiled(model, segments, options)
+    if estimate is None and segments:
+        findings.extend(no_latency_estimate(CompiledContext(model, segments, options)))
+    latency, latency_detail = estimate if estimate is not None else (None, None)
     return ModelReport(
         path=model.path,
         kind="compiled",
@@ -303,12 +310,14 @@ def inspect_compiled(model: Model, options: Options) -> ModelReport:
             tpu_segments=sum(1 for s in segments if s.subgraph == model.main.index),
         ),
         ops=ops,
-        findings=compiled_findings(model, segments, options),
+        findings=findings,
         io=io_tensors(model),
         memory=compiled_memory(segments),
         op_histogram=op_histogram(model),
         subgraphs=len(model.subgraphs),
         compiled=compiled_facts(model, segments, options),
+        latency=latency,
+        latency_detail=latency_detail,
     )
 
 

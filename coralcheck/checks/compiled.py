@@ -5,7 +5,8 @@ Each rule is one small function whose docstring is the explanation users see
 (`coralcheck.checks.all_rules()`).
 
 - C001–C010: facts and integrity of a compiled `*_edgetpu.tflite` (format doc §6a), run by
-  `coralcheck.analyze.compiled` on a `CompiledContext`.
+  `coralcheck.analyze.compiled` on a `CompiledContext`; C011: no latency estimate for a compiled
+  model alone (`coralcheck.analyze.latency`).
 - C020–C024: a (source, compiled) pair (format doc §6b), run by `coralcheck.analyze.pair`.
 - C030–C041: running `edgetpu_compiler` and its failures (facts.md §5), run by
   `coralcheck.analyze.pair.compile_and_compare`; the failure rules are data (`FAILURE_RULES`),
@@ -501,6 +502,33 @@ INSTALL_HINT = (
 )
 
 
+def no_latency_estimate(ctx: CompiledContext) -> Iterator[Finding]:
+    """No latency estimate: the compiled model does not record the compiler's cycle estimate.
+
+    A compiled model keeps only the boundary tensors of each Edge TPU segment: the ops inside
+    (their shapes, hence their compute) are gone. Compilers of 2019-2020 stored their own cycle
+    estimate in the file (`estimated_cycles`), which coralcheck then uses for the compute part;
+    15.0 and 16.0 store 0. Lint the source model instead (the estimate is made from its ops), or
+    give both: `coralcheck SOURCE.tflite --compiled SOURCE_edgetpu.tflite` uses the real
+    placement, segments and streamed bytes of the compiled file with the source's ops.
+    """
+    sg = ctx.model.main
+    missing = [
+        s
+        for s in ctx.segments
+        if s.subgraph == sg.index
+        and not getattr(s.package.main_executable(), "estimated_cycles", 0)
+    ]
+    if not missing:
+        return
+    count = len([s for s in ctx.segments if s.subgraph == sg.index])
+    yield _finding(
+        RULE_BY_FUNCTION[no_latency_estimate],
+        f"no latency estimate: {len(missing)} of {count} Edge TPU segment(s) record no compiler "
+        "cycle estimate, and the ops inside a segment are not in a compiled file",
+    )
+
+
 def compiler_unavailable(problem: str) -> Iterator[Finding]:
     """`--compile` was asked for, but edgetpu_compiler could not be run.
 
@@ -843,6 +871,16 @@ _FUNCTION_RULES: tuple[tuple, ...] = (
         "Quantize the whole model to int8 (full-integer post-training quantization) and "
         "compile it again; see the source model's findings.",
         "no Edge TPU segment (edgetpu-custom-op)",
+    ),
+    (
+        no_latency_estimate,
+        "C011",
+        "no-latency-estimate",
+        "info",
+        "No latency estimate for a compiled model without the compiler's cycle estimate",
+        "Lint the source model, or pair it with its compiled twin: coralcheck SOURCE.tflite "
+        "--compiled SOURCE_edgetpu.tflite.",
+        "no latency estimate: 1 of 1 Edge TPU segment(s) record no compiler cycle estimate",
     ),
     (
         pair_mismatch,

@@ -1,7 +1,9 @@
-"""Compare model variants side by side (e.g. SiLU vs ReLU): TPU placement, memory, size, error.
+"""Compare model variants side by side (e.g. SiLU vs ReLU): TPU placement, memory, latency,
+size, error.
 
-Ops on the TPU and CPU, TPU segments, parameter bytes on-chip and streamed, file size,
-activations and findings come from the linter (no TensorFlow or LiteRT needed). With `--data`
+Ops on the TPU and CPU, TPU segments, parameter bytes on-chip and streamed, the estimated
+milliseconds per inference on `--device` and its parts, file size, activations and findings come
+from the linter (no TensorFlow or LiteRT needed). With `--data`
 and `--reference FLOAT.tflite` (one for all, or one per model), each model's output error
 against its float reference is added (needs the `[numeric]` extra).
 """
@@ -30,6 +32,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         "in the same order (e.g. each variant's own float model)",
     )
     add_data_arguments(parser, required=False)
+    from coralcheck.commands.lint import add_latency_arguments
+
+    add_latency_arguments(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
@@ -50,6 +55,7 @@ def model_facts(report: Any, activations: dict[str, int]) -> dict[str, Any]:
         "activations": activations,
         "findings": {s: severities.get(s, 0) for s in ("error", "warning", "info")},
         "finding_codes": sorted({f.code for f in report.findings}),
+        "latency": None if report.latency is None else report.latency._asdict(),
         "numeric": None,
     }
 
@@ -86,6 +92,18 @@ def numeric_errors(args: argparse.Namespace, paths: list[str]) -> list[dict[str,
     return errors
 
 
+def latency_options(args: argparse.Namespace) -> dict[str, str]:
+    """The `check()` options for `--device` and `--clock` (checked: unknown names exit 2)."""
+    from coralcheck.config import parse_clock, parse_device
+
+    target = {}
+    if args.device is not None:
+        target["device"] = parse_device(args.device, "--device")
+    if args.clock is not None:
+        target["clock"] = parse_clock(args.clock, "--clock")
+    return target
+
+
 def reference_paths(references: list[str], paths: list[str]) -> list[str]:
     """The float reference of each model: one shared, or one per model in order."""
     if len(references) == 1:
@@ -112,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.reference:
         reference_paths(args.reference, args.models)  # fail before any work
+    target = latency_options(args)
     facts = [
-        model_facts(check(path).models[0], activation_summary(load(path))) for path in args.models
+        model_facts(check(path, **target).models[0], activation_summary(load(path)))
+        for path in args.models
     ]
     if args.data:
         for row, error in zip(facts, numeric_errors(args, args.models), strict=True):
@@ -152,6 +172,7 @@ def table_rows(facts: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
         ),
         ("parameters on-chip", [_bytes(r["parameter_bytes_on_chip"]) for r in facts]),
         ("parameters streamed", [_bytes(r["parameter_bytes_streamed"]) for r in facts]),
+        *latency_rows(facts),
         ("file size", [_bytes(r["file_size"]) for r in facts]),
         (
             "activations",
@@ -174,6 +195,39 @@ def table_rows(facts: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
             ("max abs error", [f"{n.get('max_abs_error', 0):.4g}" for n in numeric]),
             ("top-1 agreement", ["-" if v is None else f"{v:.1%}" for v in top1]),
         ]
+    return rows
+
+
+def latency_rows(facts: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """The estimate and its parts, in ms, one row each (the device is in the first label)."""
+    from coralcheck.render.phrases import LATENCY_PARTS, human_ms
+
+    latencies = [r["latency"] for r in facts]
+    known = [lat for lat in latencies if lat]
+    if not known:
+        return [("latency", ["-" for _ in facts])]
+    device = ", ".join(dict.fromkeys(f"{lat['device']}, {lat['clock']} clock" for lat in known))
+
+    def cells(key: str) -> list[str]:
+        return [f"{human_ms(lat[key])} ms" if lat else "-" for lat in latencies]
+
+    rows = [
+        (
+            f"latency ({device})",
+            [
+                f"~{human_ms(lat['estimate_ms'])} ms ({human_ms(lat['low_ms'])}–"
+                f"{human_ms(lat['high_ms'])})"
+                if lat
+                else "no estimate"
+                for lat in latencies
+            ],
+        ),
+        ("  compute", cells("tpu_ms")),
+        ("  streaming", cells("streaming_ms")),
+        ("  I/O", cells("io_ms")),
+        ("  CPU ops", cells("cpu_ms")),
+        ("  dominant", [LATENCY_PARTS[lat["dominant"]] if lat else "-" for lat in latencies]),
+    ]
     return rows
 
 

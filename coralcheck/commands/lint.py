@@ -83,6 +83,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="share of multiply-accumulates on the Edge TPU, 0-1 or a percentage (0.9, 90%%)",
     )
+    gates.add_argument(
+        "--max-latency-ms",
+        metavar="N",
+        default=None,
+        help="the estimated milliseconds per inference on --device must be at most N",
+    )
     baseline = parser.add_argument_group("baseline").add_mutually_exclusive_group()
     baseline.add_argument(
         "--baseline",
@@ -112,6 +118,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="predict for edgetpu_compiler -a: every run of mappable ops becomes an Edge TPU "
         "segment (default: one segment, as the compiler without -a)",
     )
+    add_latency_arguments(target)
     comp = parser.add_argument_group("compiled models and the real compiler")
     comp.add_argument(
         "--compiled", metavar="X_edgetpu.tflite", help="the compiled twin: diff it op by op"
@@ -130,6 +137,26 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FLAG",
         help="extra flag passed to edgetpu_compiler as is (repeatable)",
+    )
+
+
+def add_latency_arguments(group: Any) -> None:
+    """`--device` and `--clock`: what the latency estimate is for (lint and compare)."""
+    from coralcheck.options import DEFAULT_CLOCK, DEFAULT_DEVICE
+
+    group.add_argument(
+        "--device",
+        default=None,
+        metavar="NAME",
+        help=f"Coral device of the latency estimate (default {DEFAULT_DEVICE}): usb3, usb2, "
+        "rpi4, rpi3, devboard, pcie",
+    )
+    group.add_argument(
+        "--clock",
+        default=None,
+        metavar="max|std",
+        help=f"Edge TPU clock (default {DEFAULT_CLOCK}): max = libedgetpu1-max, std = "
+        "libedgetpu1-std's reduced clock",
     )
 
 
@@ -153,7 +180,14 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line, as Config fields (None: not given)."""
-    from coralcheck.config import known_codes, parse_codes, parse_share
+    from coralcheck.config import (
+        known_codes,
+        parse_clock,
+        parse_codes,
+        parse_device,
+        parse_milliseconds,
+        parse_share,
+    )
     from coralcheck.errors import UsageError
 
     def codes(flag: str, values: list[str] | None) -> tuple[str, ...] | None:
@@ -165,6 +199,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.max_cpu_ops is not None and args.max_cpu_ops < 0:
         raise UsageError("--max-cpu-ops", f"must be a whole number >= 0, not {args.max_cpu_ops}")
     share = args.min_tpu_mac_share
+    latency_ms = args.max_latency_ms
     return {
         "select": codes("--select", args.select),
         "ignore": codes("--ignore", args.ignore),
@@ -175,6 +210,11 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_cpu_ops": args.max_cpu_ops,
         "require_full_mapping": args.require_full_mapping,
         "min_tpu_mac_share": None if share is None else parse_share(share, "--min-tpu-mac-share"),
+        "max_latency_ms": None
+        if latency_ms is None
+        else parse_milliseconds(latency_ms, "--max-latency-ms"),
+        "device": None if args.device is None else parse_device(args.device, "--device"),
+        "clock": None if args.clock is None else parse_clock(args.clock, "--clock"),
     }
 
 

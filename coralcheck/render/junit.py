@@ -2,8 +2,8 @@
 
 One `<testsuite>` per model; one `<testcase>` per finding (a `<failure>` when it is at or above
 fail-on and not in the baseline), one per gate (a `<failure>` when it failed), and a passing
-`placement` case carrying the one-line placement summary, so a clean model still shows up as a
-passed test. A model that could not be checked is a suite with one `<error>`.
+`placement` case carrying the placement summary and the latency estimate, so a clean model still
+shows up as a passed test. A model that could not be checked is a suite with one `<error>`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from coralcheck.render import Outcome
-from coralcheck.render.phrases import verdict_line, where
+from coralcheck.render.phrases import latency_line, verdict_line, where
 from coralcheck.report import Report
 
 # Characters XML 1.0 cannot hold at all (model-provided names may contain anything).
@@ -51,7 +51,9 @@ def render_junit(report: Report, outcome: Outcome) -> str:
     for m, verdict in zip(report.models, outcome.verdicts, strict=True):
         suite = _suite(root, m.path)
         placement = _case(suite, m.path, "placement")
-        ET.SubElement(placement, "system-out").text = verdict_line(m)
+        estimate = latency_line(m)
+        summary = verdict_line(m) if estimate is None else f"{verdict_line(m)}\n{estimate}"
+        ET.SubElement(placement, "system-out").text = summary
         for i, f in enumerate(m.findings):
             case = _case(suite, m.path, f"{f.code} {where(m, f)}")
             text = f"{f.severity} {f.code} {where(m, f)}: {f.message}"

@@ -1,8 +1,8 @@
 """`--format markdown`: a pull-request comment or GitHub job summary (`>> $GITHUB_STEP_SUMMARY`).
 
-A headline, one table row per model (placement, CPU ops, findings, result), then per model with
-something to say: the placement line, failed gates, the findings with their fixes and the
-biggest wins.
+A headline, one table row per model (placement, CPU ops, estimated latency, findings, result),
+then per model with something to say: the placement and latency lines, failed gates, the findings
+with their fixes and the biggest wins.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import re
 
 from coralcheck.render import Outcome
 from coralcheck.render.phrases import (
+    human_ms,
+    latency_line,
     op_label,
     plural,
     recovery,
@@ -51,6 +53,9 @@ def _row(*cells: str) -> str:
 def _model_section(m: ModelReport, outcome: Outcome, n: int) -> list[str]:
     verdict = outcome.verdicts[n]
     lines = [f"### {code(m.path)}", "", verdict_line(m), ""]
+    estimate = latency_line(m)
+    if estimate is not None:
+        lines[-1:-1] = ["", estimate]
     for gate in verdict.failed_gates:
         lines.append(f"- ❌ gate **{gate.name}** failed: {gate.message}")
     if verdict.failed_gates:
@@ -108,12 +113,20 @@ def _result(m: ModelReport, failed: bool, fail_on: str) -> str:
 _MARKS = {"failed": "❌", "unfailed": "⚠️", "passed": "✅"}
 
 
+def _latency_cell(m: ModelReport) -> str:
+    """`~2.2 ms (usb3)`: the estimate in the summary table."""
+    latency = m.latency
+    if latency is None:
+        return "—"
+    return f"~{human_ms(latency.estimate_ms)} ms ({latency.device})"
+
+
 def render_markdown(report: Report, outcome: Outcome) -> str:
     words, state = run_headline(report, outcome)
     lines = [f"## {_MARKS[state]} coralcheck: {words}", ""]
     lines += [
-        _row("Model", "Edge TPU ops", "Segments", "CPU ops", "Findings", "Result"),
-        "|---|---:|---:|---:|---|---|",
+        _row("Model", "Edge TPU ops", "Segments", "CPU ops", "Latency", "Findings", "Result"),
+        "|---|---:|---:|---:|---:|---|---|",
     ]
     for m, verdict in zip(report.models, outcome.verdicts, strict=True):
         s = m.summary
@@ -124,13 +137,14 @@ def render_markdown(report: Report, outcome: Outcome) -> str:
                 f"{s.ops_tpu} / {s.ops_total}" if m.ops else "—",
                 str(s.tpu_segments) if m.ops else "—",
                 str(s.ops_cpu) if m.ops else "—",
+                _latency_cell(m),
                 severity_counts(m.findings) or "—",
                 result,
             )
         )
     for failure in outcome.failures:
         lines.append(
-            _row(code(failure.path), "—", "—", "—", cell(failure.problem), "⚠️ not checked")
+            _row(code(failure.path), "—", "—", "—", "—", cell(failure.problem), "⚠️ not checked")
         )
     lines.append("")
     for n, m in enumerate(report.models):

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from coralcheck.report import Finding, IOTensor, ModelReport, OpPlacement, Report
+from coralcheck.report import Finding, IOTensor, Latency, ModelReport, OpPlacement, Report
 
 T = TypeVar("T")
 SEVERITY_ORDER = ("error", "warning", "info")
@@ -55,6 +55,8 @@ def printable(value: T) -> T:
         unchanged = all(new is old for new, old in zip(items, value, strict=True))
         return value if unchanged else kind(items)  # type: ignore[return-value, call-arg]
     if isinstance(value, list):
+        if all(v is None or type(v) in _SCALARS for v in value):  # numbers (per-op costs)
+            return kind(value)  # type: ignore[return-value, call-arg]
         return kind(printable(v) for v in value)  # type: ignore[return-value, call-arg]
     if isinstance(value, dict):
         return {printable(k): printable(v) for k, v in value.items()}  # type: ignore[return-value]
@@ -249,6 +251,52 @@ def cpu_stretches(ops: Iterable[OpPlacement]) -> list[list[OpPlacement]]:
         else:
             out.append([op])
     return out
+
+
+# The parts of a latency estimate (`Latency.dominant` values) as the reports name them.
+LATENCY_PARTS = {"compute": "compute", "streaming": "streaming", "io": "I/O", "cpu": "CPU ops"}
+
+
+def human_ms(ms: float) -> str:
+    """Milliseconds with the precision an estimate has: 2-3 significant digits."""
+    if ms == 0:
+        return "0"
+    if ms < 0.01:
+        return "<0.01"
+    if ms >= 100:
+        return f"{ms:,.0f}"
+    if ms >= 10:
+        return f"{ms:.0f}"
+    if ms >= 1:
+        return f"{ms:.1f}"
+    return f"{ms:.2f}"
+
+
+def latency_shares(latency: Latency) -> list[tuple[str, float]]:
+    """(part label, share of the estimate) for every part, largest first."""
+    total = latency.estimate_ms
+    parts = {
+        "compute": latency.tpu_ms,
+        "streaming": latency.streaming_ms,
+        "io": latency.io_ms,
+        "cpu": latency.cpu_ms,
+    }
+    shares = [(LATENCY_PARTS[k], v / total if total else 0.0) for k, v in parts.items()]
+    return sorted(shares, key=lambda s: -s[1])
+
+
+def latency_line(m: ModelReport) -> str | None:
+    """`~12 ms/inference on usb3 (8–16 ms; compute 70%, CPU ops 20%)`: the estimate, its range
+    and the parts that make up at least a tenth of it; None when the report has no estimate."""
+    latency = m.latency
+    if latency is None:
+        return None
+    shown = [f"{label} {share:.0%}" for label, share in latency_shares(latency) if share >= 0.1]
+    clock = "" if latency.clock == "max" else f", {latency.clock} clock"
+    return (
+        f"~{human_ms(latency.estimate_ms)} ms/inference on {latency.device}{clock} "
+        f"({human_ms(latency.low_ms)}–{human_ms(latency.high_ms)} ms; {', '.join(shown[:3])})"
+    )
 
 
 def verdict_line(m: ModelReport) -> str:

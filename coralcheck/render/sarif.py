@@ -20,7 +20,7 @@ from coralcheck.baseline import fingerprints, model_key
 from coralcheck.config import GateResult
 from coralcheck.gates import gate_rule
 from coralcheck.render import Outcome
-from coralcheck.render.phrases import where, with_fix
+from coralcheck.render.phrases import latency_line, verdict_line, where, with_fix
 from coralcheck.report import Finding, ModelReport, Report
 
 SARIF_SCHEMA = (
@@ -149,6 +149,22 @@ def _gate_result(
     }
 
 
+def _model_artifact(m: ModelReport) -> dict[str, Any]:
+    """The model file as an artifact: its placement and latency summary as the description,
+    the latency estimate's numbers in the property bag."""
+    artifact: dict[str, Any] = {
+        "location": _artifact_location(m.path),
+        "length": m.file_size,
+        "roles": ["analysisTarget"],
+    }
+    estimate = latency_line(m)
+    summary = verdict_line(m) if estimate is None else f"{verdict_line(m)}; {estimate}"
+    artifact["description"] = {"text": summary}
+    if m.latency is not None:
+        artifact["properties"] = {"latency": m.latency._asdict()}
+    return artifact
+
+
 def sarif_dict(report: Report, outcome: Outcome) -> dict[str, Any]:
     from coralcheck.config import registry
 
@@ -165,13 +181,7 @@ def sarif_dict(report: Report, outcome: Outcome) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for m, verdict in zip(report.models, outcome.verdicts, strict=True):
         artifact = len(artifacts)
-        artifacts.append(
-            {
-                "location": _artifact_location(m.path),
-                "length": m.file_size,
-                "roles": ["analysisTarget"],
-            }
-        )
+        artifacts.append(_model_artifact(m))
         prints = fingerprints(m, model_key(m.path, os.getcwd()))
         for i, f in enumerate(m.findings):
             minimal = {"id": f.code, "defaultConfiguration": {"level": LEVEL[f.severity]}}

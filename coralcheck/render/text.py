@@ -37,8 +37,10 @@ from coralcheck.render.phrases import (
     fact_value,
     human_bytes,
     human_count,
+    human_ms,
     humanize_key,
     io_formulas,
+    latency_line,
     op_label,
     op_runs,
     op_shapes_text,
@@ -53,7 +55,7 @@ from coralcheck.render.phrases import (
     verdict_line,
     where,
 )
-from coralcheck.report import ModelReport, Report
+from coralcheck.report import LatencySegment, ModelReport, Report
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 PLACEMENT_STYLE = {"tpu": "green", "cpu": "bold red"}
@@ -78,7 +80,11 @@ def _header(m: ModelReport, width: int) -> list[Line]:
     # Styles add up as in one rich Text: the facts are bold like the path, and dim.
     lines = wrap([(m.path, "bold"), (("  " if fits else "\n") + about, "bold dim")], width)
     style = "green" if m.summary.ops_cpu == 0 and m.ops else "yellow" if m.ops else ""
-    return lines + wrap(styled(verdict_line(m), style), width)
+    lines += wrap(styled(verdict_line(m), style), width)
+    estimate = latency_line(m)
+    if estimate is not None:
+        lines += wrap(styled(estimate), width)
+    return lines
 
 
 def _io(m: ModelReport) -> Section | None:
@@ -221,6 +227,99 @@ def _memory(m: ModelReport) -> Section | None:
     return "Parameter memory", lambda width: wrap(text, width)
 
 
+# Ops listed by cost in the -v latency breakdown; the rest are summed in one row.
+SHOWN_COSTLY_OPS = 15
+
+
+def _segment_row(seg: LatencySegment) -> dict[str, str]:
+    row = {
+        "segment": str(seg.index),
+        "ops": "?" if seg.ops is None else str(seg.ops),
+        "compute": f"{human_ms(seg.compute_ms)} ms",
+        "streaming": f"{human_ms(seg.streaming_ms)} ms",
+        "I/O": f"{human_ms(seg.io_ms)} ms",
+        "in": human_bytes(seg.input_bytes),
+        "out": human_bytes(seg.output_bytes),
+        "streamed": human_bytes(seg.streamed_bytes),
+    }
+    if seg.compiler_cycles:
+        row["compiler cycles"] = f"{seg.compiler_cycles:,}"
+    return row
+
+
+def _latency(m: ModelReport, verbose: bool) -> Section | None:
+    latency, detail = m.latency, m.latency_detail
+    if latency is None or detail is None:
+        return None
+    clock = f"Edge TPU at {detail.clock_mhz:g} MHz, {latency.clock} clock"
+    title = f"Latency on {latency.device} ({detail.device_description}; {clock})"
+    invocations = plural(len(detail.segments), "invocation")
+    rows = [
+        (
+            "estimate",
+            f"~{human_ms(latency.estimate_ms)} ms per inference "
+            f"({human_ms(latency.low_ms)}–{human_ms(latency.high_ms)} ms)",
+        ),
+        ("compute", f"{human_ms(latency.tpu_ms)} ms on the Edge TPU"),
+        ("streaming", f"{human_ms(latency.streaming_ms)} ms (parameters streamed every inference)"),
+        ("I/O", f"{human_ms(latency.io_ms)} ms ({invocations}, inputs and outputs over the link)"),
+    ]
+    if latency.cpu_ms or detail.cpu_high_ms:
+        rows.append(
+            (
+                "CPU ops",
+                f"{human_ms(latency.cpu_ms)} ms ({human_ms(detail.cpu_low_ms)}–"
+                f"{human_ms(detail.cpu_high_ms)} ms by host)",
+            )
+        )
+    if detail.compiler_cycles is not None and detail.compiler_ms is not None:
+        rows.append(
+            (
+                "compiler",
+                f"its own estimate: {detail.compiler_cycles:,} cycles = "
+                f"{human_ms(detail.compiler_ms)} ms at {detail.clock_mhz:g} MHz (compute only)",
+            )
+        )
+    rows += [("note", note) for note in detail.notes]
+    grid = [[styled(label, "dim"), styled(text)] for label, text in rows]
+    segments = [_segment_row(seg) for seg in detail.segments] if verbose else []
+    costly: list[list[Styled]] = []
+    if verbose and m.ops and len(detail.op_ms) == len(m.ops):
+        priced = sorted(
+            ((ms, op) for op, ms in zip(m.ops, detail.op_ms, strict=True) if ms),
+            key=lambda x: -x[0],
+        )
+        for ms, op in priced[:SHOWN_COSTLY_OPS]:
+            where = "TPU" if op.placement == "tpu" else "CPU"
+            costly.append(
+                [styled(str(op.index)), styled(op.opcode), styled(where), styled(f"{ms:.3g} ms")]
+            )
+        rest = priced[SHOWN_COSTLY_OPS:]
+        if rest:
+            total = sum(ms for ms, _ in rest)
+            costly.append(
+                [
+                    styled(""),
+                    styled(f"{plural(len(rest), 'more op')}"),
+                    styled(""),
+                    styled(f"{total:.3g} ms"),
+                ]
+            )
+
+    def body(width: int) -> list[Line]:
+        lines = table(TWO_COLUMNS, grid, width, grid=True)
+        if segments:
+            lines += wrap(styled("segments", "dim"), width)
+            lines += indent(_records(segments, width - INDENT), INDENT)
+        if costly:
+            lines += wrap(styled("costliest ops", "dim"), width)
+            columns = (Column("#"), Column("op"), Column("on"), Column("ms", right=True))
+            lines += indent(table(columns, costly, width - INDENT), INDENT)
+        return lines
+
+    return title, body
+
+
 def _records(rows: list[dict], width: int) -> list[Line]:
     """Dicts as a table when it fits the width, else one key/value block per dict."""
     columns = table_columns(rows)
@@ -313,6 +412,7 @@ def _model(m: ModelReport, verdict: Verdict, verbose: bool, width: int) -> list[
         _findings(m, verdict),
         _wins(m, verbose),
         _memory(m),
+        _latency(m, verbose),
         _gates(verdict),
     )
     for section in sections:
