@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from coralcheck.analyze.cost import work
 from coralcheck.checks import CheckContext, chain, finding, rule
@@ -90,13 +91,30 @@ def _run(count: int) -> str:
     return f"{plural(count, 'supported op')} after it {'runs' if count == 1 else 'run'}"
 
 
-def _cut_short(ctx: CheckContext) -> bool:
-    """The causes' ops (their own and those they drag along) hold at least the [verdict]
-    share of the model's work: the Edge TPU part is cut short (G001), not just followed by a
-    tail (G004)."""
+class CpuPart(NamedTuple):
+    """What one root cause keeps on the CPU: its own ops and the supported ops after it."""
+
+    op: int  # the cause (an op, or a cause unit's anchor)
+    own: tuple[int, ...]
+    dragged: list[int]
+    share: float  # of the model's work (`cost.work`)
+    heavy: int  # ops among them with multiply-accumulates
+
+
+def _cpu_parts(ctx: CheckContext) -> tuple[list[CpuPart], bool]:
+    """Every cause's CPU part, and whether together they hold at least the [verdict] share of
+    the model's work: the Edge TPU part is cut short (G001), not just followed by a tail
+    (G004)."""
     work, total = _work(ctx)
-    kept = {j for _i, own, dragged in _causes(ctx) for j in (*own, *dragged)}
-    return sum(work[j] for j in kept) / total >= ctx.target.knowledge.verdict["compute_share"]
+    macs = ctx.prediction.macs
+    parts, kept = [], set()
+    for i, own, dragged in _causes(ctx):
+        ops = (*own, *dragged)
+        kept.update(ops)
+        share = sum(work[j] for j in ops) / total
+        parts.append(CpuPart(i, own, dragged, share, sum(1 for j in ops if macs[j])))
+    cut_short = sum(work[j] for j in kept) / total >= ctx.target.knowledge.verdict["compute_share"]
+    return parts, cut_short
 
 
 @rule("G001")
@@ -107,34 +125,31 @@ def compute_on_cpu(ctx: CheckContext) -> Iterator[Finding]:
     depends on it runs on the CPU as well ("More than one subgraph is not supported"): the cost of
     an unmapped op is not that op, but everything behind it. When the ops left on the CPU this
     way (and the unmapped ops themselves) hold at least 1% of the model's multiply-accumulates
-    (of the elements its ops write, in a model without
-    any), the Edge TPU part of the model is cut short: the
-    convolutions left behind run on the host CPU, which is many times slower. Every op that keeps
-    compute on the CPU gets this finding. Ops on branches that do not depend on it still map. A
-    CPU part without real compute (post-processing after the last convolution) is G004, a
-    warning.
+    (of the elements its ops write, in a model without any), the Edge TPU part of the model is
+    cut short: the convolutions left behind run on the host CPU, which is many times slower.
+    Every op that keeps compute on the CPU gets this finding. Ops on branches that do not depend
+    on it still map. A CPU part without real compute (post-processing after the last
+    convolution) is G004, a warning.
 
     Evidence: in ../shared/corpus, deeplabv3_mnv2_dm05_pascal_quant (compilers 2.0 to 16.0) keeps
     17% of its MACs on the CPU behind an unmapped RESIZE_BILINEAR, while yolov8n's CPU tail holds
     0.01% (its detection decoding); every model the compiler mapped completely passes.
     """
-    if _nothing_maps(ctx) or not _cut_short(ctx):
-        return  # G003 says it in one line, or the CPU part is a tail (G004)
-    work, total = _work(ctx)
-    macs = ctx.prediction.macs
-    for i, own, dragged in _causes(ctx):
-        kept = [*own, *dragged]
-        share = sum(work[j] for j in kept) / total
-        if not share:
+    if _nothing_maps(ctx):
+        return  # G003 says it in one line
+    parts, cut_short = _cpu_parts(ctx)
+    if not cut_short:
+        return  # the CPU part is a tail (G004)
+    for part in parts:
+        if not part.share:
             continue
-        heavy = sum(1 for j in kept if macs[j])
-        after = f"; {_run(len(dragged))} on the CPU too" if dragged else ""
+        after = f"; {_run(len(part.dragged))} on the CPU too" if part.dragged else ""
         yield finding(
             "G001",
-            f"{_cause_label(ctx, i, own)}: it keeps {_compute_text(ctx, share, heavy)} off the "
-            f"Edge TPU{after}",
-            op=i,
-            opcode=ctx.sg.operators[i].opcode,
+            f"{_cause_label(ctx, part.op, part.own)}: it keeps "
+            f"{_compute_text(ctx, part.share, part.heavy)} off the Edge TPU{after}",
+            op=part.op,
+            opcode=ctx.sg.operators[part.op].opcode,
         )
 
 
@@ -189,20 +204,16 @@ def cpu_tail(ctx: CheckContext) -> Iterator[Finding]:
     """
     if _nothing_maps(ctx):
         return
-    cut_short = _cut_short(ctx)
-    work, total = _work(ctx)
-    for i, own, dragged in _causes(ctx):
-        kept = [*own, *dragged]
-        share = sum(work[j] for j in kept) / total
-        if not dragged or (cut_short and share):
+    parts, cut_short = _cpu_parts(ctx)
+    for part in parts:
+        if not part.dragged or (cut_short and part.share):
             continue  # G001's
-        heavy = sum(1 for j in kept if ctx.prediction.macs[j])
         yield finding(
             "G004",
-            f"{_cause_label(ctx, i, own)}: {_run(len(dragged))} on the CPU too "
-            f"({_compute_text(ctx, share, heavy)})",
-            op=i,
-            opcode=ctx.sg.operators[i].opcode,
+            f"{_cause_label(ctx, part.op, part.own)}: {_run(len(part.dragged))} on the CPU too "
+            f"({_compute_text(ctx, part.share, part.heavy)})",
+            op=part.op,
+            opcode=ctx.sg.operators[part.op].opcode,
         )
 
 
