@@ -159,8 +159,23 @@ def parse_codes(value: Any, where: str, key: str, valid: list[str]) -> tuple[str
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(where, f"{key} must be a list of rule codes")
-    codes = tuple(v.strip().upper() for v in value if v.strip())
+    # (each once, in order: a list of 50,000 repeated codes checks as fast as its few codes)
+    codes = tuple(dict.fromkeys(v.strip().upper() for v in value if v.strip()))
     _check_selectors(codes, where, key, valid)
+    return codes
+
+
+def parse_select(value: Any, where: str, key: str, valid: list[str]) -> tuple[str, ...]:
+    """`select`: like `parse_codes`, but never empty. An empty selection would report nothing
+    and pass every model: an empty CI variable (`--select "$CODES"`) must not turn the gate off
+    unnoticed."""
+    codes = parse_codes(value, where, key, valid)
+    if not codes:
+        raise UsageError(
+            where,
+            f"{key} is empty, which would report no finding at all; name rule codes or "
+            f"prefixes, or {SELECT_ALL} (leaving {key} out selects every rule)",
+        )
     return codes
 
 
@@ -226,7 +241,7 @@ def _flag(value: Any, where: str, key: str, valid: Any) -> bool:
 # TOML key -> (Config field, parser(value, where, key, valid codes)). Keys are kebab-case, as in
 # ruff.
 KEYS: dict[str, tuple[str, Callable[[Any, str, str, list[str]], Any]]] = {
-    "select": ("select", parse_codes),
+    "select": ("select", parse_select),
     "ignore": ("ignore", parse_codes),
     "severity": ("severity", _severities),
     "per-file-ignores": ("per_file_ignores", _per_file_ignores),
@@ -296,19 +311,19 @@ def resolve(
 # --- what the settings decide --------------------------------------------------------------------
 
 
-def _longest_match(code: str, selectors: Iterable[str]) -> int:
-    """Length of the longest selector that is a prefix of `code` (-1: none; ALL counts as 0)."""
-    best = -1
-    for s in selectors:
-        if s == SELECT_ALL:
-            best = max(best, 0)
-        elif code.startswith(s):
-            best = max(best, len(s))
-    return best
+def _longest_match(code: str, selectors: set[str] | frozenset[str]) -> int:
+    """Length of the longest selector that is a prefix of `code` (-1: none; ALL counts as 0).
+    Looks up the code's own prefixes (a few), whatever the number of selectors."""
+    for n in range(len(code), 0, -1):
+        if code[:n] in selectors:
+            return n
+    return 0 if SELECT_ALL in selectors else -1
 
 
 def is_selected(code: str, select: Iterable[str], ignore: Iterable[str]) -> bool:
     """Ruff's rule: the most specific matching selector wins; on a tie, ignore wins."""
+    select = select if isinstance(select, set | frozenset) else frozenset(select)
+    ignore = ignore if isinstance(ignore, set | frozenset) else frozenset(ignore)
     chosen = _longest_match(code, select)
     return chosen >= 0 and chosen > _longest_match(code, ignore)
 
@@ -345,10 +360,11 @@ def effective_severity(code: str, default: str, overrides: Mapping[str, str]) ->
 def apply(report: ModelReport, config: Config) -> ModelReport:
     """The report as the settings want it: unselected or ignored findings dropped, severity
     overrides applied. The input is not changed."""
-    ignore = config.ignore + file_ignores(report.path, config)
+    select = frozenset(config.select)
+    ignore = frozenset(config.ignore + file_ignores(report.path, config))
     findings = []
     for f in report.findings:
-        if is_selected(f.code, config.select, ignore):
+        if is_selected(f.code, select, ignore):
             severity = effective_severity(f.code, f.severity, config.severity)
             findings.append(f if severity == f.severity else f._replace(severity=severity))
     return report._replace(findings=findings)

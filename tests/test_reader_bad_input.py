@@ -105,7 +105,7 @@ def test_permission_error_names_the_problem(
 
     path = tmp_path / "secret.tflite"
     path.write_bytes(add_model())
-    monkeypatch.setattr(reader, "open", denied, raising=False)
+    monkeypatch.setattr(reader, "open_regular", denied)
     refused(path, "permission denied")
 
 

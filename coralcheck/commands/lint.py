@@ -133,14 +133,15 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line, as Config fields (None: not given)."""
-    from coralcheck.config import known_codes, parse_codes, parse_share
+    from coralcheck.config import known_codes, parse_codes, parse_select, parse_share
     from coralcheck.errors import UsageError
 
     def codes(flag: str, values: list[str] | None) -> tuple[str, ...] | None:
         if values is None:
             return None
         items = [c for v in values for c in v.split(",")]
-        return parse_codes(items, flag, flag, known_codes())
+        parse = parse_select if flag == "--select" else parse_codes
+        return parse(items, flag, flag, known_codes())
 
     if args.max_cpu_ops is not None and args.max_cpu_ops < 0:
         raise UsageError("--max-cpu-ops", f"must be a whole number >= 0, not {args.max_cpu_ops}")
@@ -242,19 +243,65 @@ def _progress() -> Any:
     )
 
 
+def _maps_a_file(path: str, options: Options) -> bool:
+    """Whether checking this job maps a model file instead of reading it (see
+    `coralcheck.model.reader.READ_WHOLE_BYTES`)."""
+    from coralcheck.model.reader import READ_WHOLE_BYTES
+
+    for name in (path, options.compiled_path):
+        try:
+            if name and os.stat(name).st_size > READ_WHOLE_BYTES:
+                return True
+        except OSError:
+            continue  # (the reader reports it)
+    return False
+
+
+# A worker that dies takes the pool down: each job it left is checked again alone, and one that
+# kills its own worker too is this error (exit 2), the other models are reported as usual.
+WORKER_DIED = (
+    "the process reading it was killed (was the file truncated or replaced while it was read? "
+    "or out of memory)"
+)
+
+
 def check_all(jobs: list[tuple[str, Options]]) -> list[Any]:
     """Reports (or failures) for every job, in job order: in parallel over the cores when there
-    is more than one model, with a progress bar when stderr is a terminal."""
+    is more than one model, with a progress bar when stderr is a terminal.
+
+    Large models are mapped, not read, and a mapped file truncated by another process kills the
+    process reading it (SIGBUS): those are always checked in worker processes, even alone, so
+    that such a death is that model's error and not the end of the run."""
     workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
+    if workers <= 1 and not any(_maps_a_file(path, options) for path, options in jobs):
         return [check_one(path, options) for path, options in jobs]
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from coralcheck.render import ModelFailure
 
     results: list[Any] = [None] * len(jobs)
+    try:
+        _check_in_pool(jobs, range(len(jobs)), results, max(1, workers))
+    except BrokenProcessPool:
+        for n in [n for n, result in enumerate(results) if result is None]:
+            try:
+                _check_in_pool(jobs, [n], results, 1)
+            except BrokenProcessPool:
+                results[n] = ModelFailure(jobs[n][0], WORKER_DIED)
+    return results
+
+
+def _check_in_pool(
+    jobs: list[tuple[str, Options]], which: Any, results: list[Any], workers: int
+) -> None:
+    """Check `jobs[n]` for each n in `which` in a pool of `workers` processes into `results[n]`.
+    Raises BrokenProcessPool when a worker dies (the results so far are kept)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(check_one, p, o): n for n, (p, o) in enumerate(jobs)}
-        progress = _progress() if sys.stderr.isatty() else None
-        task = progress.add_task("", total=len(jobs)) if progress else None
+        futures = {pool.submit(check_one, *jobs[n]): n for n in which}
+        progress = _progress() if sys.stderr.isatty() and len(futures) > 1 else None
+        task = progress.add_task("", total=len(futures)) if progress else None
         if progress:
             progress.start()
         try:
@@ -266,7 +313,6 @@ def check_all(jobs: list[tuple[str, Options]]) -> list[Any]:
         finally:
             if progress:
                 progress.stop()
-    return results
 
 
 # --- output ------------------------------------------------------------------------------------

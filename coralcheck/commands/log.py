@@ -7,7 +7,8 @@ shows a failure or disagrees; 2 when FILE or the model cannot be read.
 
 JSON keys: `path`, `kind` ("console" | "oplog" | "unknown"), `compiler_version`, `succeeded`,
 `ops_tpu`, `ops_cpu`, `rows_complete`, `rows` [{operator, count, status, mapped}],
-`failures` [{kind, code, message, fix}], and with --model: `model`, `prediction_available`
+`failures` [{kind, code, message, fix}] (the first 10 distinct ones), `more_failures` (how many
+other distinct ones the log names), and with --model: `model`, `prediction_available`
 (False until the placement predictor gives ops), `by_type` [{operator, predicted_tpu,
 predicted_cpu, logged_tpu, logged_cpu}], `by_status` [{operator, status, predicted, logged}],
 `agrees` (None without a prediction); `findings` [{code, severity, message, fix}].
@@ -130,6 +131,7 @@ def log_report(
             }
             for f in log.failures
         ],
+        "more_failures": log.more_failures,
     }
     if model_path:
         ops, log_names = _predict(model_path, runtime, target_version(log, compiler))
@@ -195,6 +197,10 @@ def render_text(result: dict) -> str:
         lines.append(f"{f['code']} {f['severity']}: {f['message']}")
         if f["fix"]:
             lines.append(f"  fix: {f['fix']}")
+    if result.get("more_failures"):
+        lines.append(
+            f"... and {result['more_failures']:,} more distinct compiler errors in the log"
+        )
     return "\n".join(lines) + "\n"
 
 

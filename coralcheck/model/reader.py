@@ -6,9 +6,9 @@ are not touched, so a 300 MB model loads about as fast as a 3 MB one.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
-import stat
 import struct
 from collections.abc import Callable
 from functools import cache
@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from coralcheck.errors import ModelError
+from coralcheck.fileio import open_regular
 from coralcheck.model.flatbuf import (
     _I32,
     _U32,
@@ -68,19 +69,16 @@ def load(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Mod
     return parse(data, path)
 
 
+# Files up to this size are read whole; larger ones are mapped (a 200 MB model loads in
+# milliseconds: its weights are never touched). A mapped file that someone truncates while it is
+# read kills the process with SIGBUS, so the CLI checks the models it maps in worker processes
+# (`coralcheck.commands.lint.check_all`); a file that is read cannot change under the reader.
+READ_WHOLE_BYTES = 64 << 20
+
+
 def _map_file(path: str) -> Any:
     try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(path)
-        if not stat.S_ISREG(mode):
-            # Opening a FIFO would block until a writer comes; a pipe cannot be mapped anyway.
-            raise ModelError(path, "not a regular file (a pipe or device?): save the model first")
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                raise ModelError(path, "empty file (0 bytes)")
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        fd, st = open_regular(path)
     except FileNotFoundError:
         raise ModelError(path, "no such file") from None
     except IsADirectoryError:
@@ -88,7 +86,24 @@ def _map_file(path: str) -> Any:
     except PermissionError:
         raise ModelError(path, "permission denied") from None
     except OSError as e:
+        if e.errno == errno.EINVAL:  # a FIFO, a device (opened without blocking)
+            raise ModelError(
+                path, "not a regular file (a pipe or device?): save the model first"
+            ) from None
         raise ModelError(path, f"cannot read: {e.strerror or e}") from None
+    try:
+        if st.st_size == 0:
+            raise ModelError(path, "empty file (0 bytes)")
+        if st.st_size <= READ_WHOLE_BYTES:
+            with open(fd, "rb", closefd=False) as f:
+                return f.read(st.st_size)  # (shorter if the file shrank meanwhile)
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except ValueError:  # mmap of a file emptied meanwhile
+        raise ModelError(path, "empty file (0 bytes)") from None
+    except OSError as e:
+        raise ModelError(path, f"cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
 
 
 def _sniff(data: Any) -> str | None:
@@ -713,11 +728,15 @@ class _Reader:
                     table = self._again(pos, ("operators", index), parent)
                     found = self.options(options_type, table.table(4, "builtin_options"))  # type: ignore[arg-type]
                 options_name, options = found
-            if custom_at is not None:
-                if buf.read_budget < 4 + custom_size:
+            # Custom options count as read, like any vector (large ones have no length word):
+            # ops that share one copy cannot make the decoding of compiled models read it
+            # again and again.
+            charge = custom_size + (4 if custom_at is not None else 0)
+            if charge:
+                if buf.read_budget < charge:
                     buf.read_budget = budget
                     break
-                buf.read_budget -= 4 + custom_size
+                buf.read_budget -= charge
             operators.append(
                 _operator(
                     index,
@@ -764,6 +783,7 @@ class _Reader:
             large_size = int(t.scalar(10, "u64"))
             if large_offset > 1:
                 self.buf.check_range(large_offset, large_size, f"large custom options of {what}")
+                self.buf.spend(large_size, f"large custom options of {what}")
                 custom_offset, custom_size = large_offset, large_size
         return _operator(
             index,
