@@ -340,6 +340,25 @@ def test_shared_options_vector_is_counted() -> None:
 # --- model semantics (reader.py) ------------------------------------------------------------
 
 
+def test_a_custom_op_name_longer_than_any_identifier_is_refused() -> None:
+    """A custom_code offset gone astray reads megabytes as the op's name, which every op of
+    that code, every finding and every output format repeats (issue 12, item 18)."""
+    from coralcheck.model.reader import MAX_CUSTOM_CODE_BYTES
+
+    def model(name: str) -> bytes:
+        return build_model(
+            tensors=[TensorSpec("x", [1, 4], "FLOAT32"), TensorSpec("y", [1, 4], "FLOAT32")],
+            ops=[OpSpec(f"CUSTOM:{name}", [0], [1])],
+            inputs=[0],
+            outputs=[1],
+        )
+
+    name = "x" * MAX_CUSTOM_CODE_BYTES
+    assert load(model(name)).main.operators[0].custom_code == name
+    problem = refused(model(name + "x"), "(custom_code) of operator_codes[0]")
+    assert f"{MAX_CUSTOM_CODE_BYTES + 1:,} bytes long" in problem
+
+
 def test_schema_version_2(tmp_path: Path) -> None:
     refused(add_model(version=2), "unsupported TFLite schema version 2", tmp_path=tmp_path)
 

@@ -142,6 +142,10 @@ class _SchemaVersionError(ModelError):
         self.version = version
 
 
+# Custom op names are identifiers ("TFLite_Detection_PostProcess", "edgetpu-custom-op", Flex
+# ops): far below this.
+MAX_CUSTOM_CODE_BYTES = 1024
+
 _NO_DATA = BufferRef(0, 0)
 _NOT_QUANTIZED = Quantization((), ())
 # TFLite sizes tensors in 64-bit bytes and rejects larger ones; a corrupt shape beyond that
@@ -348,19 +352,33 @@ class _Reader:
     def opcodes(self, root: Table) -> list[tuple[str, int, int, str | None]]:
         """(name, builtin code, version, custom code) for each operator code."""
         out = []
-        for t in root.tables(1, "operator_codes"):
+        for index, t in enumerate(root.tables(1, "operator_codes")):
             deprecated = int(t.scalar(0, "i8"))
             builtin = int(t.scalar(3, "i32"))
             # Old files only set the deprecated int8 field; new ones set 127 there.
             code = max(deprecated, builtin)
             version = int(t.scalar(2, "i32", 1))
-            custom = t.string(1, "custom_code") if code == CUSTOM else None
+            custom = None
+            if code == CUSTOM:
+                self.check_custom_code_length(t, index)
+                custom = t.string(1, "custom_code")
             if code == CUSTOM:
                 name = f"CUSTOM:{custom}" if custom else "CUSTOM"
             else:
                 name = operator_name(code)
             out.append((name, code, version, custom))
         return out
+
+    def check_custom_code_length(self, t: Table, index: int) -> None:
+        """A custom op's name is a short identifier; a longer one is an offset gone astray
+        (into weights or a compiled package), and every op of that code, finding and output
+        format would repeat its megabytes."""
+        vec = t.vector(1, 1, "custom_code")
+        if vec is not None and vec[1] > MAX_CUSTOM_CODE_BYTES:
+            self.buf.fail(
+                f"corrupt model: the custom op name (custom_code) of operator_codes[{index}] is "
+                f"{vec[1]:,} bytes long (at most {MAX_CUSTOM_CODE_BYTES} are read)"
+            )
 
     def subgraph(
         self,
