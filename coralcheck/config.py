@@ -115,26 +115,43 @@ def _check_selectors(codes: Iterable[str], where: str, key: str, valid: list[str
 # --- reading and validating ----------------------------------------------------------------------
 
 
+# Configuration files are small; a larger one is not read (nor is a pipe or a device).
+MAX_CONFIG_BYTES = 4 << 20
+
+
 def _toml_load(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; anything wrong with it is one line (exit 2): unreadable, too
+    large, not UTF-8, not TOML, nested too deep for the parser, integers too long to convert."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
+    from coralcheck.fileio import read_regular
+
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        data = read_regular(str(path), MAX_CONFIG_BYTES)
     except OSError as e:
         raise UsageError(str(path), f"cannot read config: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UsageError(str(path), f"config file larger than {MAX_CONFIG_BYTES >> 20} MiB")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise UsageError(str(path), f"invalid TOML: not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise UsageError(str(path), "invalid TOML: arrays or tables nested too deep") from None
+    except ValueError as e:  # TOMLDecodeError, or int()'s digit limit
         raise UsageError(str(path), f"invalid TOML: {e}") from None
 
 
 def _section(path: Path) -> dict[str, Any] | None:
-    """The coralcheck table of a config file, or None when a pyproject.toml has none."""
+    """The coralcheck table of a config file, or None when a pyproject.toml has none (a
+    `tool` that is not a table is some other tool's business: no coralcheck table either)."""
     data = _toml_load(path)
     if path.name != PYPROJECT:
         return data
-    section = data.get("tool", {}).get("coralcheck")
+    tool = data.get("tool")
+    section = tool.get("coralcheck") if isinstance(tool, dict) else None
     if section is not None and not isinstance(section, dict):
         raise UsageError(str(path), "[tool.coralcheck] must be a table")
     return section

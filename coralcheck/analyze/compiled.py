@@ -277,6 +277,7 @@ def compiled_memory(segments: list[Segment]) -> Memory:
 def inspect_compiled(model: Model, options: Options) -> ModelReport:
     """The report of a compiled model on its own (see the module docstring)."""
     from coralcheck.analyze import io_tensors, op_histogram
+    from coralcheck.checks.graph import identifier_findings
 
     segments = decode_segments(model)
     ops = compiled_placements(model, segments)
@@ -293,7 +294,7 @@ def inspect_compiled(model: Model, options: Options) -> ModelReport:
             tpu_segments=sum(1 for s in segments if s.subgraph == model.main.index),
         ),
         ops=ops,
-        findings=compiled_findings(model, segments, options),
+        findings=[*identifier_findings(model), *compiled_findings(model, segments, options)],
         io=io_tensors(model),
         memory=compiled_memory(segments),
         op_histogram=op_histogram(model),

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from coralcheck.checks import CheckContext, finding, rule
 from coralcheck.edgetpu.constraints import quote
+from coralcheck.model.graph import Model
 from coralcheck.render.phrases import plural
 from coralcheck.report import Finding
 
@@ -77,3 +78,30 @@ def control_flow(ctx: CheckContext) -> Iterator[Finding]:
         op=first,
         opcode=ctx.sg.operators[first].opcode if first is not None else None,
     )
+
+
+@rule("G003")
+def file_identifier(ctx: CheckContext) -> Iterator[Finding]:
+    """The file does not carry the TFLite file identifier "TFL3" in bytes 4-7.
+
+    coralcheck reads the model anyway when the rest of it parses, but TFLite does not: its
+    loader checks the identifier first and refuses the file ("Model provided has model
+    identifier ..., should be TFL3"; LiteRT: "The model is not a valid Flatbuffer buffer"), and
+    so does every runtime built on it, the Edge TPU's included. A tool that wrote or patched the
+    file got the header wrong, or the file is not what it seems.
+    """
+    yield from identifier_findings(ctx.model)
+
+
+def identifier_findings(model: Model) -> list[Finding]:
+    """G003 for a model without the "TFL3" identifier (compiled models are checked with it too)."""
+    if model.has_identifier:
+        return []
+    found = model.read_bytes(4, 4).decode("ascii", "backslashreplace")
+    return [
+        finding(
+            "G003",
+            f"the file identifier (bytes 4-7) is '{found}', not 'TFL3': TFLite refuses to load "
+            "the file",
+        )
+    ]

@@ -107,6 +107,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--compile-output", metavar="DIR", help="keep the compiled model and log in DIR"
     )
     comp.add_argument(
+        "--force",
+        action="store_true",
+        help="let --compile replace an X_edgetpu.tflite or .log already in --compile-output",
+    )
+    comp.add_argument(
         "--compiler-timeout", type=float, default=180.0, help="seconds before giving up (180)"
     )
     comp.add_argument(
@@ -128,6 +133,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         compile_output=args.compile_output,
         compiler_timeout=args.compiler_timeout,
         compiler_flags=tuple(args.compiler_flag),
+        force=args.force,
     )
 
 
@@ -169,6 +175,21 @@ def _models_in(directory: str) -> list[str]:
     return sorted(str(p) for p in Path(directory).rglob(f"*{MODEL_SUFFIX}") if p.is_file())
 
 
+def _glob(pattern: str) -> list[str]:
+    """The paths a glob matches, sorted. `**` does not follow symbolic links to directories
+    (pathlib's rule, as for directory arguments), so a link back up the tree (`a/b/up -> ../..`)
+    cannot make the expansion endless; `glob.glob` follows them."""
+    anchor = Path(pattern).anchor
+    base = Path(anchor) if anchor else Path()
+    relative = pattern[len(anchor) :] if anchor else pattern
+    if not relative:
+        return []
+    try:
+        return sorted(str(p) for p in base.glob(relative))
+    except (OSError, ValueError):  # an unreadable directory, a pattern pathlib refuses
+        return []
+
+
 def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
     """Model files to check, in order and without duplicates, and the arguments that name none.
     Files are taken as given; directories and globs contribute their `*.tflite` files."""
@@ -190,10 +211,8 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
         elif os.path.lexists(arg) or not _is_glob(arg):
             add(arg)  # a missing file gets the reader's own error
         else:
-            import glob  # only for patterns
-
             found = []
-            for match in sorted(glob.glob(arg, recursive=True)):
+            for match in _glob(arg):
                 if os.path.isdir(match):
                     found += _models_in(match)
                 elif match.endswith(MODEL_SUFFIX):
@@ -212,10 +231,13 @@ def check_one(path: str, options: Options) -> Any:
     """One model's report, or its ModelFailure (picklable: runs in worker processes)."""
     from coralcheck.api import check_model
     from coralcheck.errors import CoralcheckError
+    from coralcheck.model.reader import MappingRefused
     from coralcheck.render import ModelFailure
 
     try:
         return check_model(path, options)
+    except MappingRefused:
+        raise  # (check_all checks it in a worker process)
     except CoralcheckError as e:
         return ModelFailure(e.path, " ".join(e.problem.split()))
     except Exception as e:
@@ -272,9 +294,15 @@ def check_all(jobs: list[tuple[str, Options]]) -> list[Any]:
     Large models are mapped, not read, and a mapped file truncated by another process kills the
     process reading it (SIGBUS): those are always checked in worker processes, even alone, so
     that such a death is that model's error and not the end of the run."""
+    from coralcheck.model.reader import MappingRefused, refuse_mapping
+
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1 and not any(_maps_a_file(path, options) for path, options in jobs):
-        return [check_one(path, options) for path, options in jobs]
+        try:
+            with refuse_mapping():  # (a file may grow between the look above and the read)
+                return [check_one(path, options) for path, options in jobs]
+        except MappingRefused:
+            pass
     from concurrent.futures.process import BrokenProcessPool
 
     from coralcheck.render import ModelFailure
@@ -318,13 +346,24 @@ def _check_in_pool(
 # --- output ------------------------------------------------------------------------------------
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode): the same for every name of one file (symbolic or hard links)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _refuse_to_overwrite_models(models: Sequence[str], *targets: str | None) -> None:
-    """The report and the baseline are written where asked, but never over a model."""
+    """The report and the baseline are written where asked, but never over a model (by any of
+    its names: a hard link has a path of its own)."""
     from coralcheck.errors import UsageError
 
     checked = {os.path.realpath(m) for m in models}
+    files = {_file_id(m) for m in models} - {None}
     for target in targets:
-        if target and os.path.realpath(target) in checked:
+        if target and (os.path.realpath(target) in checked or _file_id(target) in files):
             raise UsageError(target, "is one of the models being checked; refusing to overwrite it")
 
 
@@ -332,12 +371,9 @@ def _write(text: str, output: str | None) -> None:
     from coralcheck.errors import UsageError
 
     if not output:
-        try:
-            sys.stdout.write(text)
-        except UnicodeEncodeError:  # a terminal that cannot show ↔, ×, —
-            sys.stdout.flush()
-            sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
-        sys.stdout.flush()
+        from coralcheck.cli import write_stdout
+
+        write_stdout(text)
         return
     try:
         with open(output, "w", encoding="utf-8") as f:
@@ -388,8 +424,11 @@ def run(args: argparse.Namespace) -> int:
         baselines.write(report.models, args.write_baseline)
         baseline = baselines.load(args.write_baseline)
         n = sum(len(m.findings) for m in report.models)
+        from coralcheck.render.phrases import escaped
+
         print(
-            f"coralcheck: wrote {args.write_baseline}: {n} findings in {len(report.models)} models",
+            f"coralcheck: wrote {escaped(args.write_baseline)}: {n} findings in "
+            f"{len(report.models)} models",
             file=sys.stderr,
         )
     verdicts = []
@@ -412,9 +451,11 @@ def _render(report: Any, outcome: Any, args: argparse.Namespace) -> str:
 
         return render_statistics_json(report)
     if args.statistics:
+        from coralcheck.render.phrases import no_workflow_commands, printable
         from coralcheck.render.text import render_statistics
 
-        return render_statistics(report, color=color, width=width)
+        text = render_statistics(printable(report), color=color, width=width)
+        return no_workflow_commands(text)
     return render(
         report, args.format, outcome=outcome, verbose=args.verbose, color=color, width=width
     )

@@ -19,9 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections import Counter
 from typing import Any
+
+# The first 16 MiB of a log are read (real ones are a few KB).
+MAX_LOG_BYTES = 16 << 20
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -42,10 +44,10 @@ def read_log(path: str) -> Any:
     """Parse FILE; unreadable or unrecognisable input is a UsageError (exit 2)."""
     from coralcheck.compiler.log import parse_log
     from coralcheck.errors import UsageError
+    from coralcheck.fileio import read_regular
 
     try:
-        with open(path, "rb") as f:
-            data = f.read(16 << 20)
+        data = read_regular(path, MAX_LOG_BYTES)[:MAX_LOG_BYTES]  # (a FIFO would block: refused)
     except FileNotFoundError:
         raise UsageError(path, "no such file") from None
     except IsADirectoryError:
@@ -207,8 +209,14 @@ def render_text(result: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     log = read_log(args.file)
     result = log_report(args.file, log, args.model, args.runtime_version, args.compiler_version)
+    from coralcheck.cli import write_stdout
+
     if args.format == "json":
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        write_stdout(json.dumps(result, indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(result))
+        # Operator names and statuses are the log's text: escaped, and no line may become a
+        # workflow command in a CI log.
+        from coralcheck.render.phrases import no_workflow_commands, printable
+
+        write_stdout(no_workflow_commands(render_text(printable(result))))
     return 1 if result["failures"] or result.get("agrees") is False else 0

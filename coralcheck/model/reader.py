@@ -6,11 +6,13 @@ are not touched, so a 300 MB model loads about as fast as a 3 MB one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from functools import cache
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -74,6 +76,23 @@ def load(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Mod
 # read kills the process with SIGBUS, so the CLI checks the models it maps in worker processes
 # (`coralcheck.commands.lint.check_all`); a file that is read cannot change under the reader.
 READ_WHOLE_BYTES = 64 << 20
+# False where a file must not be mapped (the CLI's own process): see `refuse_mapping`.
+_MAY_MAP: ContextVar[bool] = ContextVar("coralcheck_may_map", default=True)
+
+
+class MappingRefused(ModelError):
+    """The file is larger than `READ_WHOLE_BYTES` and mapping it was refused here."""
+
+
+@contextlib.contextmanager
+def refuse_mapping() -> Iterator[None]:
+    """Within: a file too large to read whole raises `MappingRefused` instead of being mapped
+    (the caller checks it in a worker process instead)."""
+    token = _MAY_MAP.set(False)
+    try:
+        yield
+    finally:
+        _MAY_MAP.reset(token)
 
 
 def _map_file(path: str) -> Any:
@@ -97,6 +116,8 @@ def _map_file(path: str) -> Any:
         if st.st_size <= READ_WHOLE_BYTES:
             with open(fd, "rb", closefd=False) as f:
                 return f.read(st.st_size)  # (shorter if the file shrank meanwhile)
+        if not _MAY_MAP.get():
+            raise MappingRefused(path, f"larger than {READ_WHOLE_BYTES} bytes: not mapped here")
         return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     except ValueError:  # mmap of a file emptied meanwhile
         raise ModelError(path, "empty file (0 bytes)") from None
