@@ -291,7 +291,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read one config file (coralcheck.toml or pyproject.toml)."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(str(path), "no such config file")
+        what = "not a regular file" if path.exists() else "no such config file"
+        raise UsageError(str(path), what)
     section = _section(path)
     if section is None:
         raise UsageError(str(path), "no [tool.coralcheck] table")

@@ -201,20 +201,26 @@ SHAPES: dict[str, Callable[..., bytes]] = {
 
 
 def random_hostile(rng: random.Random) -> tuple[bytes, str]:
-    """One hostile package of a random shape and size (for `fuzz_long.py --engine hostile`)."""
+    """One hostile model of a random shape and size (for `fuzz_long.py --engine hostile`).
+    Sizes stay where a linear lint of every format fits the fuzzing time limit: what must not
+    fit is amplification, not a legitimately large model."""
     shape = rng.choice(sorted(SHAPES))
+    kwargs: dict[str, int]
     if shape == "many_executables":
         kwargs = {
-            "count": rng.choice((4, 100, 3_000, 20_000)),
+            "count": rng.choice((2, 8, 9, 100, 3_000, 20_000)),
             "parameter_bytes": rng.choice((0, 4096, 40_000)),
+            "layers": rng.choice((1, 100, 1_000, 5_000)),
         }
     elif shape in ("shared_large_custom_options", "shared_custom_options"):
         kwargs = {
-            "ops": rng.choice((2, 300, 3_000)),
+            "ops": rng.choice((2, 3, 300, 3_000)),
             "parameter_bytes": rng.choice((1024, 64 << 10, 400 << 10)),
+            "layers": rng.choice((1, 100, 1_000)),
         }
     elif shape == "fan_out":
-        kwargs = {"consumers": rng.choice((10, 2_000, 20_000))}
+        kwargs = {"consumers": rng.choice((10, 2_000, 5_000))}
     else:
-        kwargs = {"ops": rng.choice((10, 1_000, 3_000)), "repeats": rng.choice((2, 60, 200))}
-    return SHAPES[shape](**kwargs), f"{shape}({', '.join(f'{k}={v}' for k, v in kwargs.items())})"
+        kwargs = {"ops": rng.choice((10, 1_000, 3_000)), "repeats": rng.choice((2, 20, 60))}
+    built = SHAPES[shape](**kwargs)
+    return built, f"{shape}({', '.join(f'{k}={v}' for k, v in kwargs.items())})"
