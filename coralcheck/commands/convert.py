@@ -155,5 +155,7 @@ def run(args: argparse.Namespace) -> int:
         f"I/O, calibrated on {len(samples)} samples)",
         file=sys.stderr,
     )
-    sys.stdout.write(render(check(args.output), "text"))
+    from coralcheck.cli import write_stdout
+
+    write_stdout(render(check(args.output), "text"))
     return 0

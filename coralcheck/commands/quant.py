@@ -63,10 +63,12 @@ def run(args: argparse.Namespace) -> int:
         args.data, reference.input_specs(), limit=args.samples, image_range=image_range
     )
     result = compare_models(reference, quantized, samples, layers=True)
+    from coralcheck.cli import write_stdout
+
     if args.format == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_stdout(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(result, verbose=args.verbose))
+        write_stdout(render_text(result, verbose=args.verbose))
     return 0
 
 

@@ -1,7 +1,9 @@
 """bytes → verified `Model`. The only module that reads raw TFLite flatbuffers.
 
-The file is mmapped, never read whole: weight buffers are located (offset, size) but their bytes
-are not touched, so a 300 MB model loads about as fast as a 3 MB one.
+Weight buffers are located (offset, size) but their bytes are not parsed. A file up to
+`READ_WHOLE_BYTES` (64 MiB) is read whole, in one read: nothing can change it under the reader.
+A larger one is mapped, and its weight pages are never touched, so a 300 MB model loads about as
+fast as a 3 MB one (a mapped file truncated meanwhile would be SIGBUS: see `refuse_mapping`).
 """
 
 from __future__ import annotations
