@@ -22,10 +22,11 @@
 - from the console (or the `.log`): `compiler_version`, `tpu_subgraphs`, `ops_total`,
   `ops_tpu`, `ops_cpu`, `on_chip_used_bytes`, `off_chip_streamed_bytes`, `rows`
   [{operator, count, status, mapped}] (the `.log`'s table when the console has none),
-- `failures` [{kind, code, message}], `output_tail` [last lines of stdout/stderr when the run
-  failed], and `log_matches_compiled` / `log_mismatches` [{operator, mapped, logged, real}]
-  (set by the caller when the pair is valid: the log's per-type mapped/unmapped counts against
-  the real placement read from the compiled model, `coralcheck.analyze.pair.log_vs_placement`).
+- `failures` [{kind, code, message}], `more_failures` (how many other distinct failures the
+  output named), `output_tail` [last lines of stdout/stderr when the run failed], and
+  `log_matches_compiled` / `log_mismatches` [{operator, mapped, logged, real}] (set by the
+  caller when the pair is valid: the log's per-type mapped/unmapped counts against the real
+  placement read from the compiled model, `coralcheck.analyze.pair.log_vs_placement`).
 
 When the compiler is missing, `missing_compiler_dict(problem)` gives {`available`: False,
 `problem`, `install_hint`}.
@@ -329,6 +330,9 @@ class CompilerRun:
                 }
                 for f in failures
             ],
+            # distinct failures beyond the first 10 of the console and of the `.log`
+            "more_failures": self.console.more_failures
+            + (self.oplog.more_failures if self.oplog else 0),
             "output_tail": tail if failures else [],
             **self.extra,
         }

@@ -27,6 +27,7 @@ with the environment variable FAKE_EDGETPU_MODE:
 - `bad-version`: `--version` prints nothing recognisable.
 - `version-hang`: `--version` never answers (sleeps).
 - `flood`: prints without end (as fast as it can).
+- `many-errors`: prints 20,000 distinct `ERROR:` lines, then "Compilation failed!", exit 1.
 - `fifo-log`: compiles, but leaves a FIFO where the `.log` goes.
 - `symlink-output`: prints no output path and writes no `<stem>_edgetpu.tflite`, only a
   symbolic link `other_edgetpu.tflite` to the file named by FAKE_EDGETPU_LINK_TARGET.
@@ -158,6 +159,11 @@ def main() -> int:
         line = b"ERROR: flooding the console with output, again and again\n" * 1024
         while True:
             sys.stdout.buffer.write(line)
+    if MODE == "many-errors":
+        print(f"Edge TPU Compiler version {VERSION}")
+        sys.stdout.write("".join(f"ERROR: op {i} failed\n" for i in range(20_000)))
+        print("Compilation failed!")
+        return 1
     if MODE == "symlink-output":
         out_dir = Path(values.get("out_dir", "."))
         (out_dir / "other_edgetpu.tflite").symlink_to(os.environ["FAKE_EDGETPU_LINK_TARGET"])
