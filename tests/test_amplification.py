@@ -16,7 +16,6 @@ import fuzzing
 import hostile
 import pytest
 from edgetpu_builder import CustomOptionsSpec, custom_options, package_bytes
-from test_compiler_run import fake_compiler  # noqa: F401  (a fixture)
 
 from coralcheck.model import load
 from coralcheck.model.edgetpu import MAX_EXECUTABLES, decode_segments
@@ -148,32 +147,6 @@ def test_a_log_of_20000_distinct_errors_is_read_in_linear_time(tmp_path: Path) -
     assert run.exit_code == 1 and run.seconds < 5
     assert "... and 19,990 more distinct compiler errors" in run.stdout
     assert run.stdout.count("C040") == MAX_FAILURES
-
-
-def test_twenty_thousand_compiler_errors_through_compile(
-    fake_compiler: Path,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The same through `--compile`: 10 failures become findings, the others are counted."""
-    import json
-    import shutil
-
-    from conftest import CORPUS
-    from test_compiler_run import SLIM
-
-    from coralcheck.cli import main
-
-    monkeypatch.setenv("FAKE_EDGETPU_MODE", "many-errors")
-    model = tmp_path / "x.tflite"
-    shutil.copyfile(CORPUS / f"{SLIM}.tflite", model)
-    start = time.perf_counter()
-    assert main([str(model), "--compile", "--format", "json"]) == 1
-    assert time.perf_counter() - start < 10
-    (report,) = json.loads(capsys.readouterr().out)["models"]
-    assert report["compiler"]["more_failures"] == 20_000 - 10
-    assert len([f for f in report["findings"] if f["code"] == "C040"]) <= 10
 
 
 def test_repeated_error_lines_are_one_failure() -> None:

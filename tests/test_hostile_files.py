@@ -325,44 +325,56 @@ def test_baseline_fifo_does_not_block(fifo: Path, tmp_path: Path) -> None:
     _one_error_line(result, str(fifo), "not a regular file")
 
 
-def _compile_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
-    code = main([*args, "--format", "json"])
-    out = capsys.readouterr().out
-    (model,) = json.loads(out)["models"]
-    return code, model
+class Compile:
+    """`coralcheck MODEL --compile ... --format json` in process, with the stand-in compiler
+    in a fault mode (tests/fake_compiler): `compile(mode, source, *args)` copies the corpus
+    model `source` and returns (exit code, the model's JSON report, seconds)."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+        self.tmp_path, self.monkeypatch, self.capsys = tmp_path, monkeypatch, capsys
+
+    def __call__(self, mode: str, source: str, *args: str) -> tuple[int, dict, float]:
+        self.monkeypatch.setenv("FAKE_EDGETPU_MODE", mode)
+        model = self.tmp_path / "x.tflite"
+        shutil.copyfile(CORPUS / f"{source}.tflite", model)
+        start = time.monotonic()
+        code = main([str(model), "--compile", *args, "--format", "json"])
+        seconds = time.monotonic() - start
+        (report,) = json.loads(self.capsys.readouterr().out)["models"]
+        return code, report, seconds
 
 
-def test_a_fifo_left_as_the_compiler_log_is_not_read(
+@pytest.fixture
+def compile_with(
     fake_compiler: Path,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setenv("FAKE_EDGETPU_MODE", "fifo-log")
-    model = tmp_path / "y.tflite"
-    shutil.copyfile(CORPUS / f"{YOLO8}.tflite", model)
-    start = time.monotonic()
-    code, report = _compile_json(capsys, str(model), "--compile", "--compiler-timeout", "20")
-    assert time.monotonic() - start < 20
+) -> Compile:
+    return Compile(tmp_path, monkeypatch, capsys)
+
+
+def test_a_fifo_left_as_the_compiler_log_is_not_read(compile_with: Compile) -> None:
+    code, report, seconds = compile_with("fifo-log", YOLO8, "--compiler-timeout", "20")
+    assert seconds < 20
     assert code in (0, 1) and report["compiler"]["output_model"] is None  # (a temp dir)
     assert report["compiler"]["ops_tpu"] is not None  # from the console
 
 
-def test_the_version_probe_keeps_the_compiler_timeout(
-    fake_compiler: Path,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_the_version_probe_keeps_the_compiler_timeout(compile_with: Compile) -> None:
     """A compiler that hangs on --version: 3 s with --compiler-timeout 3 (was 34 s)."""
-    monkeypatch.setenv("FAKE_EDGETPU_MODE", "version-hang")
-    model = tmp_path / "y.tflite"
-    shutil.copyfile(CORPUS / f"{YOLO8}.tflite", model)
-    start = time.monotonic()
-    _, report = _compile_json(capsys, str(model), "--compile", "--compiler-timeout", "3")
-    assert time.monotonic() - start < 10
+    _, report, seconds = compile_with("version-hang", YOLO8, "--compiler-timeout", "3")
+    assert seconds < 10
     assert report["compiler"]["available"] is False
     assert "--version gave no answer within 3 s" in report["compiler"]["problem"]
+
+
+def test_twenty_thousand_compiler_errors_through_compile(compile_with: Compile) -> None:
+    """Item 4 through `--compile`: 10 failures become findings, the others are counted."""
+    code, report, seconds = compile_with("many-errors", SLIM)
+    assert code == 1 and seconds < 10
+    assert report["compiler"]["more_failures"] == 20_000 - 10
+    assert len([f for f in report["findings"] if f["code"] == "C040"]) <= 10
 
 
 # --- item 12: a hard link to the model ----------------------------------------------------------
@@ -399,38 +411,23 @@ def test_an_empty_select_list_in_the_config_is_a_usage_error(tmp_path: Path) -> 
 
 
 def test_the_output_fallback_does_not_follow_a_link_out_of_the_directory(
-    fake_compiler: Path,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    compile_with: Compile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     foreign = tmp_path / "elsewhere_edgetpu.tflite"
     shutil.copyfile(CORPUS / f"{SLIM}_edgetpu.tflite", foreign)
-    monkeypatch.setenv("FAKE_EDGETPU_MODE", "symlink-output")
     monkeypatch.setenv("FAKE_EDGETPU_LINK_TARGET", str(foreign))
-    model = tmp_path / "x.tflite"
-    shutil.copyfile(CORPUS / f"{SLIM}.tflite", model)
     out = tmp_path / "out"
-    _, report = _compile_json(capsys, str(model), "--compile", "--compile-output", str(out))
+    _, report, _ = compile_with("symlink-output", SLIM, "--compile-output", str(out))
     assert (out / "other_edgetpu.tflite").is_symlink()  # the stand-in did leave its link
     assert report["compiled"] is None  # the foreign file was not read as the compiled model
     assert report["compiler"]["output_model"] is None
     assert report["compiler"]["succeeded"] is False
 
 
-def test_a_compiler_that_floods_its_output_is_stopped(
-    fake_compiler: Path,  # noqa: F811
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_a_compiler_that_floods_its_output_is_stopped(compile_with: Compile) -> None:
     """Its output is read through a pipe, at most 4 MiB kept (was: a temp file, 3 GB in 5 s)."""
-    monkeypatch.setenv("FAKE_EDGETPU_MODE", "flood")
-    model = tmp_path / "x.tflite"
-    shutil.copyfile(CORPUS / f"{SLIM}.tflite", model)
-    start = time.monotonic()
-    _, report = _compile_json(capsys, str(model), "--compile", "--compiler-timeout", "60")
-    assert time.monotonic() - start < 30
+    _, report, seconds = compile_with("flood", SLIM, "--compiler-timeout", "60")
+    assert seconds < 30
     assert any("printed more than 4 MiB" in f["message"] for f in report["compiler"]["failures"])
 
 
