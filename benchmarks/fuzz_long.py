@@ -14,7 +14,14 @@ Review them, fix the bug, keep the fixture.
 structural mutations as its custom mutator: `python benchmarks/fuzz_long.py --engine atheris
 --hours 1`.
 
-Reproduce one mutant: `python benchmarks/fuzz_long.py --replay MODEL STRATEGY SEED`.
+`--engine hostile` builds structure-aware hostile models instead of mutating real ones
+(tests/hostile.py, issue 12): packages listing one executable thousands of times, Edge TPU ops
+sharing one package (large or ordinary custom options), tensors read by thousands of ops or many
+times by one op, at random sizes, half of them then mutated once by the engine's strategies:
+`python benchmarks/fuzz_long.py --engine hostile --hours 1`.
+
+Reproduce one mutant: `python benchmarks/fuzz_long.py --replay MODEL STRATEGY SEED` (MODEL
+`hostile` and STRATEGY `none` for the hostile engine's models).
 """
 
 from __future__ import annotations
@@ -48,6 +55,29 @@ def _signature(err: BaseException) -> str:
     return f"{type(cause).__name__} at {where} ({first})"
 
 
+HOSTILE = "hostile"  # the seed name of `--engine hostile` jobs
+UNMUTATED = "none"  # their strategy when the hostile model is linted as built
+
+
+def build_hostile(strategy: str, seed: int) -> tuple[bytes, str]:
+    """The hostile model of a `--engine hostile` job, mutated once by `strategy` (or not)."""
+    import hostile
+
+    data, what = hostile.random_hostile(random.Random(seed))
+    if strategy == UNMUTATED:
+        return data, what
+    mutated, how = fuzzing.mutate(data, fuzzing.walk(data), strategy, seed)
+    return mutated, f"{what}, then {how}"
+
+
+def _mutant(job: tuple[str, str, int]) -> tuple[bytes, str]:
+    name, strategy, seed = job
+    if name == HOSTILE:
+        return build_hostile(strategy, seed)
+    data = fuzzing.seed_data(name)
+    return fuzzing.mutate(data, fuzzing.walk(data), strategy, seed)
+
+
 def _worker(jobs: mp.Queue, results: mp.Queue, names: list[str], tmpdir: str) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_AS_LIMIT, WORKER_AS_LIMIT))
     cache: dict[str, tuple[bytes, list[fuzzing.Node]]] = {}
@@ -57,12 +87,15 @@ def _worker(jobs: mp.Queue, results: mp.Queue, names: list[str], tmpdir: str) ->
         if job is None:
             return
         name, strategy, seed = job
-        if name not in cache:
-            data = fuzzing.seed_data(name)
-            cache[name] = (data, fuzzing.walk(data))
-        data, nodes = cache[name]
         try:
-            mutated, _ = fuzzing.mutate(data, nodes, strategy, seed)
+            if name == HOSTILE:
+                mutated, _ = build_hostile(strategy, seed)
+            else:
+                if name not in cache:
+                    data = fuzzing.seed_data(name)
+                    cache[name] = (data, fuzzing.walk(data))
+                data, nodes = cache[name]
+                mutated, _ = fuzzing.mutate(data, nodes, strategy, seed)
         except fuzzing.NoTarget:
             results.put((job, "skip", "", ""))
             continue
@@ -122,6 +155,13 @@ class Pool:
             self.proc.kill()
 
 
+def _next_job(args: argparse.Namespace, names: list[str], rng: random.Random) -> tuple:
+    if args.engine == HOSTILE:
+        strategy = rng.choice((UNMUTATED, *fuzzing.ALL_STRATEGIES))
+        return HOSTILE, strategy, rng.randrange(2**32)
+    return rng.choice(names), rng.choice(fuzzing.ALL_STRATEGIES), rng.randrange(2**32)
+
+
 def run_mutations(args: argparse.Namespace) -> int:
     names = fuzzing.seed_names(small=not args.all_models)
     rng = random.Random(args.seed)
@@ -136,7 +176,7 @@ def run_mutations(args: argparse.Namespace) -> int:
         try:
             while time.monotonic() < deadline and (not args.max or n < args.max):
                 n += 1
-                job = (rng.choice(names), rng.choice(fuzzing.ALL_STRATEGIES), rng.randrange(2**32))
+                job = _next_job(args, names, rng)
                 status, detail, sig = pool.run(job)
                 if status in ("report", "error") and args.cli_every and n % args.cli_every == 0:
                     status, detail, sig = _cli_check(job, tmpdir)
@@ -155,9 +195,7 @@ def run_mutations(args: argparse.Namespace) -> int:
 
 
 def _cli_check(job: tuple[str, str, int], tmpdir: str) -> tuple:
-    name, strategy, seed = job
-    data = fuzzing.seed_data(name)
-    mutated, _ = fuzzing.mutate(data, fuzzing.walk(data), strategy, seed)
+    mutated, _ = _mutant(job)
     path = Path(tmpdir) / "cli-mutant.tflite"
     path.write_bytes(mutated)
     try:
@@ -172,10 +210,10 @@ def _record(job: tuple[str, str, int], detail: str, sig: str, seen: dict, out: P
     seen[sig] = seen.get(sig, 0) + 1
     if seen[sig] > 1:
         return
-    data = fuzzing.seed_data(name)
-    mutated, what = fuzzing.mutate(data, fuzzing.walk(data), strategy, seed)
+    mutated, what = _mutant(job)
     note = f"{name} {strategy} seed {seed} ({what}): {detail}"
-    path = fuzzing.save_crasher(mutated, note[:400], out, base=name)
+    base = None if name == HOSTILE else name
+    path = fuzzing.save_crasher(mutated, note[:400], out, base=base)
     print(f"NEW CRASHER {path.name}: {sig}\n    {note[:300]}", flush=True)
 
 
@@ -249,8 +287,7 @@ def run_atheris(args: argparse.Namespace) -> int:
 
 
 def replay(model: str, strategy: str, seed: int) -> int:
-    data = fuzzing.seed_data(model)
-    mutated, what = fuzzing.mutate(data, fuzzing.walk(data), strategy, seed)
+    mutated, what = _mutant((model, strategy, seed))
     path = Path(tempfile.mkdtemp()) / "mutant.tflite"
     path.write_bytes(mutated)
     print(f"{what}\nwritten to {path}")
@@ -265,7 +302,7 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=1.0, help="how long to run (1)")
     parser.add_argument("--max", type=int, default=0, help="stop after this many mutants")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    parser.add_argument("--engine", choices=("mutate", "atheris"), default="mutate")
+    parser.add_argument("--engine", choices=("mutate", "atheris", HOSTILE), default="mutate")
     parser.add_argument(
         "--small", dest="all_models", action="store_false", help="only the CI run's seed models"
     )

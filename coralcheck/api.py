@@ -155,22 +155,33 @@ def compile_and_compare(report: ModelReport, model: Model, options: Options) -> 
     from coralcheck.analyze.pair import compare_with_compiled, log_vs_placement
     from coralcheck.checks.compiled import compiler_failure, compiler_unavailable
     from coralcheck.compiler.run import (
+        VERSION_TIMEOUT_S,
+        check_timeout,
         find_compiler,
         missing_compiler_dict,
         output_directory,
         read_version,
+        refuse_to_overwrite,
         run_compiler,
     )
     from coralcheck.model import load
 
+    check_timeout(options.compiler_timeout)
     executable = find_compiler(options.compiler_path)
     if executable is None:
         problem = "edgetpu_compiler not found on PATH"
         report.compiler = missing_compiler_dict(problem)
         report.findings.extend(compiler_unavailable(problem))
         return
-    version = read_version(executable)
+    try:
+        version = read_version(executable, min(VERSION_TIMEOUT_S, options.compiler_timeout))
+    except TimeoutError as e:  # a compiler that hangs on --version would hang on the model too
+        report.compiler = missing_compiler_dict(str(e))
+        report.findings.extend(compiler_unavailable(str(e)))
+        return
     with output_directory(options.compile_output) as (out_dir, kept):
+        if kept and not options.force:
+            refuse_to_overwrite(model.path, out_dir)
         try:
             run = run_compiler(executable, model.path, out_dir, options, version, kept)
         except OSError as e:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from coralcheck.config import GateResult
 from coralcheck.errors import UsageError
+from coralcheck.fileio import json_safe, name_bytes
 from coralcheck.report import Finding, ModelReport
 
 FORMAT_KEY = "coralcheck_baseline"
@@ -45,7 +46,7 @@ def fingerprints(report: ModelReport, path: str) -> list[str]:
     out = []
     for f in report.findings:
         key = "\0".join((f.code, path, finding_opcode(report, f), f.tensor or ""))
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        digest = hashlib.sha256(name_bytes(key)).hexdigest()[:16]
         seen[digest] += 1
         out.append(f"{digest}:{seen[digest]}")
     return out
@@ -139,7 +140,7 @@ def dumps(reports: Iterable[ModelReport], baseline_path: str) -> str:
         key = model_key(report.path, base_dir)
         models[key] = _entry(report, key)
     doc = {FORMAT_KEY: FORMAT_VERSION, "models": models}
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"
 
 
 def write(reports: Iterable[ModelReport], baseline_path: str) -> None:
@@ -151,16 +152,50 @@ def write(reports: Iterable[ModelReport], baseline_path: str) -> None:
         raise UsageError(baseline_path, f"cannot write baseline: {e.strerror or e}") from None
 
 
+# A baseline of thousands of models is a few MB; a larger file is not read (nor a pipe, or a
+# device such as /dev/zero that never ends).
+MAX_BASELINE_BYTES = 64 << 20
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _whole(value: Any) -> int:
+    """A count of the baseline: a whole number >= 0 (not a bool, not a float)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a whole number >= 0")
+    return value
+
+
 def load(baseline_path: str) -> Baseline:
-    """Read a baseline file written by `--write-baseline`."""
+    """Read a baseline file written by `--write-baseline`. Anything else is one line (exit 2):
+    not a regular file, too large, not UTF-8 JSON (nor NaN, Infinity or numbers beyond a
+    float), nested too deep, or entries of the wrong shape."""
+    from coralcheck.fileio import read_regular
+
     try:
-        with open(baseline_path, encoding="utf-8") as f:
-            doc = json.load(f)
+        data = read_regular(baseline_path, MAX_BASELINE_BYTES)
     except FileNotFoundError:
         raise UsageError(baseline_path, "no such baseline file") from None
     except OSError as e:
         raise UsageError(baseline_path, f"cannot read baseline: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    if len(data) > MAX_BASELINE_BYTES:
+        raise UsageError(
+            baseline_path, f"not a coralcheck baseline (larger than {MAX_BASELINE_BYTES >> 20} MiB)"
+        )
+    try:
+        doc = json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite)
+    except RecursionError:
+        raise UsageError(baseline_path, "not a coralcheck baseline (nested too deep)") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, the checks above
         raise UsageError(baseline_path, f"not a coralcheck baseline (invalid JSON: {e})") from None
     if not isinstance(doc, dict) or doc.get(FORMAT_KEY) != FORMAT_VERSION:
         raise UsageError(
@@ -172,9 +207,9 @@ def load(baseline_path: str) -> Baseline:
     try:
         for key, entry in doc["models"].items():
             models[key] = BaselineEntry(
-                ops_total=int(entry["ops_total"]),
-                ops_tpu=int(entry["ops_tpu"]),
-                cpu_ops={str(k): int(v) for k, v in entry["cpu_ops"].items()},
+                ops_total=_whole(entry["ops_total"]),
+                ops_tpu=_whole(entry["ops_tpu"]),
+                cpu_ops={str(k): _whole(v) for k, v in entry["cpu_ops"].items()},
                 fingerprints=frozenset(str(f["fingerprint"]) for f in entry["findings"]),
             )
     except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from coralcheck._version import __version__
-from coralcheck.errors import CoralcheckError
+from coralcheck.errors import CoralcheckError, UsageError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -38,7 +38,33 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 def _error(message: str) -> None:
-    print(f"coralcheck: error: {' '.join(message.split())}", file=sys.stderr)
+    """One line on stderr. File names and problems quote the user's data: control characters
+    (ESC sequences), bidirectional overrides and undecodable bytes are shown as escapes."""
+    from coralcheck.render.phrases import escaped
+
+    print(f"coralcheck: error: {escaped(' '.join(message.split()))}", file=sys.stderr)
+
+
+def write_stdout(text: str) -> None:
+    """Write command output to stdout. A stdout that cannot take it (`> /dev/full`, a full
+    disk, a closed file) is a usage error (exit 2), not a crash; a reader that went away
+    (`| head`) is left to main()."""
+    try:
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:  # a terminal that cannot show ↔, ×, —
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        # What is still buffered would fail again when the interpreter exits: send it nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        raise UsageError("<stdout>", f"cannot write the output: {e.strerror or e}") from None
 
 
 def _subcommand(argv: list[str]) -> tuple[str, list[str]]:

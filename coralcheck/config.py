@@ -131,17 +131,32 @@ def _check_selectors(codes: Iterable[str], where: str, key: str, valid: list[str
 # --- reading and validating ----------------------------------------------------------------------
 
 
+# Configuration files are small; a larger one is not read (nor is a pipe or a device).
+MAX_CONFIG_BYTES = 4 << 20
+
+
 def _toml_load(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; anything wrong with it is one line (exit 2): unreadable, too
+    large, not UTF-8, not TOML, nested too deep for the parser, integers too long to convert."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
+    from coralcheck.fileio import read_regular
+
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        data = read_regular(str(path), MAX_CONFIG_BYTES)
     except OSError as e:
         raise UsageError(str(path), f"cannot read config: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UsageError(str(path), f"config file larger than {MAX_CONFIG_BYTES >> 20} MiB")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise UsageError(str(path), f"invalid TOML: not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise UsageError(str(path), "invalid TOML: arrays or tables nested too deep") from None
+    except ValueError as e:  # TOMLDecodeError, or int()'s digit limit
         raise UsageError(str(path), f"invalid TOML: {e}") from None
 
 
@@ -151,7 +166,7 @@ def _section(path: Path) -> dict[str, Any] | None:
     data = _toml_load(path)
     if path.name != PYPROJECT:
         return data
-    tools = data.get("tool", {})
+    tools = data.get("tool")  # not a table: some other tool's business (no coralcheck table)
     section = tools.get("coralcheck") if isinstance(tools, dict) else None
     if section is not None and not isinstance(section, dict):
         raise UsageError(str(path), "[tool.coralcheck] must be a table")
@@ -198,8 +213,23 @@ def parse_codes(value: Any, where: str, key: str, valid: list[str]) -> tuple[str
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(where, f"{key} must be a list of rule codes")
-    codes = tuple(v.strip().upper() for v in value if v.strip())
+    # (each once, in order: a list of 50,000 repeated codes checks as fast as its few codes)
+    codes = tuple(dict.fromkeys(v.strip().upper() for v in value if v.strip()))
     _check_selectors(codes, where, key, valid)
+    return codes
+
+
+def parse_select(value: Any, where: str, key: str, valid: list[str]) -> tuple[str, ...]:
+    """`select`: like `parse_codes`, but never empty. An empty selection would report nothing
+    and pass every model: an empty CI variable (`--select "$CODES"`) must not turn the gate off
+    unnoticed."""
+    codes = parse_codes(value, where, key, valid)
+    if not codes:
+        raise UsageError(
+            where,
+            f"{key} is empty, which would report no finding at all; name rule codes or "
+            f"prefixes, or {SELECT_ALL} (leaving {key} out selects every rule)",
+        )
     return codes
 
 
@@ -298,7 +328,7 @@ def _flag(value: Any, where: str, key: str, valid: Any) -> bool:
 # TOML key -> (Config field, parser(value, where, key, valid codes)). Keys are kebab-case, as in
 # ruff.
 KEYS: dict[str, tuple[str, Callable[[Any, str, str, list[str]], Any]]] = {
-    "select": ("select", parse_codes),
+    "select": ("select", parse_select),
     "ignore": ("ignore", parse_codes),
     "severity": ("severity", _severities),
     "per-file-ignores": ("per_file_ignores", _per_file_ignores),
@@ -351,7 +381,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read one config file (coralcheck.toml or pyproject.toml)."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(str(path), "no such config file")
+        what = "not a regular file" if path.exists() else "no such config file"
+        raise UsageError(str(path), what)
     section = _section(path)
     if section is None:
         raise UsageError(str(path), "no [tool.coralcheck] table")
@@ -388,19 +419,19 @@ def resolve(
 # --- what the settings decide --------------------------------------------------------------------
 
 
-def _longest_match(code: str, selectors: Iterable[str]) -> int:
-    """Length of the longest selector that is a prefix of `code` (-1: none; ALL counts as 0)."""
-    best = -1
-    for s in selectors:
-        if s == SELECT_ALL:
-            best = max(best, 0)
-        elif code.startswith(s):
-            best = max(best, len(s))
-    return best
+def _longest_match(code: str, selectors: set[str] | frozenset[str]) -> int:
+    """Length of the longest selector that is a prefix of `code` (-1: none; ALL counts as 0).
+    Looks up the code's own prefixes (a few), whatever the number of selectors."""
+    for n in range(len(code), 0, -1):
+        if code[:n] in selectors:
+            return n
+    return 0 if SELECT_ALL in selectors else -1
 
 
 def is_selected(code: str, select: Iterable[str], ignore: Iterable[str]) -> bool:
     """Ruff's rule: the most specific matching selector wins; on a tie, ignore wins."""
+    select = select if isinstance(select, set | frozenset) else frozenset(select)
+    ignore = ignore if isinstance(ignore, set | frozenset) else frozenset(ignore)
     chosen = _longest_match(code, select)
     return chosen >= 0 and chosen > _longest_match(code, ignore)
 
@@ -437,10 +468,11 @@ def effective_severity(code: str, default: str, overrides: Mapping[str, str]) ->
 def apply(report: ModelReport, config: Config) -> ModelReport:
     """The report as the settings want it: unselected or ignored findings dropped, severity
     overrides applied. The input is not changed."""
-    ignore = config.ignore + file_ignores(report.path, config)
+    select = frozenset(config.select)
+    ignore = frozenset(config.ignore + file_ignores(report.path, config))
     findings = []
     for f in report.findings:
-        if is_selected(f.code, config.select, ignore):
+        if is_selected(f.code, select, ignore):
             severity = effective_severity(f.code, f.severity, config.severity)
             findings.append(f if severity == f.severity else f._replace(severity=severity))
     return report._replace(findings=findings)

@@ -25,6 +25,8 @@ class Options(NamedTuple):
     compile_output: str | None = None
     compiler_timeout: float = 180.0
     compiler_flags: tuple[str, ...] = ()
+    # `--force`: a compile may replace an existing X_edgetpu.tflite/.log in `compile_output`.
+    force: bool = False
     # Rule selection (ruff-style code prefixes) and severity overrides.
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()

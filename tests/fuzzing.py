@@ -64,11 +64,21 @@ def seed_models(small: bool = True) -> dict[str, Path]:
 
 
 def built_seeds() -> dict[str, bytes]:
-    """Seeds no converter writes below 2 GB, built with tests/tflite_builder.py: constant data
-    stored after the flatbuffer (Buffer.offset/size, as converters do for models over 2 GB)."""
+    """Seeds no converter writes, built with tests/tflite_builder.py: constant data stored after
+    the flatbuffer (Buffer.offset/size, as converters do for models over 2 GB), and the two
+    amplification shapes of tests/hostile.py at a size that still lints (a package listing one
+    executable 8 times; Edge TPU ops sharing large custom options stored after the
+    flatbuffer), so that mutants grow them into what the read budget must stop."""
+    import hostile
     from tflite_builder import add_model
 
-    return {"built:external_buffers": add_model(external_buffers=True)}
+    return {
+        "built:external_buffers": add_model(external_buffers=True),
+        "built:many_executables": hostile.many_executables(count=8, layers=20),
+        "built:shared_large_custom_options": hostile.shared_large_custom_options(
+            ops=2, parameter_bytes=1024, layers=20
+        ),
+    }
 
 
 def seed_names(small: bool = True) -> list[str]:

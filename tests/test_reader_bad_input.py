@@ -105,7 +105,7 @@ def test_permission_error_names_the_problem(
 
     path = tmp_path / "secret.tflite"
     path.write_bytes(add_model())
-    monkeypatch.setattr(reader, "open", denied, raising=False)
+    monkeypatch.setattr(reader, "open_regular", denied)
     refused(path, "permission denied")
 
 
@@ -338,6 +338,25 @@ def test_shared_options_vector_is_counted() -> None:
 
 
 # --- model semantics (reader.py) ------------------------------------------------------------
+
+
+def test_a_custom_op_name_longer_than_any_identifier_is_refused() -> None:
+    """A custom_code offset gone astray reads megabytes as the op's name, which every op of
+    that code, every finding and every output format repeats (issue 12, item 18)."""
+    from coralcheck.model.reader import MAX_CUSTOM_CODE_BYTES
+
+    def model(name: str) -> bytes:
+        return build_model(
+            tensors=[TensorSpec("x", [1, 4], "FLOAT32"), TensorSpec("y", [1, 4], "FLOAT32")],
+            ops=[OpSpec(f"CUSTOM:{name}", [0], [1])],
+            inputs=[0],
+            outputs=[1],
+        )
+
+    name = "x" * MAX_CUSTOM_CODE_BYTES
+    assert load(model(name)).main.operators[0].custom_code == name
+    problem = refused(model(name + "x"), "(custom_code) of operator_codes[0]")
+    assert f"{MAX_CUSTOM_CODE_BYTES + 1:,} bytes long" in problem
 
 
 def test_schema_version_2(tmp_path: Path) -> None:

@@ -289,6 +289,7 @@ def inspect_compiled(model: Model, options: Options) -> ModelReport:
     from coralcheck.analyze import io_tensors, op_histogram
     from coralcheck.analyze.latency import estimate_compiled
     from coralcheck.checks.compiled import no_latency_estimate
+    from coralcheck.checks.graph import identifier_findings
 
     segments = decode_segments(model)
     ops = compiled_placements(model, segments)
@@ -310,7 +311,7 @@ def inspect_compiled(model: Model, options: Options) -> ModelReport:
             tpu_segments=sum(1 for s in segments if s.subgraph == model.main.index),
         ),
         ops=ops,
-        findings=findings,
+        findings=[*identifier_findings(model), *findings],
         io=io_tensors(model),
         memory=compiled_memory(segments),
         op_histogram=op_histogram(model),

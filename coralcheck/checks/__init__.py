@@ -207,9 +207,13 @@ def chain(ctx: CheckContext, indices: Iterable[int], limit: int = 6, sep: str = 
 def regions(
     ctx: CheckContext, members: set[int], via: Callable[[Tensor], bool]
 ) -> Iterator[list[int]]:
-    """Connected groups of the ops in `members`, joined through tensors for which `via` holds."""
+    """Connected groups of the ops in `members`, joined through tensors for which `via` holds.
+
+    Linear in the ops and their tensors: each tensor's producer and consumers are visited once,
+    however many ops read it (one tensor read by 10,000 ops, or 60 times by the same op)."""
     sg = ctx.sg
     seen: set[int] = set()
+    tensors_seen: set[int] = set()
     for start in sorted(members):
         if start in seen:
             continue
@@ -220,7 +224,10 @@ def regions(
             group.append(i)
             op = sg.operators[i]
             for t in (*op.inputs, *op.outputs):
-                if t < 0 or not via(sg.tensors[t]):
+                if t < 0 or t in tensors_seen:
+                    continue
+                tensors_seen.add(t)
+                if not via(sg.tensors[t]):
                     continue
                 producer = sg.producers[t]
                 for j in ([producer] if producer is not None else []) + list(sg.consumers[t]):

@@ -9,6 +9,7 @@ from coralcheck.analyze.cost import work
 from coralcheck.checks import CheckContext, chain, finding, rule
 from coralcheck.checks.ops import foreign_ops
 from coralcheck.edgetpu.constraints import quote
+from coralcheck.model.graph import Model
 from coralcheck.render.phrases import plural
 from coralcheck.report import Finding
 
@@ -243,3 +244,32 @@ def control_flow(ctx: CheckContext) -> Iterator[Finding]:
         op=first,
         opcode=ctx.sg.operators[first].opcode if first is not None else None,
     )
+
+
+@rule("G005")
+def file_identifier(ctx: CheckContext) -> Iterator[Finding]:
+    """The file does not carry the TFLite file identifier "TFL3" in bytes 4-7.
+
+    coralcheck reads the model anyway when the rest of it parses, but TFLite does not: its
+    loader checks the identifier first and refuses the file ("Model provided has model
+    identifier ..., should be TFL3"; LiteRT: "The model is not a valid Flatbuffer buffer"), and
+    so does every runtime built on it, the Edge TPU's included. A tool that wrote or patched the
+    file got the header wrong, or the file is not what it seems.
+
+    Evidence: tests/test_hostile_files.py loads such a file in LiteRT, which refuses it.
+    """
+    yield from identifier_findings(ctx.model)
+
+
+def identifier_findings(model: Model) -> list[Finding]:
+    """G005 for a model without the "TFL3" identifier (compiled models are checked with it too)."""
+    if model.has_identifier:
+        return []
+    found = model.read_bytes(4, 4).decode("ascii", "backslashreplace")
+    return [
+        finding(
+            "G005",
+            f"the file identifier (bytes 4-7) is '{found}', not 'TFL3': TFLite refuses to load "
+            "the file",
+        )
+    ]

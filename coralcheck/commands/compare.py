@@ -138,11 +138,13 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         for row, error in zip(facts, numeric_errors(args, args.models), strict=True):
             row["numeric"] = error
+    from coralcheck.cli import write_stdout
+
     if args.format == "json":
         document = {"models": facts}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        write_stdout(json.dumps(document, indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(facts))
+        write_stdout(render_text(facts))
     return 0
 
 
@@ -243,19 +245,23 @@ def render_text(facts: list[dict[str, Any]]) -> str:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from coralcheck.render.phrases import no_workflow_commands, printable
 
     out = io.StringIO()
     console = Console(file=out, width=120, force_terminal=sys.stdout.isatty(), highlight=False)
     table = Table(box=None, title_justify="left")
     table.add_column("")
+    # File names are shown as they are (escaped), never read as rich markup ("[red]").
     for label in column_labels([row["path"] for row in facts]):
-        table.add_column(label, overflow="fold")
+        table.add_column(Text(printable(label)), overflow="fold")
     for label, cells in table_rows(facts):
-        table.add_row(label, *cells)
+        table.add_row(label, *(Text(printable(cell)) for cell in cells))
     console.print(table)
     numeric = [r["numeric"] for r in facts if r["numeric"]]
     if numeric:
         console.print(
             f"errors: outputs against the float reference, {numeric[0]['samples']} samples"
         )
-    return out.getvalue()
+    return no_workflow_commands(out.getvalue())

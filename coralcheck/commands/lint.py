@@ -129,6 +129,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--compile-output", metavar="DIR", help="keep the compiled model and log in DIR"
     )
     comp.add_argument(
+        "--force",
+        action="store_true",
+        help="let --compile replace an X_edgetpu.tflite or .log already in --compile-output",
+    )
+    comp.add_argument(
         "--compiler-timeout", type=float, default=180.0, help="seconds before giving up (180)"
     )
     comp.add_argument(
@@ -175,6 +180,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         compiler_flags=tuple(args.compiler_flag),
         op_shapes=args.verbose,
         graph=args.format in GRAPH_FORMATS,
+        force=args.force,
     )
 
 
@@ -186,6 +192,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         parse_codes,
         parse_device,
         parse_milliseconds,
+        parse_select,
         parse_share,
     )
     from coralcheck.errors import UsageError
@@ -194,7 +201,8 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         if values is None:
             return None
         items = [c for v in values for c in v.split(",")]
-        return parse_codes(items, flag, flag, known_codes())
+        parse = parse_select if flag == "--select" else parse_codes
+        return parse(items, flag, flag, known_codes())
 
     if args.max_cpu_ops is not None and args.max_cpu_ops < 0:
         raise UsageError("--max-cpu-ops", f"must be a whole number >= 0, not {args.max_cpu_ops}")
@@ -244,6 +252,21 @@ def _any_case_suffix(pattern: str) -> str:
     return stem + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in MODEL_SUFFIX)
 
 
+def _glob(pattern: str) -> list[str]:
+    """The paths a glob matches, sorted. `**` does not follow symbolic links to directories
+    (pathlib's rule, as for directory arguments), so a link back up the tree (`a/b/up -> ../..`)
+    cannot make the expansion endless; `glob.glob` follows them."""
+    anchor = Path(pattern).anchor
+    base = Path(anchor) if anchor else Path()
+    relative = pattern[len(anchor) :] if anchor else pattern
+    if not relative:
+        return []
+    try:
+        return sorted(str(p) for p in base.glob(relative))
+    except (OSError, ValueError):  # an unreadable directory, a pattern pathlib refuses
+        return []
+
+
 def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
     """Model files to check, in order and without duplicates, and the arguments that name none.
     Files are taken as given; directories and globs contribute their `*.tflite` files."""
@@ -265,10 +288,8 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
         elif os.path.lexists(arg) or not _is_glob(arg):
             add(arg)  # a missing file gets the reader's own error
         else:
-            import glob  # only for patterns
-
             found = []
-            for match in sorted(glob.glob(_any_case_suffix(arg), recursive=True)):
+            for match in _glob(_any_case_suffix(arg)):
                 if os.path.isdir(match):
                     found += _models_in(match)
                 elif is_model_name(match):
@@ -287,10 +308,13 @@ def check_one(path: str, options: Options) -> Any:
     """One model's report, or its ModelFailure (picklable: runs in worker processes)."""
     from coralcheck.api import check_model
     from coralcheck.errors import CoralcheckError
+    from coralcheck.model.reader import MappingRefused
     from coralcheck.render import ModelFailure
 
     try:
         return check_model(path, options)
+    except MappingRefused:
+        raise  # (check_all checks it in a worker process)
     except CoralcheckError as e:
         return ModelFailure(e.path, " ".join(e.problem.split()))
     except Exception as e:
@@ -318,19 +342,71 @@ def _progress() -> Any:
     )
 
 
+def _maps_a_file(path: str, options: Options) -> bool:
+    """Whether checking this job maps a model file instead of reading it (see
+    `coralcheck.model.reader.READ_WHOLE_BYTES`)."""
+    from coralcheck.model.reader import READ_WHOLE_BYTES
+
+    for name in (path, options.compiled_path):
+        try:
+            if name and os.stat(name).st_size > READ_WHOLE_BYTES:
+                return True
+        except OSError:
+            continue  # (the reader reports it)
+    return False
+
+
+# A worker that dies takes the pool down: each job it left is checked again alone, and one that
+# kills its own worker too is this error (exit 2), the other models are reported as usual.
+WORKER_DIED = (
+    "the process reading it was killed (was the file truncated or replaced while it was read? "
+    "or out of memory)"
+)
+
+
 def check_all(jobs: list[tuple[str, Options]]) -> list[Any]:
     """Reports (or failures) for every job, in job order: in parallel over the cores when there
-    is more than one model, with a progress bar when stderr is a terminal."""
+    is more than one model, with a progress bar when stderr is a terminal.
+
+    Large models are mapped, not read, and a mapped file truncated by another process kills the
+    process reading it (SIGBUS): those are always checked in worker processes, even alone, so
+    that such a death is that model's error and not the end of the run."""
+    from coralcheck.model.reader import MappingRefused, refuse_mapping
+
     workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        return [check_one(path, options) for path, options in jobs]
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    if workers <= 1 and not any(_maps_a_file(path, options) for path, options in jobs):
+        try:
+            with refuse_mapping():  # (a file may grow between the look above and the read)
+                return [check_one(path, options) for path, options in jobs]
+        except MappingRefused:
+            pass
+    from concurrent.futures.process import BrokenProcessPool
+
+    from coralcheck.render import ModelFailure
 
     results: list[Any] = [None] * len(jobs)
+    try:
+        _check_in_pool(jobs, range(len(jobs)), results, max(1, workers))
+    except BrokenProcessPool:
+        for n in [n for n, result in enumerate(results) if result is None]:
+            try:
+                _check_in_pool(jobs, [n], results, 1)
+            except BrokenProcessPool:
+                results[n] = ModelFailure(jobs[n][0], WORKER_DIED)
+    return results
+
+
+def _check_in_pool(
+    jobs: list[tuple[str, Options]], which: Any, results: list[Any], workers: int
+) -> None:
+    """Check `jobs[n]` for each n in `which` in a pool of `workers` processes into `results[n]`.
+    Raises BrokenProcessPool when a worker dies (the results so far are kept)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(check_one, p, o): n for n, (p, o) in enumerate(jobs)}
-        progress = _progress() if sys.stderr.isatty() else None
-        task = progress.add_task("", total=len(jobs)) if progress else None
+        futures = {pool.submit(check_one, *jobs[n]): n for n in which}
+        progress = _progress() if sys.stderr.isatty() and len(futures) > 1 else None
+        task = progress.add_task("", total=len(futures)) if progress else None
         if progress:
             progress.start()
         try:
@@ -342,19 +418,29 @@ def check_all(jobs: list[tuple[str, Options]]) -> list[Any]:
         finally:
             if progress:
                 progress.stop()
-    return results
 
 
 # --- output ------------------------------------------------------------------------------------
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode): the same for every name of one file (symbolic or hard links)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _refuse_to_overwrite_models(models: Sequence[str], *targets: str | None) -> None:
-    """The report and the baseline are written where asked, but never over a model."""
+    """The report and the baseline are written where asked, but never over a model (by any of
+    its names: a hard link has a path of its own)."""
     from coralcheck.errors import UsageError
 
     checked = {os.path.realpath(m) for m in models}
+    files = {_file_id(m) for m in models} - {None}
     for target in targets:
-        if target and os.path.realpath(target) in checked:
+        if target and (os.path.realpath(target) in checked or _file_id(target) in files):
             raise UsageError(target, "is one of the models being checked; refusing to overwrite it")
 
 
@@ -362,12 +448,9 @@ def _write(text: str, output: str | None) -> None:
     from coralcheck.errors import UsageError
 
     if not output:
-        try:
-            sys.stdout.write(text)
-        except UnicodeEncodeError:  # a terminal that cannot show ↔, ×, —
-            sys.stdout.flush()
-            sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
-        sys.stdout.flush()
+        from coralcheck.cli import write_stdout
+
+        write_stdout(text)
         return
     directory = os.path.dirname(os.path.abspath(output))
     try:
@@ -433,8 +516,10 @@ def run(args: argparse.Namespace) -> int:
         from coralcheck.render.phrases import plural
 
         n = sum(len(m.findings) for m in report.models)
+        from coralcheck.render.phrases import escaped
+
         counts = f"{plural(n, 'finding')} in {plural(len(report.models), 'model')}"
-        print(f"coralcheck: wrote {args.write_baseline}: {counts}", file=sys.stderr)
+        print(f"coralcheck: wrote {escaped(args.write_baseline)}: {counts}", file=sys.stderr)
     verdicts = []
     for m, config in zip(report.models, kept, strict=True):
         known, regressions = baseline.compare(m) if baseline else (frozenset(), [])
@@ -455,9 +540,11 @@ def _render(report: Any, outcome: Any, args: argparse.Namespace) -> str:
 
         return render_statistics_json(report)
     if args.statistics:
+        from coralcheck.render.phrases import no_workflow_commands, printable
         from coralcheck.render.text import render_statistics
 
-        return render_statistics(report, color=color, width=width)
+        text = render_statistics(printable(report), color=color, width=width)
+        return no_workflow_commands(text)
     return render(
         report, args.format, outcome=outcome, verbose=args.verbose, color=color, width=width
     )

@@ -12,9 +12,10 @@ statuses were not in the log.
 
 JSON keys: `path`, `kind` ("console" | "oplog" | "unknown"), `compiler_version`, `succeeded`,
 `ops_tpu`, `ops_cpu`, `rows_complete`, `rows` [{operator, count, status, mapped}],
-`op_table` ("complete" | "partial" | "absent": the per-op table of the model, as far as the log
-shows), `failures` [{kind, code, message, fix}], and with --model: `model`, `predicted_for`
-(the compiler version predicted for: the log's, or the oldest coralcheck knows for older logs),
+`failures` [{kind, code, message, fix}] (the first 10 distinct ones), `more_failures` (how
+many other distinct ones the log names), `op_table` ("complete" | "partial" | "absent": the
+per-op table of the model, as far as the log shows), and with --model: `model`,
+`predicted_for` (the compiler version predicted for: the build the log names),
 `prediction_available` (False until the placement predictor gives ops), `by_total`
 [{quantity ("ops_total" | "ops_tpu" | "ops_cpu" | "tpu_segments"), predicted, logged}] for the
 totals the log prints, `by_type` [{operator, predicted_tpu, predicted_cpu, logged_tpu,
@@ -29,9 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections import Counter
 from typing import Any
+
+# The first 16 MiB of a log are read (real ones are a few KB).
+MAX_LOG_BYTES = 16 << 20
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -59,10 +62,10 @@ def read_log(path: str) -> Any:
     """Parse FILE; unreadable or unrecognisable input is a UsageError (exit 2)."""
     from coralcheck.compiler.log import parse_log
     from coralcheck.errors import UsageError
+    from coralcheck.fileio import read_regular
 
     try:
-        with open(path, "rb") as f:
-            data = f.read(16 << 20)
+        data = read_regular(path, MAX_LOG_BYTES)[:MAX_LOG_BYTES]  # (a FIFO would block: refused)
     except FileNotFoundError:
         raise UsageError(path, "no such file") from None
     except IsADirectoryError:
@@ -208,6 +211,7 @@ def log_report(
             }
             for f in log.failures
         ],
+        "more_failures": log.more_failures,
     }
     block, rows = _model_part(log, model_path)
     table = op_table(block, rows)
@@ -303,6 +307,10 @@ def render_text(result: dict) -> str:
         lines.append(f"{f['code']} {f['severity']}: {f['message']}")
         if f["fix"]:
             lines.append(f"  fix: {f['fix']}")
+    if result.get("more_failures"):
+        lines.append(
+            f"... and {result['more_failures']:,} more distinct compiler errors in the log"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -350,8 +358,14 @@ def run(args: argparse.Namespace) -> int:
         args.compiler_version,
         args.enable_multiple_subgraphs,
     )
+    from coralcheck.cli import write_stdout
+
     if args.format == "json":
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        write_stdout(json.dumps(result, indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(result))
+        # Operator names and statuses are the log's text: escaped, and no line may become a
+        # workflow command in a CI log.
+        from coralcheck.render.phrases import no_workflow_commands, printable
+
+        write_stdout(no_workflow_commands(render_text(printable(result))))
     return 1 if result["failures"] or result.get("agrees") is False else 0

@@ -66,10 +66,12 @@ def run(args: argparse.Namespace) -> int:
     result = compare_models(reference, quantized, samples, layers=True)
     if result.different_models:
         print(different_models_warning(args.quant_model, args.float_model, result), file=sys.stderr)
+    from coralcheck.cli import write_stdout
+
     if args.format == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_stdout(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(result, verbose=args.verbose))
+        write_stdout(render_text(result, verbose=args.verbose))
     return 0
 
 

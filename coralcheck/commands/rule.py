@@ -42,13 +42,15 @@ def run(args: argparse.Namespace) -> int:
     from coralcheck.render.ruledocs import rule_dict, rule_markdown
 
     rule = find_rule(args.code)
+    from coralcheck.cli import write_stdout
+
     if args.format == "json":
-        sys.stdout.write(json.dumps(rule_dict(rule), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(rule_dict(rule), indent=2, ensure_ascii=False) + "\n")
     elif args.format == "text" and sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown
 
         Console().print(Markdown(rule_markdown(rule)))
     else:
-        sys.stdout.write(rule_markdown(rule))
+        write_stdout(rule_markdown(rule))
     return 0

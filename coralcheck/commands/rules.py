@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
         color, width = terminal(to_file=bool(args.output))
         text = render_rules(rules, color=color, width=width)
     if not args.output:
-        sys.stdout.write(text)
+        from coralcheck.cli import write_stdout
+
+        write_stdout(text)
         return 0
     try:
         with open(args.output, "w", encoding="utf-8") as f:

@@ -50,6 +50,11 @@ FAILURE_KINDS: tuple[str, ...] = (
 )
 
 
+# A log can hold thousands of error lines (a 269 KB log: 20,000 distinct ones). What is kept:
+MAX_FAILURES = 10  # distinct failures, in order; the others are only counted (`more_failures`)
+MAX_KEPT_LINES = 1000  # error lines and unrecognised lines kept verbatim (each list)
+
+
 def status_key(status: str) -> str:
     """Short stable key of a known status string (e.g. "mapped"), "unknown" for any other."""
     return _STATUS_KEYS.get(status.strip(), UNKNOWN_STATUS_KEY)
@@ -250,8 +255,10 @@ class CompilerLog:
       `rows_complete` says whether the rows add up to the printed total (None: nothing to check).
     - `succeeded`: the last outcome printed (a `-d` run fails several tries, then succeeds);
       None when the text does not say (op-log files, fragments).
-    - `errors`: the error lines verbatim (trailing blanks stripped), retries' included.
-    - `failures`: why the run failed, one per distinct cause; empty when it succeeded.
+    - `errors`: the error lines verbatim (trailing blanks stripped), retries' included; the
+      first `MAX_KEPT_LINES` (as for `unrecognised_lines`).
+    - `failures`: why the run failed, one per distinct cause, the first `MAX_FAILURES` of
+      them; empty when it succeeded. `more_failures` counts the other distinct causes.
     """
 
     kind: str = "unknown"
@@ -270,6 +277,7 @@ class CompilerLog:
     errors: tuple[str, ...] = ()
     failures: tuple[CompilerFailure, ...] = ()
     unrecognised_lines: tuple[str, ...] = ()
+    more_failures: int = 0
 
     @property
     def co_compiled(self) -> bool:
@@ -300,6 +308,7 @@ class CompilerLog:
             "ops_cpu": self.ops_cpu,
             "errors": list(self.errors),
             "failures": [failure.to_dict() for failure in self.failures],
+            "more_failures": self.more_failures,
             "unrecognised_lines": list(self.unrecognised_lines),
         }
 
@@ -441,13 +450,37 @@ def classify_error(line: str) -> CompilerFailure | None:
 
 
 def distinct_failures(error_lines: tuple[str, ...] | list[str]) -> tuple[CompilerFailure, ...]:
-    """The failures the error lines name, in order, each distinct one once."""
-    failures: list[CompilerFailure] = []
+    """The failures the error lines name, in order, each distinct one once (the first
+    `MAX_FAILURES`)."""
+    counter = _FailureCounter()
     for line in error_lines:
+        counter.add(line)
+    return counter.kept()
+
+
+class _FailureCounter:
+    """Distinct failures of error lines fed one by one, in linear time: the first
+    `MAX_FAILURES` kept, the others counted (by hash: no line is kept for them)."""
+
+    def __init__(self) -> None:
+        self.failures: dict[CompilerFailure, None] = {}
+        self.others: set[int] = set()
+
+    def add(self, line: str) -> None:
         failure = classify_error(line)
-        if failure is not None and failure not in failures:
-            failures.append(failure)
-    return tuple(failures)
+        if failure is None or failure in self.failures:
+            return
+        if len(self.failures) < MAX_FAILURES:
+            self.failures[failure] = None
+        else:
+            self.others.add(hash(failure))
+
+    def kept(self) -> tuple[CompilerFailure, ...]:
+        return tuple(self.failures)
+
+    @property
+    def more(self) -> int:
+        return len(self.others)
 
 
 def _failure_from_match(kind: str, line: str, match: re.Match[str]) -> CompilerFailure:
@@ -534,6 +567,8 @@ class _Parser:
         self.in_table = False
         self.saw_table = False
         self.errors: list[str] = []
+        self.last_error = ""
+        self.failure_counter = _FailureCounter()
         self.unrecognised: list[str] = []
         self.content_lines = 0
         self.handlers: tuple[Callable[[str], bool], ...] = (
@@ -562,7 +597,8 @@ class _Parser:
         for handler in self.handlers:
             if handler(line):
                 return
-        self.unrecognised.append(line)
+        if len(self.unrecognised) < MAX_KEPT_LINES:
+            self.unrecognised.append(line)
         self._close_block()
 
     # -- handlers: each returns True when the line was its kind ------------------------------
@@ -650,9 +686,13 @@ class _Parser:
         """An error line: kept verbatim, and a failure outcome when it is a failure marker."""
         if not _ERROR_LINE.match(line):
             return False
-        self.errors.append(line)
-        if self.tries and self.tries[-1].succeeded is not True:
-            self.tries[-1].errors.append(line)
+        if len(self.errors) < MAX_KEPT_LINES:
+            self.errors.append(line)
+        self.last_error = line
+        self.failure_counter.add(line)
+        attempt = self.tries[-1] if self.tries else None
+        if attempt and attempt.succeeded is not True and len(attempt.errors) < MAX_KEPT_LINES:
+            attempt.errors.append(line)
         if _FAILURE_MARKER.match(line):
             self._set_outcome(False)
         self._close_block()
@@ -755,6 +795,7 @@ class _Parser:
             errors=tuple(self.errors),
             failures=self._failures(succeeded, version_only),
             unrecognised_lines=tuple(self.unrecognised),
+            more_failures=0 if succeeded is True or version_only else self.failure_counter.more,
         )
 
     def _kind(self) -> str:
@@ -775,9 +816,9 @@ class _Parser:
             return ()
         if version_only:
             return (CompilerFailure("version_only", self.version_line),)
-        failures = distinct_failures(self.errors)
+        failures = self.failure_counter.kept()
         if not failures and succeeded is False:
-            return (CompilerFailure("other", self.errors[-1] if self.errors else ""),)
+            return (CompilerFailure("other", self.last_error),)
         return failures
 
 

@@ -23,10 +23,11 @@
 - from the console (or the `.log`): `compiler_version`, `tpu_subgraphs`, `ops_total`,
   `ops_tpu`, `ops_cpu`, `on_chip_used_bytes`, `off_chip_streamed_bytes`, `rows`
   [{operator, count, status, mapped}] (the `.log`'s table when the console has none),
-- `failures` [{kind, code, message}], `output_tail` [last lines of stdout/stderr when the run
-  failed], and `log_matches_compiled` / `log_mismatches` [{operator, mapped, logged, real}]
-  (set by the caller when the pair is valid: the log's per-type mapped/unmapped counts against
-  the real placement read from the compiled model, `coralcheck.analyze.pair.log_vs_placement`).
+- `failures` [{kind, code, message}], `more_failures` (how many other distinct failures the
+  output named), `output_tail` [last lines of stdout/stderr when the run failed], and
+  `log_matches_compiled` / `log_mismatches` [{operator, mapped, logged, real}] (set by the
+  caller when the pair is valid: the log's per-type mapped/unmapped counts against the real
+  placement read from the compiled model, `coralcheck.analyze.pair.log_vs_placement`).
 
 When the compiler is missing, `missing_compiler_dict(problem)` gives {`available`: False,
 `problem`, `install_hint`}.
@@ -41,6 +42,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -90,18 +92,40 @@ def missing_compiler_dict(problem: str) -> dict[str, Any]:
 
 @dataclass
 class _Process:
-    """What one subprocess did."""
+    """What one subprocess did. `flooded`: it printed more than MAX_OUTPUT_BYTES on stdout or
+    stderr and was stopped."""
 
     returncode: int | None
     timed_out: bool
     duration_s: float
     stdout: str
     stderr: str
+    flooded: bool = False
 
 
-def _read_capped(f: Any) -> str:
-    f.seek(0)
-    return f.read(MAX_OUTPUT_BYTES).decode("utf-8", errors="replace")
+class _Capture:
+    """Reads one output pipe of a process in a thread, keeping its first MAX_OUTPUT_BYTES; a
+    process that prints more is killed (nothing it prints is written to disk or kept)."""
+
+    def __init__(self, stream: Any, proc: subprocess.Popen[bytes]) -> None:
+        self.data = bytearray()
+        self.flooded = False
+        self.thread = threading.Thread(target=self._read, args=(stream, proc), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream: Any, proc: subprocess.Popen[bytes]) -> None:
+        with stream:
+            while chunk := stream.read1(1 << 16):
+                room = MAX_OUTPUT_BYTES - len(self.data)
+                self.data += chunk[: max(room, 0)]
+                if len(chunk) > room and not self.flooded:
+                    self.flooded = True
+                    _kill_group(proc)
+
+    def text(self) -> str:
+        # (a grandchild that left the process group may still hold the pipe: not waited for)
+        self.thread.join(timeout=5)
+        return bytes(self.data).decode("utf-8", errors="replace")
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -114,39 +138,46 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _run(argv: list[str], cwd: str, timeout: float) -> _Process:
-    """Run `argv` (no shell) with output in temporary files, killed after `timeout` seconds."""
+    """Run `argv` (no shell), its output read through pipes (at most MAX_OUTPUT_BYTES each),
+    killed with its process group after `timeout` seconds."""
     start = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            cwd=cwd,
-            start_new_session=hasattr(os, "killpg"),
-        )
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-            proc.wait()
-        return _Process(
-            None if timed_out else proc.returncode,
-            timed_out,
-            round(time.monotonic() - start, 3),
-            _read_capped(out),
-            _read_capped(err),
-        )
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        start_new_session=hasattr(os, "killpg"),
+    )
+    out, err = _Capture(proc.stdout, proc), _Capture(proc.stderr, proc)
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+        proc.wait()
+    stdout, stderr = out.text(), err.text()
+    flooded = out.flooded or err.flooded
+    return _Process(
+        None if timed_out or flooded else proc.returncode,
+        timed_out,
+        round(time.monotonic() - start, 3),
+        stdout,
+        stderr,
+        flooded,
+    )
 
 
 def read_version(executable: str, timeout: float = VERSION_TIMEOUT_S) -> str | None:
-    """`edgetpu_compiler --version` → its version ("16.0.384591198"), None if none printed."""
+    """`edgetpu_compiler --version` → its version ("16.0.384591198"), None if none printed.
+    Raises `TimeoutError` when it gives no answer within `timeout` seconds."""
     try:
         done = _run([executable, "--version"], tempfile.gettempdir(), timeout)
     except OSError:
         return None
+    if done.timed_out:
+        raise TimeoutError(f"{executable} --version gave no answer within {timeout:g} s")
     return parse_log(done.stdout + "\n" + done.stderr).compiler_version
 
 
@@ -160,15 +191,19 @@ def _sets(flags: tuple[str, ...], names: tuple[str, ...]) -> bool:
     return any(f == n or f.startswith(n + "=") for f in flags for n in names)
 
 
-def build_command(
-    executable: str, model_path: str, out_dir: str, options: Options, version: str | None
-) -> list[str]:
-    """The argv of one compile: ours, the user's flags as they are, then the model."""
-    timeout = options.compiler_timeout
+def check_timeout(timeout: float) -> None:
+    """`--compiler-timeout` must be a positive, finite number of seconds."""
     if not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(
             "--compiler-timeout", f"must be a positive number of seconds, not {timeout}"
         )
+
+
+def build_command(
+    executable: str, model_path: str, out_dir: str, options: Options, version: str | None
+) -> list[str]:
+    """The argv of one compile: ours, the user's flags as they are, then the model."""
+    check_timeout(options.compiler_timeout)
     flags = tuple(options.compiler_flags)
     if _sets(flags, _OUT_DIR_FLAGS):
         raise UsageError("--compiler-flag", "the output directory is set with --compile-output")
@@ -241,6 +276,13 @@ class CompilerRun:
         proc = self.process
         if proc.timed_out and "timeout" not in [f.kind for f in found]:
             found.insert(0, CompilerFailure("timeout", f"no result after {proc.duration_s:g} s"))
+        if proc.flooded:
+            found.insert(
+                0,
+                CompilerFailure(
+                    "other", f"printed more than {MAX_OUTPUT_BYTES >> 20} MiB of output; stopped"
+                ),
+            )
         # Only the version printed says little when the exit status says more.
         if {f.kind for f in found} <= {"version_only"} and proc.returncode not in (0, None):
             found.append(CompilerFailure("other", f"exited with status {proc.returncode}"))
@@ -292,13 +334,17 @@ class CompilerRun:
                 }
                 for f in failures
             ],
+            # distinct failures beyond the first 10 of the console and of the `.log`
+            "more_failures": self.console.more_failures
+            + (self.oplog.more_failures if self.oplog else 0),
             "output_tail": tail if failures else [],
             **self.extra,
         }
 
 
 def _inside(directory: str, candidate: str | None) -> str | None:
-    """`candidate` (relative to `directory`) when it is an existing file inside it."""
+    """`candidate` (relative to `directory`) when it is an existing regular file inside it
+    (a symbolic link out of the directory, or a FIFO, is not the compiler's output)."""
     if not candidate:
         return None
     path = Path(directory, candidate).resolve()
@@ -312,15 +358,39 @@ def _find_output(out_dir: str, stem: str, printed: str | None, suffix: str) -> s
         found = _inside(out_dir, candidate)
         if found:
             return found
-    matches = sorted(Path(out_dir).glob(f"*_edgetpu{suffix}"))
-    return str(matches[0]) if len(matches) == 1 else None
+    matches = [p.name for p in sorted(Path(out_dir).glob(f"*_edgetpu{suffix}"))]
+    inside = [found for found in map(lambda name: _inside(out_dir, name), matches) if found]
+    return inside[0] if len(inside) == 1 else None
 
 
 def _read_text(path: str | None) -> str | None:
+    """The first MAX_OUTPUT_BYTES of the `.log` (opened without blocking: never a FIFO)."""
     if path is None:
         return None
-    with open(path, "rb") as f:
-        return f.read(MAX_OUTPUT_BYTES).decode("utf-8", errors="replace")
+    from coralcheck.fileio import read_regular
+
+    try:
+        data = read_regular(path, MAX_OUTPUT_BYTES)
+    except OSError:
+        return None
+    return data[:MAX_OUTPUT_BYTES].decode("utf-8", errors="replace")
+
+
+def outputs_of(model_path: str, out_dir: str) -> list[str]:
+    """The files a compile of `model_path` writes into `out_dir` (`X_edgetpu.tflite/.log`)."""
+    stem = Path(model_path).name.removesuffix(".tflite")
+    return [os.path.join(out_dir, f"{stem}_edgetpu{suffix}") for suffix in (".tflite", ".log")]
+
+
+def refuse_to_overwrite(model_path: str, out_dir: str) -> None:
+    """`--compile-output DIR` never replaces the user's compiled model or log without `--force`
+    (a model being checked in the same run may be that very file)."""
+    for path in outputs_of(model_path, out_dir):
+        if os.path.lexists(path):
+            raise UsageError(
+                path,
+                "exists: --compile would overwrite it (pass --force, or another --compile-output)",
+            )
 
 
 def run_compiler(

@@ -10,7 +10,13 @@ walker of `coralcheck/model/flatbuf.py`.
 
 The bytes are untrusted: every length is checked against the bytes that hold it, lists are
 bounded, and anything that does not decode raises `ModelError` naming the file and the segment.
-Parameter and instruction payloads are never copied: only their lengths are read.
+Parameter and instruction payloads are never parsed: only their lengths are read.
+
+Nested offsets can make a small file name the same bytes many times (thousands of executable
+entries or ops pointing at one executable or one package). So all the decoding of one model
+shares one read budget (`_Decoder`: a few times the file's size; every byte copied and every
+table and vector read counts), each distinct custom-options blob and executable is decoded once,
+and a package may list at most `MAX_EXECUTABLES` executables.
 """
 
 from __future__ import annotations
@@ -57,6 +63,18 @@ _MAX_PACKAGES = 64
 # Names (of executables, layers = tensor names, chips) are short; a longer one is a wrong offset.
 _MAX_NAME_BYTES = 4096
 _MAX_KEY_BYTES = 64  # the real keys are "1".."7"
+# Executables in one package: the runtime loads 1, 2 or 3 (libedgetpu package_registry.cc); a
+# few more still get a finding (C006), a longer list is a corrupt or hostile file.
+MAX_EXECUTABLES = 8
+# What decoding a model's Edge TPU segments may read and copy in all, as a multiple of the file
+# size (plus slack for tiny files): a real package is read about 4 times (copied out of the
+# FlexBuffer, its executables copied out of it, their fields read).
+_BUDGET_PER_FILE_BYTE = 8
+_BUDGET_SLACK = 1 << 20
+# What one table that becomes a Python record (a layer, an instruction bitstream) costs the
+# budget: it takes microseconds and hundreds of bytes, not the 4 bytes of its offset. A real
+# executable has a handful of layers; a hostile one can point thousands at one table.
+_RECORD_COST = 512
 
 # Failures of the flexbuffers reader on bytes that are not a well-formed FlexBuffer.
 _FLEX_ERRORS = (
@@ -232,27 +250,105 @@ class Segment(NamedTuple):
 
 def decode_segments(model: Model) -> list[Segment]:
     """Every Edge TPU segment of the model, in subgraph and operator order."""
-    return [decode_segment(model, op, sg.index) for sg, op in model.operators() if op.is_edgetpu]
+    decoder = _Decoder(model.path, model.file_size)
+    return [decoder.segment(model, op, sg.index) for sg, op in model.operators() if op.is_edgetpu]
 
 
 def decode_segment(model: Model, op: Operator, subgraph: int = 0) -> Segment:
     """Decode one `edgetpu-custom-op` node. Raises `ModelError` naming the file and the op."""
-    where = f"Edge TPU segment (operator {op.index} of subgraph {subgraph})"
-    return decode_custom_options(model.custom_options(op), model.path, where, subgraph, op.index)
+    return _Decoder(model.path, model.file_size).segment(model, op, subgraph)
 
 
 def decode_custom_options(
     data: bytes, path: str, where: str = "Edge TPU segment", subgraph: int = 0, op_index: int = 0
 ) -> Segment:
     """Decode the custom options of an `edgetpu-custom-op` (a FlexBuffer map) → Segment."""
-    try:
-        return _decode(data, path, where, subgraph, op_index)
-    except ModelError as e:
-        if e.problem.startswith(where):
-            raise
-        # The walker speaks of "the file"; here it is the package or executable being read.
-        problem = e.problem.removeprefix("corrupt model: ").replace(" the file", " its buffer")
-        raise ModelError(path, f"{where}: corrupt: {problem}") from None
+    return _Decoder(path, len(data)).custom_options(data, where, subgraph, op_index)
+
+
+class _Decoder:
+    """Decodes the segments of one model with one read budget and without decoding the same
+    bytes twice (see the module docstring)."""
+
+    __slots__ = ("budget", "executables", "file_size", "left", "path", "segments")
+
+    def __init__(self, path: str, file_size: int) -> None:
+        self.path = path
+        self.file_size = file_size
+        self.budget = self.left = _BUDGET_PER_FILE_BYTE * file_size + _BUDGET_SLACK
+        # (custom options offset, size) -> Segment; executable bytes -> Executable.
+        self.segments: dict[tuple[int, int], Segment] = {}
+        self.executables: dict[bytes, Executable] = {}
+
+    def spent(self, what: str) -> ModelError:
+        return ModelError(
+            self.path,
+            f"corrupt model: {what} is reached again and again through shared offsets: decoding "
+            f"the Edge TPU segments of this {self.file_size}-byte file would read more than "
+            f"{self.budget} bytes; refusing to go on",
+        )
+
+    def charge(self, nbytes: int, what: str) -> None:
+        """Count `nbytes` copied or read; fail once the budget is spent."""
+        self.left -= nbytes
+        if self.left < 0:
+            raise self.spent(what)
+
+    def segment(self, model: Model, op: Operator, subgraph: int) -> Segment:
+        key = (op.custom_options_offset, op.custom_options_size)
+        found = self.segments.get(key)
+        if found is not None:  # ops sharing one blob (a hostile file): decoded once
+            return found._replace(subgraph=subgraph, op_index=op.index)
+        where = f"Edge TPU segment (operator {op.index} of subgraph {subgraph})"
+        self.charge(op.custom_options_size, f"the custom options of operator {op.index}")
+        found = self.segments[key] = self.custom_options(
+            model.custom_options(op), where, subgraph, op.index
+        )
+        return found
+
+    def custom_options(self, data: bytes, where: str, subgraph: int, op_index: int) -> Segment:
+        try:
+            return _decode(data, self, where, subgraph, op_index)
+        except ModelError as e:
+            if e.problem.startswith(where):
+                raise
+            # The walker speaks of "the file"; here it is the package or executable being read.
+            problem = e.problem.removeprefix("corrupt model: ").replace(" the file", " its buffer")
+            raise ModelError(self.path, f"{where}: corrupt: {problem}") from None
+
+    def root(self, data: bytes, what: str) -> Table:
+        if len(data) < 8:
+            raise ModelError(self.path, f"{what}: only {len(data)} bytes")
+        return _Buffer(data, self).root(what)
+
+    def executable(self, data: bytes, where: str) -> Executable:
+        found = self.executables.get(data)
+        if found is None:
+            found = self.executables[data] = _executable(self.root(data, where))
+        return found
+
+
+class _Buffer(FlatBuffer):
+    """A flatbuffer nested in a model's custom options: its reads spend the decoder's budget."""
+
+    __slots__ = ("decoder",)
+
+    def __init__(self, data: bytes, decoder: _Decoder) -> None:
+        self.decoder = decoder
+        left = decoder.left
+        super().__init__(data, decoder.path)  # (sets a budget of its own: put back the shared)
+        decoder.left = left
+
+    @property  # type: ignore[override]
+    def read_budget(self) -> int:
+        return self.decoder.left
+
+    @read_budget.setter
+    def read_budget(self, value: int) -> None:
+        self.decoder.left = value
+
+    def spend(self, nbytes: int, what: str) -> None:
+        self.decoder.charge(nbytes, what)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,9 +359,10 @@ def decode_custom_options(
 class _Flex:
     """The custom-options FlexBuffer map, read through `flatbuffers.flexbuffers` with checks."""
 
-    def __init__(self, data: bytes, path: str, where: str) -> None:
+    def __init__(self, data: bytes, decoder: _Decoder, where: str) -> None:
         self.data = data
-        self.path = path
+        self.decoder = decoder
+        self.path = decoder.path
         self.where = where
 
     def fail(self, problem: str) -> ModelError:
@@ -320,10 +417,11 @@ class _Flex:
         if ref is None:
             return None
         try:
-            if ref.IsString:
-                return bytes(ref.AsStringBytes)
-            if ref.IsBlob:
-                return bytes(ref.AsBlob)
+            if ref.IsString or ref.IsBlob:
+                # (one copy is at most the custom options' size: counted when made)
+                data = bytes(ref.AsStringBytes if ref.IsString else ref.AsBlob)
+                self.decoder.charge(len(data), what)
+                return data
         except _FLEX_ERRORS as e:
             raise self.fail(f"corrupt custom options: {what}: {e}") from None
         raise self.fail(f"corrupt custom options: {what} is not a byte string")
@@ -347,8 +445,8 @@ class _Flex:
             raise self.fail(f"corrupt custom options: {what}: {e}") from None
 
 
-def _decode(data: bytes, path: str, where: str, subgraph: int, op_index: int) -> Segment:
-    flex = _Flex(data, path, where)
+def _decode(data: bytes, decoder: _Decoder, where: str, subgraph: int, op_index: int) -> Segment:
+    flex = _Flex(data, decoder, where)
     entries, keys = flex.root_map()
     main_blob = flex.blob(flex.get(entries, keys, "4"), 'key "4" (the package)')
     if main_blob is None:
@@ -373,10 +471,10 @@ def _decode(data: bytes, path: str, where: str, subgraph: int, op_index: int) ->
     )
     legacy = main_blob[4:8] != PACKAGE_IDENTIFIER and bool(legacy_pc or chip_name_raw)
     if legacy:
-        packages = [_legacy_package(main_blob, legacy_pc, path)]
+        packages = [_legacy_package(main_blob, legacy_pc, decoder)]
     else:
-        packages = [_package(main_blob, path, "package 0")]
-    packages += [_package(blob or b"", path, f"package {i + 1}") for i, blob in enumerate(extra)]
+        packages = [_package(main_blob, decoder, "package 0")]
+    packages += [_package(blob or b"", decoder, f"package {i + 1}") for i, blob in enumerate(extra)]
     return Segment(
         subgraph=subgraph,
         op_index=op_index,
@@ -395,30 +493,30 @@ def _decode(data: bytes, path: str, where: str, subgraph: int, op_index: int) ->
 # ---------------------------------------------------------------------------------------------
 
 
-def _root(data: bytes, path: str, what: str) -> Table:
-    if len(data) < 8:
-        raise ModelError(path, f"{what}: only {len(data)} bytes")
-    return FlatBuffer(data, path).root(what)
-
-
-def _package(data: bytes, path: str, where: str) -> Package:
-    root = _root(data, path, where)
+def _package(data: bytes, decoder: _Decoder, where: str) -> Package:
+    root = decoder.root(data, where)
     layout = "DWN1" if data[4:8] == PACKAGE_IDENTIFIER else "no-identifier"
     multi = root.raw_bytes(1, "serialized_multi_executable")
     executables: list[Executable] = []
     if multi:
-        multi_root = _root(multi, path, f"{where} multi-executable")
+        multi_root = decoder.root(multi, f"{where} multi-executable")
         vec = multi_root.vector(0, 4, "serialized_executables")
         if vec is not None:
             start, count = vec
+            if count > MAX_EXECUTABLES:
+                multi_root.buf.fail(
+                    f"corrupt model: {where} lists {count} executables (a package holds at "
+                    f"most 3; more than {MAX_EXECUTABLES} are not decoded)"
+                )
             mbuf = multi_root.buf
             for i in range(count):
                 at = mbuf.uoffset(start + 4 * i, f"serialized_executables[{i}]")
                 mbuf.check_range(at, 4, f"length of serialized_executables[{i}]")
                 size = struct.unpack_from("<I", multi, at)[0]
                 mbuf.check_range(at + 4, size, f"serialized_executables[{i}]")
+                decoder.charge(size, f"serialized_executables[{i}] of {where}")
                 blob = multi[at + 4 : at + 4 + size]
-                executables.append(_executable(blob, path, f"{where} executable {i}"))
+                executables.append(decoder.executable(blob, f"{where} executable {i}"))
     signature = root.vector(2, 1, "signature")
     return Package(
         layout=layout,
@@ -427,17 +525,17 @@ def _package(data: bytes, path: str, where: str) -> Package:
         keypair_version=int(root.scalar(3, "i32")),
         signature_bytes=signature[1] if signature else 0,
         virtual_chip_id=int(root.scalar(5, "i32")),
-        multi_chip_packages=len(root.tables(6, "multi_chip_package")),
+        multi_chip_packages=_length(root, 6, 4, "multi_chip_package"),
         model_identifier=_text(root, 7, "model_identifier"),
         executables=tuple(executables),
     )
 
 
-def _legacy_package(main: bytes, caching: bytes | None, path: str) -> Package:
+def _legacy_package(main: bytes, caching: bytes | None, decoder: _Decoder) -> Package:
     """The 2019 layout: key "4" is a bare main executable, key "3" its parameter-caching one."""
-    execs = [_executable(main, path, 'legacy executable (key "4")')]
+    execs = [decoder.executable(main, 'legacy executable (key "4")')]
     if caching:
-        execs.append(_executable(caching, path, 'legacy executable (key "3")'))
+        execs.append(decoder.executable(caching, 'legacy executable (key "3")'))
     return Package(
         layout="legacy",
         min_runtime_version=None,
@@ -464,10 +562,9 @@ def _length(table: Table, slot: int, elem_size: int, what: str) -> int:
     return vec[1] if vec else 0
 
 
-def _executable(data: bytes, path: str, where: str) -> Executable:
-    t = _root(data, path, where)
+def _executable(t: Table) -> Executable:
     instruction_bytes = sum(
-        _length(b, 0, 1, "bitstream") for b in t.tables(5, "instruction_bitstreams")
+        _length(b, 0, 1, "bitstream") for b in _records(t, 5, "instruction_bitstreams")
     )
     return Executable(
         version=int(t.scalar(0, "i32")),
@@ -478,8 +575,8 @@ def _executable(data: bytes, path: str, where: str) -> Executable:
         parameter_bytes=_length(t, 6, 1, "parameters"),
         instruction_bytes=instruction_bytes,
         serialized_model_bytes=_length(t, 2, 1, "serialized_model"),
-        input_layers=_layers(t.tables(8, "input_layers")),
-        output_layers=_layers(t.tables(9, "output_layers")),
+        input_layers=_layers(_records(t, 8, "input_layers")),
+        output_layers=_layers(_records(t, 9, "output_layers")),
         chip=_text(t, 10, "chip"),
         estimated_cycles=int(t.scalar(16, "i64")),
         estimated_cycles_32bit=int(t.scalar(11, "i32")),
@@ -487,6 +584,14 @@ def _executable(data: bytes, path: str, where: str) -> Executable:
         parameter_caching_token=int(t.scalar(14, "u64")),
         use_tpu_dram_for_parameters=bool(t.scalar(15, "bool")),
     )
+
+
+def _records(t: Table, slot: int, what: str) -> list[Table]:
+    """A vector of tables that each become a record, charged `_RECORD_COST` apiece first."""
+    count = _length(t, slot, 4, what)
+    if count:
+        t.buf.spend(_RECORD_COST * count, f"{what} of {t.what}")
+    return t.tables(slot, what)
 
 
 def _layers(tables: Sequence[Table]) -> tuple[Layer, ...]:

@@ -1,21 +1,26 @@
 """bytes → verified `Model`. The only module that reads raw TFLite flatbuffers.
 
-The file is mmapped, never read whole: weight buffers are located (offset, size) but their bytes
-are not touched, so a 300 MB model loads about as fast as a 3 MB one.
+Weight buffers are located (offset, size) but their bytes are not parsed. A file up to
+`READ_WHOLE_BYTES` (64 MiB) is read whole, in one read: nothing can change it under the reader.
+A larger one is mapped, and its weight pages are never touched, so a 300 MB model loads about as
+fast as a 3 MB one (a mapped file truncated meanwhile would be SIGBUS: see `refuse_mapping`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import mmap
 import os
-import stat
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from functools import cache
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from coralcheck.errors import ModelError
+from coralcheck.fileio import open_regular
 from coralcheck.model.flatbuf import (
     _I32,
     _U32,
@@ -68,19 +73,33 @@ def load(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> Mod
     return parse(data, path)
 
 
+# Files up to this size are read whole; larger ones are mapped (a 200 MB model loads in
+# milliseconds: its weights are never touched). A mapped file that someone truncates while it is
+# read kills the process with SIGBUS, so the CLI checks the models it maps in worker processes
+# (`coralcheck.commands.lint.check_all`); a file that is read cannot change under the reader.
+READ_WHOLE_BYTES = 64 << 20
+# False where a file must not be mapped (the CLI's own process): see `refuse_mapping`.
+_MAY_MAP: ContextVar[bool] = ContextVar("coralcheck_may_map", default=True)
+
+
+class MappingRefused(ModelError):
+    """The file is larger than `READ_WHOLE_BYTES` and mapping it was refused here."""
+
+
+@contextlib.contextmanager
+def refuse_mapping() -> Iterator[None]:
+    """Within: a file too large to read whole raises `MappingRefused` instead of being mapped
+    (the caller checks it in a worker process instead)."""
+    token = _MAY_MAP.set(False)
+    try:
+        yield
+    finally:
+        _MAY_MAP.reset(token)
+
+
 def _map_file(path: str) -> Any:
     try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(path)
-        if not stat.S_ISREG(mode):
-            # Opening a FIFO would block until a writer comes; a pipe cannot be mapped anyway.
-            raise ModelError(path, "not a regular file (a pipe or device?): save the model first")
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                raise ModelError(path, "empty file (0 bytes)")
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        fd, st = open_regular(path)
     except FileNotFoundError:
         raise ModelError(path, "no such file") from None
     except IsADirectoryError:
@@ -88,7 +107,26 @@ def _map_file(path: str) -> Any:
     except PermissionError:
         raise ModelError(path, "permission denied") from None
     except OSError as e:
+        if e.errno == errno.EINVAL:  # a FIFO, a device (opened without blocking)
+            raise ModelError(
+                path, "not a regular file (a pipe or device?): save the model first"
+            ) from None
         raise ModelError(path, f"cannot read: {e.strerror or e}") from None
+    try:
+        if st.st_size == 0:
+            raise ModelError(path, "empty file (0 bytes)")
+        if st.st_size <= READ_WHOLE_BYTES:
+            with open(fd, "rb", closefd=False) as f:
+                return f.read(st.st_size)  # (shorter if the file shrank meanwhile)
+        if not _MAY_MAP.get():
+            raise MappingRefused(path, f"larger than {READ_WHOLE_BYTES} bytes: not mapped here")
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except ValueError:  # mmap of a file emptied meanwhile
+        raise ModelError(path, "empty file (0 bytes)") from None
+    except OSError as e:
+        raise ModelError(path, f"cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
 
 
 def _sniff(data: Any) -> str | None:
@@ -126,6 +164,10 @@ class _SchemaVersionError(ModelError):
         )
         self.version = version
 
+
+# Custom op names are identifiers ("TFLite_Detection_PostProcess", "edgetpu-custom-op", Flex
+# ops): far below this.
+MAX_CUSTOM_CODE_BYTES = 1024
 
 _NO_DATA = BufferRef(0, 0)
 _NOT_QUANTIZED = Quantization((), ())
@@ -333,19 +375,33 @@ class _Reader:
     def opcodes(self, root: Table) -> list[tuple[str, int, int, str | None]]:
         """(name, builtin code, version, custom code) for each operator code."""
         out = []
-        for t in root.tables(1, "operator_codes"):
+        for index, t in enumerate(root.tables(1, "operator_codes")):
             deprecated = int(t.scalar(0, "i8"))
             builtin = int(t.scalar(3, "i32"))
             # Old files only set the deprecated int8 field; new ones set 127 there.
             code = max(deprecated, builtin)
             version = int(t.scalar(2, "i32", 1))
-            custom = t.string(1, "custom_code") if code == CUSTOM else None
+            custom = None
+            if code == CUSTOM:
+                self.check_custom_code_length(t, index)
+                custom = t.string(1, "custom_code")
             if code == CUSTOM:
                 name = f"CUSTOM:{custom}" if custom else "CUSTOM"
             else:
                 name = operator_name(code)
             out.append((name, code, version, custom))
         return out
+
+    def check_custom_code_length(self, t: Table, index: int) -> None:
+        """A custom op's name is a short identifier; a longer one is an offset gone astray
+        (into weights or a compiled package), and every op of that code, finding and output
+        format would repeat its megabytes."""
+        vec = t.vector(1, 1, "custom_code")
+        if vec is not None and vec[1] > MAX_CUSTOM_CODE_BYTES:
+            self.buf.fail(
+                f"corrupt model: the custom op name (custom_code) of operator_codes[{index}] is "
+                f"{vec[1]:,} bytes long (at most {MAX_CUSTOM_CODE_BYTES} are read)"
+            )
 
     def subgraph(
         self,
@@ -713,11 +769,15 @@ class _Reader:
                     table = self._again(pos, ("operators", index), parent)
                     found = self.options(options_type, table.table(4, "builtin_options"))  # type: ignore[arg-type]
                 options_name, options = found
-            if custom_at is not None:
-                if buf.read_budget < 4 + custom_size:
+            # Custom options count as read, like any vector (large ones have no length word):
+            # ops that share one copy cannot make the decoding of compiled models read it
+            # again and again.
+            charge = custom_size + (4 if custom_at is not None else 0)
+            if charge:
+                if buf.read_budget < charge:
                     buf.read_budget = budget
                     break
-                buf.read_budget -= 4 + custom_size
+                buf.read_budget -= charge
             operators.append(
                 _operator(
                     index,
@@ -764,6 +824,7 @@ class _Reader:
             large_size = int(t.scalar(10, "u64"))
             if large_offset > 1:
                 self.buf.check_range(large_offset, large_size, f"large custom options of {what}")
+                self.buf.spend(large_size, f"large custom options of {what}")
                 custom_offset, custom_size = large_offset, large_size
         return _operator(
             index,

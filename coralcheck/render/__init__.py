@@ -82,11 +82,20 @@ def render(
 ) -> str:
     """Format `report` as `fmt` (one of FORMATS). `verbose`, `color` and `width` are for text."""
     outcome = outcome or default_outcome(report)
-    # Read by people, or XML (which forbids most control characters): no raw control characters.
+    # Read by people, or XML (which forbids most control characters): no raw control characters,
+    # and (but in the workflow commands of `github`) no line a CI log reads as a command.
     if fmt in ("text", "markdown", "github", "junit", "html"):
-        from coralcheck.render.phrases import printable
+        from coralcheck.render.phrases import no_workflow_commands, printable
 
         report, outcome = printable(report), printable(outcome)
+        if fmt not in ("github", "html"):  # github writes commands; a page is not a CI log
+            return no_workflow_commands(_render(report, fmt, outcome, verbose, color, width))
+    return _render(report, fmt, outcome, verbose, color, width)
+
+
+def _render(
+    report: Report, fmt: str, outcome: Outcome, verbose: bool, color: bool, width: int
+) -> str:
     if fmt == "json":
         from coralcheck.render.json import render_json
 

@@ -14,6 +14,7 @@ from itertools import chain
 from typing import Any
 
 from coralcheck.baseline import fingerprints, model_key
+from coralcheck.fileio import json_safe
 from coralcheck.render import Outcome
 from coralcheck.render.phrases import statistics, verdict_line
 from coralcheck.report import Report
@@ -44,7 +45,8 @@ def report_dict(report: Report, outcome: Outcome) -> dict[str, Any]:
 
 
 def render_json(report: Report, outcome: Outcome) -> str:
-    return dumps(report_dict(report, outcome)) + "\n"
+    # (file names that are not UTF-8 keep their bytes as \udcXX escapes: see coralcheck.fileio)
+    return json_safe(dumps(report_dict(report, outcome))) + "\n"
 
 
 # --- json.dumps(value, indent=2, ensure_ascii=False), faster -----------------------------------
@@ -115,4 +117,4 @@ def render_statistics_json(report: Report) -> str:
         {"code": s.code, "count": s.count, "severity": s.severity, "title": s.title}
         for s in statistics(report)
     ]
-    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(rows, indent=2, ensure_ascii=False)) + "\n"

@@ -30,13 +30,33 @@ SHOWN_WINS = 3
 
 # Markdown and HTML punctuation that could restyle or break model-provided text (tensor names);
 # `_` only at a word's edge (GitHub does not emphasize inside words: CONV_2D stays as it is).
-_SPECIAL = re.compile(r"([\\`*\[\]<>|~#])|((?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+# The comment is posted on a pull request, so neither can the text ping people (`@team`), link
+# anywhere (bare URLs, `www.`, e-mail addresses are autolinked), start math (`$...$`) or spell
+# HTML entities (`&lt;`): `@` and `$` go inside a <span> (GitHub's advice for a literal `$`;
+# a mention must be one run of text), an entity's `&` and a URL's `:` or `.` are escaped.
+_SPECIAL = re.compile(
+    r"(?P<punct>[\\`*\[\]<>|~#])|(?P<edge>(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))"
+    r"|(?P<span>[@$])|(?P<amp>&)|(?i:(?<=\bhttp)|(?<=\bhttps)|(?<=\bftp)|(?<=\bmailto))(?P<colon>:)"
+    r"|(?i:(?<=\bwww))(?P<dot>\.)"
+)
 
 
-def cell(text: str) -> str:
-    """Text as literal markdown inside a table cell: punctuation escaped, lines joined by <br>."""
-    escaped = _SPECIAL.sub(lambda m: "\\" + m.group(), text.replace("\r", ""))
-    return "<br>".join(escaped.split("\n"))
+def _escape(m: re.Match[str]) -> str:
+    if m.group("span"):
+        return f"<span>{m.group()}</span>"
+    if m.group("amp"):
+        return "&amp;"
+    return "\\" + m.group()
+
+
+def text(value: str) -> str:
+    """Text as literal markdown: model data shows as written and does nothing else."""
+    return _SPECIAL.sub(_escape, value.replace("\r", ""))
+
+
+def cell(value: str) -> str:
+    """Text as literal markdown inside a table cell: escaped, lines joined by <br>."""
+    return "<br>".join(text(value).split("\n"))
 
 
 def code(text: str) -> str:
@@ -52,12 +72,12 @@ def _row(*cells: str) -> str:
 
 def _model_section(m: ModelReport, outcome: Outcome, n: int) -> list[str]:
     verdict = outcome.verdicts[n]
-    lines = [f"### {code(m.path)}", "", verdict_line(m), ""]
+    lines = [f"### {code(m.path)}", "", text(verdict_line(m)), ""]
     estimate = latency_line(m)
     if estimate is not None:
-        lines[-1:-1] = ["", estimate]
+        lines[-1:-1] = ["", text(estimate)]
     for gate in verdict.failed_gates:
-        lines.append(f"- ❌ gate **{gate.name}** failed: {gate.message}")
+        lines.append(f"- ❌ gate **{gate.name}** failed: {text(gate.message)}")
     if verdict.failed_gates:
         lines.append("")
     if m.findings:
@@ -78,13 +98,13 @@ def _model_section(m: ModelReport, outcome: Outcome, n: int) -> list[str]:
         lines.append("**Biggest wins**")
         lines.append("")
         for rank, cause in enumerate(m.root_causes[:SHOWN_WINS], 1):
-            text = (
-                f"{rank}. {op_label(cause.op, cause.opcode)} ({cause.reason or cause.status}): "
+            win = (
+                f"{op_label(cause.op, cause.opcode)} ({cause.reason or cause.status}): "
                 f"{recovery(cause.ops_recovered)}"
             )
             if cause.fix:
-                text += f". Fix: {cause.fix}"
-            lines.append(" ".join(text.split()))
+                win += f". Fix: {cause.fix}"
+            lines.append(f"{rank}. " + text(" ".join(win.split())))
         lines.append("")
     cpu = [op for op in m.ops if op.placement == "cpu"]
     if cpu:

@@ -18,8 +18,12 @@ SEVERITY_TITLE = {"error": "Errors", "warning": "Warnings", "info": "Info"}
 # Control characters (but tab): a tensor name holding ESC [31m must not restyle, clear or retitle
 # the user's terminal, and one holding a newline must not start a line of its own (in a CI log a
 # line "::error ...::" is a GitHub Actions command). Messages are single lines: renderers add
-# their own line breaks.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# their own line breaks. Also the bidirectional overrides and isolates (U+202E shows a name
+# backwards: "Trojan Source") and lone surrogates: the bytes of a file name that is not UTF-8
+# (`m\xff.tflite` is read as "m\udcff.tflite"), shown as the byte they stand for.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 # Longer strings (a million-character tensor name, a 12,000-dimension shape quoted in a message)
@@ -92,7 +96,32 @@ def _printable_text(text: str) -> str:
     if len(text) > LONGEST_SHOWN:
         hidden = len(text) - _HEAD - _TAIL
         text = f"{text[:_HEAD]} …({hidden:,} characters not shown)… {text[-_TAIL:]}"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a surrogate escape: the byte of the file name
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escaped(text: str) -> str:
+    """`text` with control characters, bidirectional overrides and undecodable bytes shown as
+    escapes (as `printable` shows them), but never shortened: for error lines."""
+    return _CONTROL.sub(_escape, text)
+
+
+# GitHub Actions reads any line of a job's output whose first non-blank characters are "::" as
+# a workflow command (actions/runner ActionCommand.TryParseV2 trims leading white space); colour
+# codes before them are taken as blank too, to be safe.
+_COMMAND_LINE = re.compile(r"^((?:[^\S\n]|\x1b\[[0-9;]*m)*):(?=:)", re.MULTILINE)
+
+
+def no_workflow_commands(text: str) -> str:
+    """Output text in which no line can be read as a workflow command: a line that would start
+    with "::" (a model or op name at the start of a line) gets its first colon escaped."""
+    return _COMMAND_LINE.sub(r"\1\\x3a", text) if "::" in text else text
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

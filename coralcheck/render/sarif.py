@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from coralcheck.baseline import fingerprints, model_key
 from coralcheck.config import GateResult
+from coralcheck.fileio import json_safe, name_bytes
 from coralcheck.gates import gate_rule
 from coralcheck.render import Outcome
 from coralcheck.render.phrases import latency_line, verdict_line, where, with_fix
@@ -36,7 +37,7 @@ def _uri(path: str) -> tuple[str, str | None]:
     rel = model_key(path, os.getcwd())
     if rel.startswith("../") or rel == "..":
         return Path(os.path.abspath(path)).as_uri(), None
-    return quote(rel), SRCROOT
+    return quote(name_bytes(rel)), SRCROOT  # (the file name's own bytes, %-encoded)
 
 
 def _artifact_location(path: str, index: int | None = None) -> dict[str, Any]:
@@ -228,4 +229,4 @@ def sarif_dict(report: Report, outcome: Outcome) -> dict[str, Any]:
 
 
 def render_sarif(report: Report, outcome: Outcome) -> str:
-    return json.dumps(sarif_dict(report, outcome), indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(sarif_dict(report, outcome), indent=2, ensure_ascii=False)) + "\n"

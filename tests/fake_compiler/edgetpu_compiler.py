@@ -25,6 +25,12 @@ with the environment variable FAKE_EDGETPU_MODE:
 - `recorded:<file>`: prints the real failure log `shared/edgetpu/compiler-logs/<file>` and
   exits 1 (no model written).
 - `bad-version`: `--version` prints nothing recognisable.
+- `version-hang`: `--version` never answers (sleeps).
+- `flood`: prints without end (as fast as it can).
+- `many-errors`: prints 20,000 distinct `ERROR:` lines, then "Compilation failed!", exit 1.
+- `fifo-log`: compiles, but leaves a FIFO where the `.log` goes.
+- `symlink-output`: prints no output path and writes no `<stem>_edgetpu.tflite`, only a
+  symbolic link `other_edgetpu.tflite` to the file named by FAKE_EDGETPU_LINK_TARGET.
 
 FAKE_EDGETPU_VERSION replaces the version (a version below 16 rejects `--timeout_sec` as the
 real 14.x/15.x do). FAKE_EDGETPU_ARGV_LOG: a file each call appends its argv to (JSON).
@@ -130,6 +136,8 @@ def main() -> int:
             f.write(json.dumps(argv) + "\n")
     values, bools, models = parse(argv)
     if bools & {"-v", "--version"}:
+        if MODE == "version-hang":
+            time.sleep(600)
         print("welcome" if MODE == "bad-version" else f"Edge TPU Compiler version {VERSION}")
         return 0
     major = int(VERSION.split(".")[0])
@@ -146,6 +154,20 @@ def main() -> int:
         if os.environ.get("FAKE_EDGETPU_PIDFILE"):
             Path(os.environ["FAKE_EDGETPU_PIDFILE"]).write_text(str(child.pid))
         time.sleep(600)
+        return 0
+    if MODE == "flood":
+        line = b"ERROR: flooding the console with output, again and again\n" * 1024
+        while True:
+            sys.stdout.buffer.write(line)
+    if MODE == "many-errors":
+        print(f"Edge TPU Compiler version {VERSION}")
+        sys.stdout.write("".join(f"ERROR: op {i} failed\n" for i in range(20_000)))
+        print("Compilation failed!")
+        return 1
+    if MODE == "symlink-output":
+        out_dir = Path(values.get("out_dir", "."))
+        (out_dir / "other_edgetpu.tflite").symlink_to(os.environ["FAKE_EDGETPU_LINK_TARGET"])
+        print(f"Edge TPU Compiler version {VERSION}")
         return 0
     if MODE == "garbage":
         sys.stdout.buffer.write(b"\x00\xff\xfe garbage \x80\x81\n" * 50)
@@ -172,7 +194,9 @@ def main() -> int:
             out_model.write_bytes(twin.read_bytes()[:5000])
         else:
             shutil.copyfile(twin, out_model)
-        if pair["log_path"]:
+        if MODE == "fifo-log":
+            os.mkfifo(out_log)
+        elif pair["log_path"]:
             shutil.copyfile(CORPUS / pair["log_path"], out_log)
     except OSError:
         print("Unable to open output file")
