@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from coralcheck.edgetpu import layout
+from coralcheck.wording import shape_text
 
 if TYPE_CHECKING:
     from coralcheck.analyze.placement import Verdict
@@ -161,7 +162,7 @@ def batch_unit(
     first = batched[0]
     consumers = sg.consumers[first.index]
     anchor = consumers[0] if consumers and consumers[0] in members else members[0]
-    shape = layout.shape_text(first.shape)
+    shape = shape_text(first.shape)
     return CauseUnit(
         kind="batch",
         anchor=anchor,

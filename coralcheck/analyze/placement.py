@@ -47,11 +47,11 @@ from coralcheck.edgetpu.constraints import (
     OpView,
     OpViews,
     op_signature,
-    quote,
 )
 from coralcheck.edgetpu.knowledge import Constraint, Release, Target
 from coralcheck.model.graph import Model, Subgraph
 from coralcheck.report import OpPlacement, RootCause, TpuSegment
+from coralcheck.wording import quote, shape_text
 
 MAPPED = "Mapped to Edge TPU"
 MORE_THAN_ONE_SUBGRAPH = "More than one subgraph is not supported"
@@ -192,7 +192,7 @@ def _rank_step(view: OpView, target: Target) -> Verdict | None:
             return Verdict(
                 "rank",
                 RANK,
-                f"tensor {quote(t.name)} has shape {layout.shape_text(t.shape)}: "
+                f"tensor {quote(t.name)} has shape {shape_text(t.shape)}: "
                 f"{layout.non_singleton(t.shape)} dimensions larger than 1, but only the 3 "
                 "innermost may be",
                 tensor=t.name,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 
-from coralcheck.render.phrases import op_label
 from coralcheck.report import Finding, Place
+from coralcheck.wording import op_location
 
 GROUP_FROM = 3  # this many findings of one shape become one (two are shown as they are)
 SHOWN_PLACES = 3  # places named in the grouped message after the first
@@ -43,7 +43,7 @@ def place_of(finding: Finding) -> Place:
 def place_label(place: Place) -> str:
     """`op 12 CONV_2D`, `tensor 'x'` or `model`."""
     if place.op is not None:
-        return op_label(place.op, place.opcode) if place.opcode else f"op {place.op}"
+        return op_location(place.op, place.opcode) if place.opcode else f"op {place.op}"
     if place.tensor:
         return f"tensor '{place.tensor}'"
     return "model"

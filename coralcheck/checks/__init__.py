@@ -18,6 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, NamedTuple
 
 from coralcheck.report import Finding, Memory, Severity
+from coralcheck.wording import op_label
 
 if TYPE_CHECKING:
     from coralcheck.analyze.placement import Prediction
@@ -84,9 +85,9 @@ class CheckContext:
     def producer(self, tensor: Tensor) -> int | None:
         return self.sg.producers[tensor.index]
 
-    def op_label(self, index: int) -> str:
-        """`CONV_2D (op 3)`."""
-        return f"{self.sg.operators[index].opcode} (op {index})"
+    def label(self, index: int) -> str:
+        """Op `index` of the main subgraph in a message: `CONV_2D (op 3)`."""
+        return op_label(index, self.sg.operators[index].opcode)
 
 
 Check = Callable[[CheckContext], Iterable[Finding]]
@@ -200,7 +201,7 @@ def chain(ctx: CheckContext, indices: Iterable[int], limit: int = 6, sep: str = 
     """Ops as `DEQUANTIZE (op 2) -> WHILE (op 3) -> QUANTIZE (op 4)`, shortened after `limit`;
     `sep=", "` lists ops that do not form a data flow."""
     ordered = sorted(set(indices))
-    shown = sep.join(ctx.op_label(i) for i in ordered[:limit])
+    shown = sep.join(ctx.label(i) for i in ordered[:limit])
     return shown + (f"{sep}... ({len(ordered) - limit} more)" if len(ordered) > limit else "")
 
 

@@ -32,8 +32,8 @@ from coralcheck.model.edgetpu import (
 )
 from coralcheck.model.graph import Model, Tensor
 from coralcheck.options import Options
-from coralcheck.render.phrases import human_bytes
 from coralcheck.report import Finding
+from coralcheck.wording import human_bytes
 
 FAMILY = "compiled"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from coralcheck.checks import CheckContext, finding, rule
-from coralcheck.render.phrases import human_bytes
 from coralcheck.report import Finding
+from coralcheck.wording import human_bytes
 
 
 @rule("M001")

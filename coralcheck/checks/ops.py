@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping
 
 from coralcheck.checks import CheckContext, finding, rule
 from coralcheck.checks.activations import activation_ops, mish_patterns
-from coralcheck.edgetpu.constraints import quote
 from coralcheck.model.graph import Operator, Subgraph
 from coralcheck.report import Finding
+from coralcheck.wording import quote
 
 # Ops reported by other families: control flow (G002) and DEQUANTIZE (Q002, Q004, I001).
 _REPORTED_ELSEWHERE = frozenset({"WHILE", "IF", "CALL_ONCE", "DEQUANTIZE"})
@@ -60,7 +60,7 @@ def unsupported_op(ctx: CheckContext) -> Iterator[Finding]:
         hint = advice.get(op.opcode)
         yield finding(
             "O001",
-            f"{ctx.op_label(i)} {_why_unsupported(ctx, op.opcode)}",
+            f"{ctx.label(i)} {_why_unsupported(ctx, op.opcode)}",
             op=i,
             opcode=op.opcode,
             fix=hint if hint else None,
@@ -78,7 +78,7 @@ def _verdict_findings(ctx: CheckContext, code: str, kinds: set[str]) -> Iterator
         detail = v.reason.removeprefix(f"{opcode} ")
         yield finding(
             code,
-            f"{ctx.op_label(i)} {detail}",
+            f"{ctx.label(i)} {detail}",
             op=i,
             tensor=v.tensor,
             opcode=opcode,
@@ -233,7 +233,7 @@ def foreign_accelerator_op(ctx: CheckContext) -> Iterator[Finding]:
         stamp = f" (stamped '{vendor}')" if vendor else ""
         yield finding(
             "O007",
-            f"{ctx.op_label(i)} holds a program compiled for {entry['accelerator']}{stamp}: "
+            f"{ctx.label(i)} holds a program compiled for {entry['accelerator']}{stamp}: "
             "this file is a package for that accelerator, and nothing in it can run on the Edge "
             "TPU",
             op=i,
@@ -255,7 +255,7 @@ def custom_op(ctx: CheckContext) -> Iterator[Finding]:
     for i in sorted(i for members in custom for i in members if i not in foreign):
         yield finding(
             "O006",
-            f"{ctx.op_label(i)} is a custom op: it runs on the CPU",
+            f"{ctx.label(i)} is a custom op: it runs on the CPU",
             op=i,
             opcode=operators[i].opcode,
         )

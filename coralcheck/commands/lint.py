@@ -513,7 +513,7 @@ def run(args: argparse.Namespace) -> int:
 
         baselines.write(report.models, args.write_baseline)
         baseline = baselines.load(args.write_baseline)
-        from coralcheck.render.phrases import plural
+        from coralcheck.wording import plural
 
         n = sum(len(m.findings) for m in report.models)
         from coralcheck.render.phrases import escaped

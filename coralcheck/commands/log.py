@@ -288,7 +288,7 @@ NO_TABLE = {
 
 def render_text(result: dict) -> str:
     """The log report for a terminal."""
-    from coralcheck.render.phrases import plural
+    from coralcheck.wording import plural
 
     version = result["compiler_version"] or "unknown version"
     lines = [f"{result['path']}: edgetpu_compiler {version} ({result['kind']})"]

@@ -24,6 +24,7 @@ from coralcheck.edgetpu import layout
 from coralcheck.edgetpu.knowledge import Constraint
 from coralcheck.model.graph import Model, Operator, Subgraph, Tensor
 from coralcheck.model.schema import NUMPY_DTYPES
+from coralcheck.wording import quote, shape_text
 
 # Longest constant tensor whose values a check reads (axes, strides, paddings, zero padding).
 _MAX_VALUES_READ = 1 << 20
@@ -39,15 +40,6 @@ _INTEGER_CODES = {
     "UINT64": "Q",
     "BOOL": "?",
 }
-# Longest name quoted in full in a message (names come from the file: they can be megabytes).
-_NAME_TEXT = 120
-
-
-def quote(name: str) -> str:
-    """A tensor or subgraph name in quotes for a message, shortened in the middle when huge."""
-    if len(name) > _NAME_TEXT:
-        name = f"{name[: _NAME_TEXT // 2]}...{name[-_NAME_TEXT // 3 :]}"
-    return f"'{name}'"
 
 
 class OpView:
@@ -193,7 +185,7 @@ def check(name: str, *, reads_constant_data: bool = False) -> Callable[[Check], 
 
 
 def _shape(t: Tensor) -> str:
-    return layout.shape_text(t.shape)
+    return shape_text(t.shape)
 
 
 # --- documented constraints (Coral's op table) ------------------------------------------------
@@ -349,7 +341,7 @@ def axis_not_batch(view: OpView, c: Constraint) -> str | None:
     batch = 0 if c.params.get("outermost") else layout.batch_axis(len(shape))
     # A size-1 batch axis is a no-op (yamnet's SPLIT into 1 along axis 0 maps with compiler 16.0).
     if batch == axis and _dim_of(shape, axis) > 1:
-        return f"works along the batch axis ({axis}) of shape {layout.shape_text(shape)}"
+        return f"works along the batch axis ({axis}) of shape {shape_text(shape)}"
     return None
 
 
@@ -389,7 +381,7 @@ def squeeze_leading(view: OpView, c: Constraint) -> str | None:
     dropped = len(src) - len(dst)
     if dropped >= 0 and tuple(src[dropped:]) == tuple(dst) and all(d == 1 for d in src[:dropped]):
         return None
-    src_text, dst_text = layout.shape_text(src), layout.shape_text(dst)
+    src_text, dst_text = shape_text(src), shape_text(dst)
     return f"squeezes {src_text} to {dst_text}, not only leading 1s (a relayout)"
 
 

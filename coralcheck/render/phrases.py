@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from coralcheck.report import Finding, IOTensor, Latency, ModelReport, OpPlacement, Report
+from coralcheck.wording import MOST_ITEMS, dims_text, human_bytes, human_count, op_location, plural
 
 T = TypeVar("T")
 SEVERITY_ORDER = ("error", "warning", "info")
@@ -29,7 +30,6 @@ _CONTROL = re.compile(
 # Longer strings (a million-character tensor name, a 12,000-dimension shape quoted in a message)
 # are cut in the middle: nobody reads them, and wrapping them would take the renderer seconds.
 LONGEST_SHOWN = 1000
-MOST_ITEMS = 16  # of a shape or a list shown in a table cell
 _HEAD, _TAIL = 700, 200
 
 
@@ -124,31 +124,6 @@ def no_workflow_commands(text: str) -> str:
     return _COMMAND_LINE.sub(r"\1\\x3a", text) if "::" in text else text
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (words or word + 's')}"
-
-
-def human_bytes(n: int) -> str:
-    """Sizes as the Edge TPU compiler prints them: B, KiB, MiB with two decimals."""
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.2f} KiB"
-    return f"{n / (1024 * 1024):.2f} MiB"
-
-
-def human_count(n: int) -> str:
-    """Large counts (MACs) in engineering notation: 12.3 M."""
-    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return str(n)
-
-
-def op_label(index: int, opcode: str) -> str:
-    return f"op {index} {opcode}"
-
-
 def where(m: ModelReport, f: Finding) -> str:
     """Where a finding is, in words: `op 3 CONV_2D, tensor 'x'`, or `model` when nowhere."""
     parts = []
@@ -156,7 +131,7 @@ def where(m: ModelReport, f: Finding) -> str:
         parts.append(f"subgraph {f.subgraph}")
     if f.op is not None:
         opcode = f.opcode or next((o.opcode for o in m.ops if o.index == f.op), "")
-        parts.append(op_label(f.op, opcode).rstrip() if opcode else f"op {f.op}")
+        parts.append(op_location(f.op, opcode).rstrip() if opcode else f"op {f.op}")
     if f.tensor:
         parts.append(f"tensor '{f.tensor}'")
     return ", ".join(parts) or "model"
@@ -259,7 +234,7 @@ def segment_rows(m: ModelReport) -> list[tuple[str, str, str]]:
     for seg in m.segments:
         macs = f", {human_count(seg.macs)} MACs" if seg.macs else ""
         ops = f"ops {index_ranges(seg.ops)} ({plural(len(seg.ops), 'op')}{macs})"
-        after = [op_label(i, m.ops[i].opcode) for i in seg.cpu_after[:3] if i < len(m.ops)]
+        after = [op_location(i, m.ops[i].opcode) for i in seg.cpu_after[:3] if i < len(m.ops)]
         if not seg.cpu_after:
             then = "end of the Edge TPU part" if seg.number == len(m.segments) else "—"
         else:
@@ -347,14 +322,14 @@ def verdict_line(m: ModelReport) -> str:
         return f"{head} — {s.ops_cpu} on CPU"
     if len(stretches) == 1:
         run = stretches[0]
-        first = op_label(run[0].index, run[0].opcode)
+        first = op_location(run[0].index, run[0].opcode)
         if len(run) == 1:
             return f"{head} — {s.ops_cpu} on CPU: {first}"
         return f"{head} — {s.ops_cpu} on CPU from {first}"
     parts = [
-        op_label(r[0].index, r[0].opcode)
+        op_location(r[0].index, r[0].opcode)
         if len(r) == 1
-        else f"{len(r)} from {op_label(r[0].index, r[0].opcode)}"
+        else f"{len(r)} from {op_location(r[0].index, r[0].opcode)}"
         for r in stretches[:3]
     ]
     more = ", …" if len(stretches) > 3 else ""
@@ -384,18 +359,6 @@ def run_headline(report: Report, outcome: Any) -> tuple[str, str]:
     return f"{plural(total, 'model')} passed", "passed"
 
 
-def shape_text(t: IOTensor) -> str:
-    """`1x224x224x3`; a dynamic dimension (-1 in the shape signature) shows as `?`."""
-    return dims_text(t.shape_signature or t.shape)
-
-
-def dims_text(dims: Iterable[int]) -> str:
-    """`1x224x224x3`; a dimension known only at run time (-1) shows as `?`."""
-    dims = list(dims)
-    shown = "x".join("?" if d < 0 else str(d) for d in dims[:MOST_ITEMS]) or "scalar"
-    return shown + (f"x… ({len(dims):,} dimensions)" if len(dims) > MOST_ITEMS else "")
-
-
 def op_shapes_text(shapes: list[list[list[int]]]) -> str:
     """An op's tensors, `1x28x28x8, 1x28x28x8 → 1x28x28x8` (non-constant inputs → outputs)."""
     inputs, outputs = shapes
@@ -404,6 +367,12 @@ def op_shapes_text(shapes: list[list[list[int]]]) -> str:
 
 def _signed(n: int) -> str:
     return f"− {-n}" if n < 0 else f"+ {n}"
+
+
+def io_shape(t: IOTensor) -> str:
+    """An input's or output's shape in a table, `1x224x224x3`; a dimension known only at run time
+    (-1 in the shape signature) shows as `?`."""
+    return dims_text(t.shape_signature or t.shape)
 
 
 def io_formulas(t: IOTensor) -> tuple[str, str] | None:

@@ -35,20 +35,16 @@ from coralcheck.render.phrases import (
     fact_rows,
     fact_tables,
     fact_value,
-    human_bytes,
-    human_count,
     human_ms,
     humanize_key,
     io_formulas,
+    io_shape,
     latency_line,
-    op_label,
     op_runs,
     op_shapes_text,
-    plural,
     recovery,
     segment_rows,
     severity_counts,
-    shape_text,
     sorted_findings,
     statistics,
     table_columns,
@@ -56,6 +52,7 @@ from coralcheck.render.phrases import (
     where,
 )
 from coralcheck.report import LatencySegment, ModelReport, Report
+from coralcheck.wording import human_bytes, human_count, op_location, plural
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 PLACEMENT_STYLE = {"tpu": "green", "cpu": "bold red"}
@@ -97,7 +94,7 @@ def _io(m: ModelReport) -> Section | None:
         for t in m.io:
             scale = f"{t.scale:.8g}" if t.scale is not None else "—"
             zp = str(t.zero_point) if t.zero_point is not None else "—"
-            cells = (t.role, t.name, t.dtype.lower(), shape_text(t), scale, zp)
+            cells = (t.role, t.name, t.dtype.lower(), io_shape(t), scale, zp)
             rows.append([styled(cell) for cell in cells])
             formula = io_formulas(t)
             if formula:
@@ -193,7 +190,7 @@ def _wins(m: ModelReport, verbose: bool) -> Section | None:
     rows = []
     causes = m.root_causes if verbose else m.root_causes[:SHOWN_WINS]
     for rank, cause in enumerate(causes, 1):
-        body: Styled = [(op_label(cause.op, cause.opcode), "bold")]
+        body: Styled = [(op_location(cause.op, cause.opcode), "bold")]
         body.append((f": {cause.reason or cause.status}", "bold"))
         gain = "\n" + recovery(cause.ops_recovered)
         if cause.macs_recovered and m.summary.macs_total:
