@@ -113,7 +113,7 @@ def _hard_link(folder: Path) -> list[str]:
 
 
 def _select_50k(folder: Path) -> list[str]:
-    from coralcheck.config import known_codes
+    from coralcheck.registry import codes as known_codes
 
     codes = known_codes()
     selection = (codes * (50_000 // len(codes) + 1))[:50_000]

@@ -131,7 +131,7 @@ def _named_compiled(path: str) -> bool:
 
 def _check_compiled(model: Model, options: Options) -> ModelReport:
     from coralcheck.analyze.compiled import inspect_compiled
-    from coralcheck.checks.compiled import compile_compiled_model
+    from coralcheck.checks.compiler import compile_compiled_model
 
     if options.compiled_path:
         raise UsageError(
@@ -153,7 +153,7 @@ def _expected_segments(report: ModelReport, model: Model, options: Options) -> N
 def compile_and_compare(report: ModelReport, model: Model, options: Options) -> None:
     """Run edgetpu_compiler on `model` and compare its output with the prediction in `report`."""
     from coralcheck.analyze.pair import compare_with_compiled, log_vs_placement
-    from coralcheck.checks.compiled import compiler_failure, compiler_unavailable
+    from coralcheck.checks.compiler import compiler_failure, compiler_unavailable
     from coralcheck.compiler.run import (
         VERSION_TIMEOUT_S,
         check_timeout,

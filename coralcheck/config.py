@@ -37,6 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from coralcheck import registry
 from coralcheck.errors import UsageError
 from coralcheck.options import Options
 from coralcheck.report import SEVERITY_RANK, Finding, ModelReport
@@ -100,21 +101,6 @@ class Config(NamedTuple):
             or self.min_tpu_mac_share is not None
             or self.max_latency_ms is not None
         )
-
-
-# --- the rule registry -------------------------------------------------------------------------
-
-
-def registry() -> dict[str, Any]:
-    """The registered rules (`coralcheck.checks.all_rules()`) by code, sorted by code."""
-    from coralcheck.checks import all_rules
-
-    return {rule.code: rule for rule in sorted(all_rules(), key=lambda r: r.code)}
-
-
-def known_codes() -> list[str]:
-    """Every rule code in the registry, sorted."""
-    return list(registry())
 
 
 def _check_selectors(codes: Iterable[str], where: str, key: str, valid: list[str]) -> None:
@@ -347,7 +333,7 @@ KEYS: dict[str, tuple[str, Callable[[Any, str, str, list[str]], Any]]] = {
 
 def parse_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Validate a coralcheck table and turn it into Config field values."""
-    valid = known_codes()
+    valid = registry.codes()
     fields: dict[str, Any] = {}
     for key, value in table.items():
         if key not in KEYS:

@@ -9,7 +9,7 @@ or the comparison with a `--baseline` file (coralcheck.baseline). A failed gate 
 
 from __future__ import annotations
 
-from coralcheck.checks import Rule
+from coralcheck.registry import Rule
 
 PREFIX = "gate/"
 FAMILY = "gate"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, REPO, run_cli
 
-from coralcheck.checks.compiled import compiler_failure
+from coralcheck.checks.compiler import compiler_failure
 from coralcheck.cli import main
 from coralcheck.compiler.log import parse_log
 from coralcheck.compiler.run import build_command

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, REPO
-from test_render import clean, fake_rule, partly_mapped
+from test_render import clean, partly_mapped
 
 from coralcheck import config as cfg
 from coralcheck.cli import main
@@ -19,8 +19,7 @@ CODES = ("CC101", "CC102", "CC302", "CC900")
 
 @pytest.fixture(autouse=True)
 def registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    rules = {c: fake_rule(c) for c in CODES}
-    monkeypatch.setattr(cfg, "registry", lambda: dict(rules))
+    monkeypatch.setattr("coralcheck.registry.codes", lambda: list(CODES))
 
 
 def write(path: Path, text: str) -> Path:

@@ -186,7 +186,9 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, SimpleNamespace]
     rules = {
         c: fake_rule(c, s) for c, s in (("CC101", "error"), ("CC302", "warning"), ("CC900", "info"))
     }
-    monkeypatch.setattr("coralcheck.config.registry", lambda: dict(rules))
+    monkeypatch.setattr("coralcheck.registry.codes", lambda: sorted(rules))
+    monkeypatch.setattr("coralcheck.registry.title", lambda code: rules[code].title)
+    monkeypatch.setattr("coralcheck.checks.catalogue.all_rules", lambda: list(rules.values()))
     return rules
 
 

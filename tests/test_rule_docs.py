@@ -9,20 +9,20 @@ import re
 from conftest import REPO, run_cli
 from test_render import fake_rule
 
-from coralcheck.config import registry
+from coralcheck.checks.catalogue import rules_by_code
 from coralcheck.render.ruledocs import DOCS_COMMAND, anchor, rule_markdown, rules_markdown
 
 DOCS = REPO / "docs" / "rules.md"
 
 
 def registered() -> list:
-    rules = list(registry().values())
+    rules = list(rules_by_code().values())
     assert rules, "coralcheck.checks.all_rules() is empty"
     return rules
 
 
 def test_docs_rules_md_is_generated_from_the_registry() -> None:
-    expected = rules_markdown(registry().values())
+    expected = rules_markdown(rules_by_code().values())
     assert DOCS.read_text(encoding="utf-8") == expected, (
         f"docs/rules.md is stale: regenerate it with `{DOCS_COMMAND}`"
     )
@@ -75,7 +75,7 @@ def test_unknown_rule_is_one_line_listing_the_valid_codes() -> None:
     lines = result.stderr.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("coralcheck: error: ZZ999: unknown rule (valid: ")
-    for code in registry():
+    for code in rules_by_code():
         assert code in lines[0]
 
 
@@ -93,3 +93,13 @@ def test_markdown_layout_with_a_known_registry() -> None:
     one = rule_markdown(rules[0])
     assert one.index("## Why") < one.index("## Example") < one.index("## Fix")
     assert "How to fix B002." in one
+
+
+def test_every_code_greps_to_one_decorator_and_one_catalogue_entry() -> None:
+    """One registry: each code is one `@rule("CODE")` in coralcheck/ and one [rule.CODE]."""
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "coralcheck").rglob("*.py"))
+    decorated = re.findall(r'^@rule\("(\w+)"', sources, re.M)
+    catalogue = (REPO / "rules" / "catalogue.toml").read_text(encoding="utf-8")
+    entries = re.findall(r"^\[rule\.(\w+)\]$", catalogue, re.M)
+    assert sorted(decorated) == sorted(set(decorated)) == sorted(entries)
+    assert sorted(entries) == sorted(rules_by_code())

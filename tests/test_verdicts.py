@@ -25,7 +25,7 @@ from conftest import CORPUS, FIXTURES
 
 from coralcheck.analyze.cost import work
 from coralcheck.analyze.placement import predict
-from coralcheck.checks import all_rules
+from coralcheck.checks.catalogue import all_rules
 from coralcheck.cli import main
 from coralcheck.edgetpu.knowledge import knowledge, target
 from coralcheck.model import load

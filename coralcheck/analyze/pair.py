@@ -46,11 +46,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coralcheck.analyze.compiled import MAPPED_STATUS, compiled_facts, compiled_findings
-from coralcheck.checks.compiled import (
-    CompiledContext,
+from coralcheck.checks.compiled import CompiledContext, no_edgetpu_segment
+from coralcheck.checks.pair import (
     compiler_mapped_predicted_cpu,
     compiler_put_on_cpu,
-    no_edgetpu_segment,
     pair_mismatch,
     pair_quantization_differs,
     pair_unassigned_ops,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from coralcheck.checks import CheckContext, chain, finding, rule
+from coralcheck.checks.context import CheckContext, chain
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
 from coralcheck.wording import plural
 

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from coralcheck.analyze.cost import work
-from coralcheck.checks import CheckContext, chain, finding, rule
+from coralcheck.checks.context import CheckContext, chain
 from coralcheck.checks.ops import foreign_ops
 from coralcheck.model.graph import Model
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
 from coralcheck.wording import plural, quote
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from coralcheck.checks import CheckContext, finding, rule
+from coralcheck.checks.context import CheckContext
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
 from coralcheck.wording import human_bytes
 

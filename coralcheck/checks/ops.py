@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from coralcheck.checks import CheckContext, finding, rule
 from coralcheck.checks.activations import activation_ops, mish_patterns
+from coralcheck.checks.context import CheckContext
 from coralcheck.model.graph import Operator, Subgraph
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
 from coralcheck.wording import quote
 

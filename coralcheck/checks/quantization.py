@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 
-from coralcheck.checks import CheckContext, chain, finding, regions, rule
+from coralcheck.checks.context import CheckContext, chain, regions
 from coralcheck.edgetpu.constraints import CHECKS, OpView
 from coralcheck.model.graph import Tensor
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
 from coralcheck.wording import plural, quote
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from coralcheck.checks import CheckContext, chain, finding, rule
+from coralcheck.checks.context import CheckContext, chain
 from coralcheck.edgetpu import layout
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
 from coralcheck.wording import plural, quote, shape_text
 

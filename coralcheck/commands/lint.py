@@ -187,7 +187,6 @@ def options_from_args(args: argparse.Namespace) -> Options:
 def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line, as Config fields (None: not given)."""
     from coralcheck.config import (
-        known_codes,
         parse_clock,
         parse_codes,
         parse_device,
@@ -196,6 +195,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         parse_share,
     )
     from coralcheck.errors import UsageError
+    from coralcheck.registry import codes as known_codes
 
     def codes(flag: str, values: list[str] | None) -> tuple[str, ...] | None:
         if values is None:

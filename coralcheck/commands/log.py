@@ -184,12 +184,8 @@ def log_report(
     multiple: bool = False,
 ) -> dict:
     """The JSON-ready result of `coralcheck log` (keys in the module docstring)."""
-    from coralcheck.checks.compiled import (
-        FAILURE_RULE_BY_KIND,
-        compiler_failure,
-        failure_fix,
-        log_disagrees,
-    )
+    from coralcheck.checks.compiler import compiler_failure, failure_fix, log_disagrees
+    from coralcheck.registry import failure_code
 
     version = log.compiler_version
     findings = [compiler_failure(f.kind, f.message, None, version) for f in log.failures]
@@ -205,7 +201,7 @@ def log_report(
         "failures": [
             {
                 "kind": f.kind,
-                "code": FAILURE_RULE_BY_KIND.get(f.kind, FAILURE_RULE_BY_KIND["other"]).code,
+                "code": failure_code(f.kind),
                 "message": f.message,
                 "fix": failure_fix(f.kind, f.message, version),
             }

@@ -20,11 +20,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 def find_rule(code: str):  # type: ignore[no-untyped-def]
     """The registered rule with this code or name (any case), or the gate with this id
     (`gate/max-cpu-ops`, as SARIF names it). Raises UsageError."""
-    from coralcheck.config import registry
+    from coralcheck.checks.catalogue import rules_by_code
     from coralcheck.errors import UsageError
     from coralcheck.gates import GATES, PREFIX, find_gate
 
-    rules = registry()
+    rules = rules_by_code()
     wanted = code.strip()
     for rule in rules.values():
         if wanted.upper() == rule.code.upper() or wanted.lower() == rule.name.lower():

@@ -16,12 +16,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coralcheck.config import registry
+    from coralcheck.checks.catalogue import rules_by_code
     from coralcheck.errors import UsageError
     from coralcheck.render.ruledocs import rules_json, rules_markdown
     from coralcheck.render.text import render_rules, terminal
 
-    rules = list(registry().values())
+    rules = list(rules_by_code().values())
     if args.format == "json":
         text = rules_json(rules)
     elif args.format == "markdown":

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coralcheck.checks.compiled import FAILURE_RULE_BY_KIND, INSTALL_HINT
+from coralcheck import registry
 from coralcheck.compiler.log import CompilerFailure, CompilerLog, parse_log
 from coralcheck.errors import UsageError
 from coralcheck.options import Options
@@ -87,7 +87,7 @@ def find_compiler(explicit: str | None = None) -> str | None:
 
 def missing_compiler_dict(problem: str) -> dict[str, Any]:
     """`ModelReport.compiler` when the compiler could not be run."""
-    return {"available": False, "problem": problem, "install_hint": INSTALL_HINT}
+    return {"available": False, "problem": problem, "install_hint": registry.entry("C030")["fix"]}
 
 
 @dataclass
@@ -329,7 +329,7 @@ class CompilerRun:
             "failures": [
                 {
                     "kind": f.kind,
-                    "code": FAILURE_RULE_BY_KIND.get(f.kind, FAILURE_RULE_BY_KIND["other"]).code,
+                    "code": registry.failure_code(f.kind),
                     "message": f.message,
                 }
                 for f in failures

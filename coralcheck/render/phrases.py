@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
+from coralcheck import registry
 from coralcheck.report import Finding, IOTensor, Latency, ModelReport, OpPlacement, Report
 from coralcheck.wording import MOST_ITEMS, dims_text, human_bytes, human_count, op_location, plural
 
@@ -402,11 +403,8 @@ def statistics(report: Report) -> list[Statistic]:
         for f in m.findings:
             counts[f.code] += len(f.places) or 1
             severity.setdefault(f.code, f.severity)
-    from coralcheck.config import registry
-
-    rules = registry()
     return [
-        Statistic(code, n, severity[code], getattr(rules.get(code), "title", ""))
+        Statistic(code, n, severity[code], registry.title(code))
         for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
 

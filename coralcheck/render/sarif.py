@@ -167,9 +167,9 @@ def _model_artifact(m: ModelReport) -> dict[str, Any]:
 
 
 def sarif_dict(report: Report, outcome: Outcome) -> dict[str, Any]:
-    from coralcheck.config import registry
+    from coralcheck.checks.catalogue import all_rules
 
-    rules = [_rule_descriptor(r) for r in registry().values()]
+    rules = [_rule_descriptor(r) for r in all_rules()]
     rule_index = {r["id"]: i for i, r in enumerate(rules)}
 
     def index_of(rule_id: str, descriptor: dict[str, Any]) -> int:
