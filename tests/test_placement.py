@@ -35,7 +35,7 @@ from coralcheck.analyze.placement import (
     verdict,
 )
 from coralcheck.edgetpu.constraints import (
-    CHECKS,
+    CONSTRAINT_CHECKS,
     READS_CONSTANT_DATA,
     OpView,
     OpViews,
@@ -854,7 +854,7 @@ def test_only_the_declared_constraints_read_constant_data() -> None:
     # What op signatures leave out (values, quantization) is read through OpView.values,
     # Tensor.quantization or the model: a constraint that does so must be in READS_CONSTANT_DATA.
     reads = re.compile(r"\.values\(|\.quantization|\.model\b|read_bytes|tensor_data")
-    for name, fn in CHECKS.items():
+    for name, fn in CONSTRAINT_CHECKS.items():
         source = inspect.getsource(fn)
         assert bool(reads.search(source)) == (name in READS_CONSTANT_DATA), name
 

@@ -103,3 +103,32 @@ def test_every_code_greps_to_one_decorator_and_one_catalogue_entry() -> None:
     entries = re.findall(r"^\[rule\.(\w+)\]$", catalogue, re.M)
     assert sorted(decorated) == sorted(set(decorated)) == sorted(entries)
     assert sorted(entries) == sorted(rules_by_code())
+
+
+def test_o002_and_o003_list_the_constraints_and_limits_of_the_op_table() -> None:
+    """As ethos-u-vela writes its limits into its constraint texts: the documentation of O002
+    and O003 is made from rules/ops.toml, numbers included."""
+    from coralcheck.edgetpu.constraints import limit_text
+    from coralcheck.edgetpu.knowledge import knowledge
+
+    rules = rules_by_code()
+    kb = knowledge()
+    unmapping = [
+        c
+        for c in (*kb.common_constraints, *(c for s in kb.ops.values() for c in s.constraints))
+        if c.effect == "unmap"
+    ]
+    inferred = [c for c in unmapping if c.inferred]
+    assert inferred and all(limit_text(c) for c in inferred)
+    for c in inferred:
+        line = f"- {'Every op' if c.op == '*' else c.op}"
+        assert f"{limit_text(c)}. {c.text}" in rules["O003"].explanation
+        assert line in rules["O003"].explanation
+    documented = [c for c in unmapping if not c.inferred]
+    for c in documented:
+        if c.check in ("constant-weights", "integer-input"):  # Q007's, I001's and Q002's
+            assert c.text not in rules["O002"].explanation
+        else:
+            assert f"{c.op}" in rules["O002"].explanation and c.text in rules["O002"].explanation
+    assert "{" not in rules["O002"].explanation + rules["O003"].explanation
+    assert "196,608" in rules["O003"].explanation  # ops.toml [limits] row_elements

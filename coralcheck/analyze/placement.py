@@ -42,7 +42,7 @@ from coralcheck.analyze.causes import CauseUnit, cause_units
 from coralcheck.analyze.cost import op_macs
 from coralcheck.edgetpu import layout
 from coralcheck.edgetpu.constraints import (
-    CHECKS,
+    CONSTRAINT_CHECKS,
     READS_CONSTANT_DATA,
     OpView,
     OpViews,
@@ -213,7 +213,7 @@ def _constraint_step(view: OpView, target: Target) -> tuple[Verdict, bool]:
     if spec is not None and spec.confidence not in _CONFIRMED:
         notes.append(f"Coral lists {name} as supported, but no real compiler output confirms it")
     for c in target.constraints(name):
-        message = CHECKS[c.check](view, c)
+        message = CONSTRAINT_CHECKS[c.check](view, c)
         if not message:
             continue
         if c.effect == "note":

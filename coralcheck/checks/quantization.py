@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 
 from coralcheck.checks.context import CheckContext, chain, regions
-from coralcheck.edgetpu.constraints import CHECKS, OpView
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS, OpView
 from coralcheck.model.graph import Tensor
 from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
@@ -73,7 +73,7 @@ def _constant_weights_required(ctx: CheckContext, v: OpView) -> bool:
     """Whether the target release's table (rules/ops.toml) keeps this op off the Edge TPU for
     its non-constant parameters: its `constant-weights` constraint fails."""
     return any(
-        c.check == "constant-weights" and CHECKS[c.check](v, c)
+        c.check == "constant-weights" and CONSTRAINT_CHECKS[c.check](v, c)
         for c in ctx.target.constraints(v.op.opcode)
     )
 

@@ -167,21 +167,40 @@ def op_signature(subgraph: Subgraph, op: Operator) -> tuple[Any, ...]:
     )
 
 
-Check = Callable[[OpView, Constraint], "str | None"]
-CHECKS: dict[str, Check] = {}
+ConstraintCheck = Callable[[OpView, Constraint], "str | None"]
+CONSTRAINT_CHECKS: dict[str, ConstraintCheck] = {}
 # The checks whose decision reads what `op_signature` leaves out: a constant's values or
 # quantization. The predictor decides the ops they apply to one by one.
 READS_CONSTANT_DATA: set[str] = set()
 
 
-def check(name: str, *, reads_constant_data: bool = False) -> Callable[[Check], Check]:
-    def register(fn: Check) -> Check:
-        CHECKS[name] = fn
+# How a size limit reads in the rules' documentation, filled with the constraint's parameters
+# from rules/ops.toml (O003 lists them; see `limit_text`).
+LIMIT_TEXTS: dict[str, str] = {}
+
+
+def constraint_check(
+    name: str, *, reads_constant_data: bool = False, limit: str = ""
+) -> Callable[[ConstraintCheck], ConstraintCheck]:
+    """Register the function of the constraint named `name` in rules/ops.toml (`check = ...`);
+    `limit` says what its parameters limit, e.g. "at most {limit:,} elements"."""
+
+    def register(fn: ConstraintCheck) -> ConstraintCheck:
+        CONSTRAINT_CHECKS[name] = fn
         if reads_constant_data:
             READS_CONSTANT_DATA.add(name)
+        if limit:
+            LIMIT_TEXTS[name] = limit
         return fn
 
     return register
+
+
+def limit_text(c: Constraint) -> str:
+    """What a size-limit constraint allows, with its numbers ("at most 1,048,576 elements");
+    "" for a constraint that has no limit text."""
+    text = LIMIT_TEXTS.get(c.check, "")
+    return text.format(**c.params) if text else ""
 
 
 def _shape(t: Tensor) -> str:
@@ -191,7 +210,7 @@ def _shape(t: Tensor) -> str:
 # --- documented constraints (Coral's op table) ------------------------------------------------
 
 
-@check("no-fused-activation")
+@constraint_check("no-fused-activation")
 def no_fused_activation(view: OpView, c: Constraint) -> str | None:
     act = view.option("fused_activation_function", "NONE")
     if act in (None, "NONE", 0):
@@ -199,7 +218,7 @@ def no_fused_activation(view: OpView, c: Constraint) -> str | None:
     return f"has a fused {act} activation; this op maps only without one"
 
 
-@check("constant-input-is-zero-padding", reads_constant_data=True)
+@constraint_check("constant-input-is-zero-padding", reads_constant_data=True)
 def constant_input_is_zero_padding(view: OpView, c: Constraint) -> str | None:
     constants = [t for t in view.inputs if t.is_constant]
     if not constants:
@@ -226,7 +245,7 @@ def constant_input_is_zero_padding(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("same-dilation")
+@constraint_check("same-dilation")
 def same_dilation(view: OpView, c: Constraint) -> str | None:
     w, h = view.option("dilation_w_factor", 1), view.option("dilation_h_factor", 1)
     if w == h:
@@ -234,7 +253,7 @@ def same_dilation(view: OpView, c: Constraint) -> str | None:
     return f"has dilation {h} (y) x {w} (x); x and y dilation must be equal"
 
 
-@check("constant-weights")
+@constraint_check("constant-weights")
 def constant_weights(view: OpView, c: Constraint) -> str | None:
     """`either_operand`: a constant input (position 0) may stand in for the weights, as in a
     product of a constant matrix and an activation."""
@@ -259,7 +278,7 @@ def _constant_input(view: OpView) -> bool:
     return first is not None and first.is_constant
 
 
-@check("default-weights-format")
+@constraint_check("default-weights-format")
 def default_weights_format(view: OpView, c: Constraint) -> str | None:
     fmt = view.option("weights_format", 0)
     if fmt in (0, "DEFAULT", None):
@@ -267,7 +286,7 @@ def default_weights_format(view: OpView, c: Constraint) -> str | None:
     return f"uses weights format {fmt}; only the default format maps"
 
 
-@check("one-dimensional-output")
+@constraint_check("one-dimensional-output")
 def one_dimensional_output(view: OpView, c: Constraint) -> str | None:
     """`constant_input_exempt`: the rule does not bind an op whose first input is constant."""
     if c.params.get("constant_input_exempt") and _constant_input(view):
@@ -287,7 +306,7 @@ def _axes_outside(view: OpView, axes: list[int], rank: int, allowed: str) -> lis
     return [a for a in (layout.normalize_axis(a, rank) for a in axes) if a not in ok]
 
 
-@check("reduce-axes", reads_constant_data=True)
+@constraint_check("reduce-axes", reads_constant_data=True)
 def reduce_axes(view: OpView, c: Constraint) -> str | None:
     data = view.input(0)
     axes = view.values(view.input(1))
@@ -305,7 +324,7 @@ def reduce_axes(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("pad-axes", reads_constant_data=True)
+@constraint_check("pad-axes", reads_constant_data=True)
 def pad_axes(view: OpView, c: Constraint) -> str | None:
     data = view.input(0)
     pads = view.values(view.input(1))
@@ -325,7 +344,7 @@ def pad_axes(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("axis-not-batch", reads_constant_data=True)
+@constraint_check("axis-not-batch", reads_constant_data=True)
 def axis_not_batch(view: OpView, c: Constraint) -> str | None:
     if view.op.opcode == "SPLIT":
         data, axes = view.input(1), view.values(view.input(0))
@@ -349,7 +368,7 @@ def _dim_of(shape, axis: int) -> int:
     return shape[axis] if 0 <= axis < len(shape) else 1
 
 
-@check("softmax-1d")
+@constraint_check("softmax-1d")
 def softmax_1d(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params.get("max_elements", 16000))
     for t in view.inputs[:1]:
@@ -360,7 +379,7 @@ def softmax_1d(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("max-innermost")
+@constraint_check("max-innermost")
 def max_innermost(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params["limit"])
     for t in view.inputs[:1]:
@@ -372,7 +391,7 @@ def max_innermost(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("squeeze-leading")
+@constraint_check("squeeze-leading")
 def squeeze_leading(view: OpView, c: Constraint) -> str | None:
     if not view.inputs or not view.outputs:
         return None
@@ -385,7 +404,7 @@ def squeeze_leading(view: OpView, c: Constraint) -> str | None:
     return f"squeezes {src_text} to {dst_text}, not only leading 1s (a relayout)"
 
 
-@check("unit-strides", reads_constant_data=True)
+@constraint_check("unit-strides", reads_constant_data=True)
 def unit_strides(view: OpView, c: Constraint) -> str | None:
     strides = view.values(view.input(3))
     if strides is None:
@@ -395,7 +414,7 @@ def unit_strides(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("zero-masks")
+@constraint_check("zero-masks")
 def zero_masks(view: OpView, c: Constraint) -> str | None:
     set_masks = [m for m in c.params.get("masks", ()) if view.option(m, 0)]
     if set_masks:
@@ -403,7 +422,7 @@ def zero_masks(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("constant-alpha")
+@constraint_check("constant-alpha")
 def constant_alpha(view: OpView, c: Constraint) -> str | None:
     alpha = view.input(1)
     if alpha is not None and not alpha.is_constant:
@@ -411,7 +430,7 @@ def constant_alpha(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("integer-input")
+@constraint_check("integer-input")
 def integer_input(view: OpView, c: Constraint) -> str | None:
     for t in view.inputs[:1]:
         if t.dtype not in ("INT8", "UINT8"):
@@ -439,7 +458,7 @@ def _row_elements(shape: tuple[int, ...]) -> int:
     return layout.row_elements(shape)
 
 
-@check("max-row-elements")
+@constraint_check("max-row-elements", limit="rows of at most {limit:,} elements")
 def max_row_elements(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params["limit"])
     found = _largest(view.activations, lambda t: _row_elements(t.shape))
@@ -453,7 +472,7 @@ def max_row_elements(view: OpView, c: Constraint) -> str | None:
     )
 
 
-@check("max-elements")
+@constraint_check("max-elements", limit="at most {limit:,} elements")
 def max_elements(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params["limit"])
     found = _largest(view.activations, lambda t: t.num_elements)
@@ -464,7 +483,11 @@ def max_elements(view: OpView, c: Constraint) -> str | None:
     return f"moves {n} elements ({where}); above {limit} did not map in real compiles"
 
 
-@check("max-reduced-elements", reads_constant_data=True)
+@constraint_check(
+    "max-reduced-elements",
+    reads_constant_data=True,
+    limit="at most {limit:,} values reduced into each output",
+)
 def max_reduced_elements(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params["limit"])
     data, axes = view.input(0), view.values(view.input(1))
@@ -481,7 +504,7 @@ def max_reduced_elements(view: OpView, c: Constraint) -> str | None:
     )
 
 
-@check("max-output-elements")
+@constraint_check("max-output-elements", limit="outputs of at most {limit:,} elements")
 def max_output_elements(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params["limit"])
     for t in view.outputs:
@@ -493,7 +516,7 @@ def max_output_elements(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("max-upscale")
+@constraint_check("max-upscale", limit="upscaling by at most {factor:g}x")
 def max_upscale(view: OpView, c: Constraint) -> str | None:
     factor = float(c.params["factor"])
     src, dst = view.input(0), view.outputs[0] if view.outputs else None
@@ -509,14 +532,14 @@ def max_upscale(view: OpView, c: Constraint) -> str | None:
     )
 
 
-@check("large-input-note")
+@constraint_check("large-input-note")
 def large_input_note(view: OpView, c: Constraint) -> str | None:
     t = view.input(0)
     width = layout.inner3(t.shape)[2] if t is not None else 0
     return c.text if width >= int(c.params["min_input"]) else None
 
 
-@check("large-output-note")
+@constraint_check("large-output-note")
 def large_output_note(view: OpView, c: Constraint) -> str | None:
     big = any(t.num_elements >= int(c.params["min_output"]) for t in view.outputs)
     return c.text if big else None
