@@ -36,7 +36,8 @@ def check(path: str | os.PathLike[str], **options: Any) -> Report:
     opts = options.pop("options", None) or Options(**{"graph": True, **options})
     report = check_model(os.fspath(path), opts)
     if opts.select or opts.ignore or opts.severity:
-        from coralcheck.config import SELECT_ALL, Config, apply
+        from coralcheck.config import Config, apply
+        from coralcheck.config_keys import SELECT_ALL
 
         rules = Config(
             select=tuple(opts.select) or (SELECT_ALL,),

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from coralcheck.config import GateResult
 from coralcheck.errors import UsageError
 from coralcheck.fileio import json_safe, name_bytes
+from coralcheck.gates import GateResult
 from coralcheck.report import Finding, ModelReport
 
 FORMAT_KEY = "coralcheck_baseline"

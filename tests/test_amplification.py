@@ -162,7 +162,7 @@ def test_repeated_error_lines_are_one_failure() -> None:
 
 def test_a_long_select_list_is_deduplicated_and_linear(tmp_path: Path) -> None:
     """50,000 select entries and 5,000 findings (32 s before)."""
-    from coralcheck.config import parse_codes
+    from coralcheck.config_keys import parse_codes
     from coralcheck.registry import codes as known_codes
 
     codes = known_codes()

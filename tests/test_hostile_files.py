@@ -205,7 +205,7 @@ def test_a_worker_killed_by_sigbus_is_that_models_error(
     from coralcheck.commands import lint
     from coralcheck.model import reader
     from coralcheck.options import Options
-    from coralcheck.render import ModelFailure
+    from coralcheck.outcome import ModelFailure
 
     big, small = tmp_path / "big.tflite", tmp_path / "small.tflite"
     small.write_bytes(FLOAT_MODEL)

@@ -16,10 +16,11 @@ from tflite_builder import build_model
 
 from coralcheck.api import check
 from coralcheck.cli import main
-from coralcheck.config import Config, judge
+from coralcheck.config import Config
 from coralcheck.model import load
 from coralcheck.options import Options
-from coralcheck.render import Outcome, render
+from coralcheck.outcome import Outcome, judge
+from coralcheck.render import render
 from coralcheck.render.phrases import verdict_line, with_fix
 from coralcheck.report import Finding, OpPlacement, Summary
 

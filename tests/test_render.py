@@ -14,8 +14,10 @@ from types import SimpleNamespace
 import pytest
 from conftest import FIXTURES, REPO
 
-from coralcheck.config import Config, GateResult, judge
-from coralcheck.render import FORMATS, ModelFailure, Outcome, render
+from coralcheck.config import Config
+from coralcheck.gates import GateResult
+from coralcheck.outcome import ModelFailure, Outcome, judge
+from coralcheck.render import FORMATS, render
 from coralcheck.render.phrases import printable, verdict_line
 from coralcheck.report import (
     Finding,

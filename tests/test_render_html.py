@@ -127,7 +127,7 @@ def test_a_latency_estimate_is_shown_when_the_report_has_one() -> None:
 
 
 def test_one_section_per_model_and_the_failures(tmp_path: Path) -> None:
-    from coralcheck.render import ModelFailure
+    from coralcheck.outcome import ModelFailure
 
     report = report_of(partly_mapped("a.tflite"), partly_mapped("b.tflite"))
     failures = (ModelFailure("c.tflite", "not a TFLite model"),)

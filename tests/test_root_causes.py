@@ -150,7 +150,8 @@ def test_g004_a_cheap_tail_is_a_warning_and_g001_takes_over_above_the_share() ->
 
 def test_the_mac_share_gate_of_a_model_without_macs_counts_ops() -> None:
     """No MACs and nothing on the Edge TPU: 0%, not 100% (a 5-D model of elementwise ops)."""
-    from coralcheck.config import Config, check_gates
+    from coralcheck.config import Config
+    from coralcheck.gates import check_gates
 
     net = Net()
     x = net.input([1, 2, 4, 8, 8])

@@ -24,7 +24,7 @@ from coralcheck.edgetpu import layout
 from coralcheck.wording import shape_text
 
 if TYPE_CHECKING:
-    from coralcheck.analyze.placement import Verdict
+    from coralcheck.analyze.placement import OpVerdict
     from coralcheck.model.graph import Subgraph, Tensor
 
 FLOAT_TYPES = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
@@ -85,7 +85,7 @@ def _is_float(t: Tensor) -> bool:
 
 
 def float_islands(
-    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[Verdict]
+    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[OpVerdict]
 ) -> list[CauseUnit]:
     """Groups of ops that compute in float inside an integer model, each with at least one
     compute op (not only the QUANTIZE/DEQUANTIZE of a float model input or output)."""
@@ -131,7 +131,7 @@ def _io(sg: Subgraph, i: int) -> list[int]:
 
 
 def batch_unit(
-    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[Verdict]
+    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[OpVerdict]
 ) -> CauseUnit | None:
     """The ops rejected only because a model input has a batch larger than 1: their named
     tensor has that batch as its first dimension and it is the only outer dimension above 1
@@ -176,7 +176,7 @@ def batch_unit(
 
 
 def cause_units(
-    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[Verdict]
+    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[OpVerdict]
 ) -> list[CauseUnit]:
     """Every unit of ops that one change brings back (see the module docstring); an op belongs
     to at most one unit (the batch wins: it is the change that comes first)."""

@@ -73,7 +73,7 @@ _CUSTOM_OP_FIX = (
 _EXACT_RECOVERY_BUDGET = 24
 
 
-class Verdict(NamedTuple):
+class OpVerdict(NamedTuple):
     """Whether one op can map on its own (before partitioning), and if not, why.
 
     kind: "ok", "custom", "dtype", "unsupported", "runtime", "unparseable", "version", "rank",
@@ -98,12 +98,12 @@ def _label(target: Target, release: Release | None = None) -> str:
     return target.knowledge.label(release or target.release)
 
 
-def _parse_step(view: OpView, target: Target) -> Verdict | None:
+def _parse_step(view: OpView, target: Target) -> OpVerdict | None:
     """An op version the compiler cannot even read: the whole compilation fails."""
     op, limit = view.op, target.parse_limit(view.op.opcode)
     if limit is None or op.version <= limit.max_version:
         return None
-    return Verdict(
+    return OpVerdict(
         "unparseable",
         VERSION,
         f"{op.opcode} version {op.version} is unknown to compiler {_label(target)} (it "
@@ -112,7 +112,7 @@ def _parse_step(view: OpView, target: Target) -> Verdict | None:
     )
 
 
-def _data_type_step(view: OpView, target: Target) -> Verdict | None:
+def _data_type_step(view: OpView, target: Target) -> OpVerdict | None:
     """Every tensor the op computes on must be int8/uint8 (a QUANTIZE may read float); index
     inputs (rules/ops.toml [index_inputs]) are not data."""
     op = view.op
@@ -126,7 +126,7 @@ def _data_type_step(view: OpView, target: Target) -> Verdict | None:
         is_output = t.index in outputs
         if t.dtype in INTEGER_8BIT or (float_input_ok and t.dtype in FLOAT_TYPES and not is_output):
             continue
-        return Verdict(
+        return OpVerdict(
             "custom" if view.op.is_custom else "dtype",
             DATA_TYPE,
             f"{'output' if is_output else 'input'} {quote(t.name)} is {t.dtype}; the Edge TPU "
@@ -136,25 +136,25 @@ def _data_type_step(view: OpView, target: Target) -> Verdict | None:
     return None
 
 
-def _support_step(view: OpView, target: Target) -> Verdict | None:
+def _support_step(view: OpView, target: Target) -> OpVerdict | None:
     """The op must be in the target release's table, for the target runtime."""
     op = view.op
     if op.is_custom:
-        return Verdict("custom", NOT_SUPPORTED, f"custom op {op.custom_code!r} runs on the CPU")
+        return OpVerdict("custom", NOT_SUPPORTED, f"custom op {op.custom_code!r} runs on the CPU")
     name = op.opcode
     if target.supports(name):
         return None
     spec, first = target.spec(name), target.first_release(name)
     if spec is None or first is None:
-        return Verdict("unsupported", NOT_SUPPORTED, f"{name} is not an Edge TPU operation")
+        return OpVerdict("unsupported", NOT_SUPPORTED, f"{name} is not an Edge TPU operation")
     if target.release.version < spec.since:
-        return Verdict(
+        return OpVerdict(
             "unsupported",
             NOT_SUPPORTED,
             f"{name} maps only from compiler {_label(target, first)} on (target: {_label(target)})",
             fix=f"Compile with edgetpu_compiler {_label(target, first)} or newer.",
         )
-    return Verdict(
+    return OpVerdict(
         "runtime",
         NOT_SUPPORTED,
         f"{name} needs Edge TPU runtime {spec.runtime}; the target runtime is {target.runtime}",
@@ -162,7 +162,7 @@ def _support_step(view: OpView, target: Target) -> Verdict | None:
     )
 
 
-def _version_step(view: OpView, target: Target) -> Verdict | None:
+def _version_step(view: OpView, target: Target) -> OpVerdict | None:
     """The op version must be one the release maps, where a limit is known."""
     op, limit = view.op, target.version_limit(view.op.opcode)
     if limit is None or op.version <= limit.max_version:
@@ -176,7 +176,7 @@ def _version_step(view: OpView, target: Target) -> Verdict | None:
             f"(--compiler-version {newer.short}). Otherwise convert with an older TensorFlow, "
             "or change the op option that raised the version."
         )
-    return Verdict(
+    return OpVerdict(
         "version",
         VERSION,
         f"{op.opcode} version {op.version} is newer than compiler {_label(target)} maps "
@@ -185,11 +185,11 @@ def _version_step(view: OpView, target: Target) -> Verdict | None:
     )
 
 
-def _rank_step(view: OpView, target: Target) -> Verdict | None:
+def _rank_step(view: OpView, target: Target) -> OpVerdict | None:
     """Only the three innermost dimensions of a tensor may be larger than 1."""
     for t in view.activations:
         if layout.has_unsupported_rank(t.shape):
-            return Verdict(
+            return OpVerdict(
                 "rank",
                 RANK,
                 f"tensor {quote(t.name)} has shape {shape_text(t.shape)}: "
@@ -200,7 +200,7 @@ def _rank_step(view: OpView, target: Target) -> Verdict | None:
     return None
 
 
-def _constraint_step(view: OpView, target: Target) -> tuple[Verdict, bool]:
+def _constraint_step(view: OpView, target: Target) -> tuple[OpVerdict, bool]:
     """The op's constraints (rules/ops.toml); the op maps when none fails.
 
     Also says whether the verdict would be the same for any op of the same signature: a mapped
@@ -221,7 +221,7 @@ def _constraint_step(view: OpView, target: Target) -> tuple[Verdict, bool]:
             notes.append(f"{message.rstrip('.')}. Only the compiler can tell whether it maps.")
             own_notes = True
             continue
-        found = Verdict(
+        found = OpVerdict(
             "limit" if c.inferred else "constraint",
             c.status or UNSPECIFIED,
             f"{name} {message}",
@@ -232,19 +232,19 @@ def _constraint_step(view: OpView, target: Target) -> tuple[Verdict, bool]:
         return found, False
     if not notes:
         return _MAPS, True
-    return Verdict("ok", MAPPED, notes=tuple(notes)), not own_notes
+    return OpVerdict("ok", MAPPED, notes=tuple(notes)), not own_notes
 
 
 _CONFIRMED = ("confirmed", "corpus")
 # The verdict of most ops (shared: verdicts are immutable).
-_MAPS = Verdict("ok", MAPPED)
+_MAPS = OpVerdict("ok", MAPPED)
 
 
 # The compiler's checks in the order its statuses imply (rules/ops.toml header).
 _STEPS = (_parse_step, _data_type_step, _support_step, _version_step, _rank_step)
 
 
-def _decide(view: OpView, target: Target) -> tuple[Verdict, bool]:
+def _decide(view: OpView, target: Target) -> tuple[OpVerdict, bool]:
     """The op's verdict, and whether it holds for every op of the same signature (a failure never
     does: its message names the op's own tensors)."""
     for step in _STEPS:
@@ -254,7 +254,7 @@ def _decide(view: OpView, target: Target) -> tuple[Verdict, bool]:
     return _constraint_step(view, target)
 
 
-def verdict(view: OpView, target: Target) -> Verdict:
+def verdict(view: OpView, target: Target) -> OpVerdict:
     """What the compiler would say about this op on its own."""
     return _decide(view, target)[0]
 
@@ -377,7 +377,7 @@ class OpGroup:
     __slots__ = ("macs", "members", "opcode", "types", "verdict")
 
     def __init__(
-        self, opcode: str, types: frozenset[str], verdict: Verdict | None, macs: int
+        self, opcode: str, types: frozenset[str], verdict: OpVerdict | None, macs: int
     ) -> None:
         self.opcode = opcode
         self.types = types  # the dtypes of the activations (OpView.activations)
@@ -412,7 +412,7 @@ class Prediction:
     def __init__(
         self,
         views: Sequence[OpView],
-        verdicts: list[Verdict],
+        verdicts: list[OpVerdict],
         epochs: list[int],
         on_tpu: list[bool],
         ops: list[OpPlacement],
@@ -504,7 +504,7 @@ def _blame(
     return cause
 
 
-def _new_group(view: OpView, target: Target) -> tuple[OpGroup, Verdict]:
+def _new_group(view: OpView, target: Target) -> tuple[OpGroup, OpVerdict]:
     """The group of a signature not seen before, made from its first op; and that op's verdict."""
     found, shared = _decide(view, target)
     if shared and any(c.check in READS_CONSTANT_DATA for c in target.constraints(view.op.opcode)):
@@ -521,7 +521,7 @@ def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> P
     producers = sg.producers
     n_tensors = len(producers)
     by_signature: dict[Hashable, OpGroup] = {}
-    verdicts: list[Verdict] = []
+    verdicts: list[OpVerdict] = []
     macs: list[int] = []
     preds: list[list[int]] = []  # per op: the ops producing its inputs, ascending
     for i, op in enumerate(sg.operators):
@@ -634,7 +634,7 @@ def _recovered(
     return max(ops, 0), max(gained - lost, 0)
 
 
-def _fix_here(sg: Subgraph, index: int, v: Verdict) -> str:
+def _fix_here(sg: Subgraph, index: int, v: OpVerdict) -> str:
     """The verdict's fix for op `index`: a constraint's `fix_inside` (rules/ops.toml) instead
     when the op's data input is not a model input (e.g. a float QUANTIZE after a float island,
     where an integer inference_input_type changes nothing). Verdicts are shared by op

@@ -94,7 +94,7 @@ def numeric_errors(args: argparse.Namespace, paths: list[str]) -> list[dict[str,
 
 def latency_options(args: argparse.Namespace) -> dict[str, str]:
     """The `check()` options for `--device` and `--clock` (checked: unknown names exit 2)."""
-    from coralcheck.config import parse_clock, parse_device
+    from coralcheck.config_keys import parse_clock, parse_device
 
     target = {}
     if args.device is not None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from coralcheck.config import FAIL_ON
+from coralcheck.config_keys import FAIL_ON
 from coralcheck.convert.ptq import IO_TYPES
 from coralcheck.errors import UsageError
 from coralcheck.numeric.samples import DEFAULT_IMAGE_RANGE, DEFAULT_SAMPLES

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from coralcheck.config import FAIL_ON
+from coralcheck.config_keys import FAIL_ON
 from coralcheck.options import DEFAULT_COMPILER_VERSION, DEFAULT_RUNTIME_VERSION, Options
 
 MODEL_SUFFIX = ".tflite"
@@ -186,7 +186,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line, as Config fields (None: not given)."""
-    from coralcheck.config import (
+    from coralcheck.config_keys import (
         parse_clock,
         parse_codes,
         parse_device,
@@ -270,7 +270,7 @@ def _glob(pattern: str) -> list[str]:
 def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[Any]]:
     """Model files to check, in order and without duplicates, and the arguments that name none.
     Files are taken as given; directories and globs contribute their `*.tflite` files."""
-    from coralcheck.render import ModelFailure
+    from coralcheck.outcome import ModelFailure
 
     models: dict[str, str] = {}  # real path -> path as the user spelled it
     failures = []
@@ -309,7 +309,7 @@ def check_one(path: str, options: Options) -> Any:
     from coralcheck.api import check_model
     from coralcheck.errors import CoralcheckError
     from coralcheck.model.reader import MappingRefused
-    from coralcheck.render import ModelFailure
+    from coralcheck.outcome import ModelFailure
 
     try:
         return check_model(path, options)
@@ -382,7 +382,7 @@ def check_all(jobs: list[tuple[str, Options]]) -> list[Any]:
             pass
     from concurrent.futures.process import BrokenProcessPool
 
-    from coralcheck.render import ModelFailure
+    from coralcheck.outcome import ModelFailure
 
     results: list[Any] = [None] * len(jobs)
     try:
@@ -475,7 +475,7 @@ def run(args: argparse.Namespace) -> int:
     from coralcheck import config as settings
     from coralcheck.cli import _error
     from coralcheck.errors import UsageError
-    from coralcheck.render import ModelFailure, Outcome
+    from coralcheck.outcome import ModelFailure, Outcome, judge
     from coralcheck.report import Report
 
     if args.statistics and args.format not in ("text", "json"):
@@ -523,7 +523,7 @@ def run(args: argparse.Namespace) -> int:
     verdicts = []
     for m, config in zip(report.models, kept, strict=True):
         known, regressions = baseline.compare(m) if baseline else (frozenset(), [])
-        verdicts.append(settings.judge(m, config, known=known, regressions=regressions))
+        verdicts.append(judge(m, config, known=known, regressions=regressions))
     outcome = Outcome(verdicts, failures, baseline=args.baseline or args.write_baseline or None)
     for failure in failures:
         _error(f"{failure.path}: {failure.problem}")

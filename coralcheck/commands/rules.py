@@ -18,8 +18,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from coralcheck.checks.catalogue import rules_by_code
     from coralcheck.errors import UsageError
+    from coralcheck.render import terminal
     from coralcheck.render.ruledocs import rules_json, rules_markdown
-    from coralcheck.render.text import render_rules, terminal
+    from coralcheck.render.text import render_rules
 
     rules = list(rules_by_code().values())
     if args.format == "json":

@@ -23,7 +23,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from coralcheck.render import Outcome
+from coralcheck.outcome import Outcome
 from coralcheck.render.phrases import (
     SEVERITY_ORDER,
     SEVERITY_TITLE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from coralcheck.render import Outcome
+from coralcheck.outcome import Outcome
 from coralcheck.render.phrases import (
     human_ms,
     latency_line,

@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from coralcheck import registry
 from coralcheck.report import Finding, IOTensor, Latency, ModelReport, OpPlacement, Report
 from coralcheck.wording import MOST_ITEMS, dims_text, human_bytes, human_count, op_location, plural
 
@@ -385,28 +384,6 @@ def io_formulas(t: IOTensor) -> tuple[str, str] | None:
     q = f"q = round(x / {scale}) {_signed(zp)}"
     x = f"x = {scale} · q" if zp == 0 else f"x = {scale} · (q {_signed(-zp)})"
     return q, x
-
-
-class Statistic(NamedTuple):
-    code: str
-    count: int
-    severity: str
-    title: str
-
-
-def statistics(report: Report) -> list[Statistic]:
-    """Findings per rule code over all models, most frequent first (like `ruff --statistics`);
-    a finding that stands for several places counts each of them."""
-    counts: Counter[str] = Counter()
-    severity: dict[str, str] = {}
-    for m in report.models:
-        for f in m.findings:
-            counts[f.code] += len(f.places) or 1
-            severity.setdefault(f.code, f.severity)
-    return [
-        Statistic(code, n, severity[code], registry.title(code))
-        for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
 
 
 # --- facts from compiled models and compiler runs: shown generically -----------------------------

@@ -17,10 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 from coralcheck.baseline import fingerprints, model_key
-from coralcheck.config import GateResult
 from coralcheck.fileio import json_safe, name_bytes
-from coralcheck.gates import gate_rule
-from coralcheck.render import Outcome
+from coralcheck.gates import GateResult, gate_rule
+from coralcheck.outcome import Outcome
 from coralcheck.render.phrases import latency_line, verdict_line, where, with_fix
 from coralcheck.report import Finding, ModelReport, Report
 

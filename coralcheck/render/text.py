@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from coralcheck.config import Verdict
-from coralcheck.render import Outcome, terminal  # noqa: F401 (terminal lived here: re-exported)
+from coralcheck.outcome import Outcome, Verdict, statistics
 from coralcheck.render.layout import (
     Column,
     Line,
@@ -46,7 +45,6 @@ from coralcheck.render.phrases import (
     segment_rows,
     severity_counts,
     sorted_findings,
-    statistics,
     table_columns,
     verdict_line,
     where,
