@@ -40,7 +40,7 @@ SUBCOMMANDS: dict[str, str] = {
 def _error(message: str) -> None:
     """One line on stderr. File names and problems quote the user's data: control characters
     (ESC sequences), bidirectional overrides and undecodable bytes are shown as escapes."""
-    from coralcheck.render.phrases import escaped
+    from coralcheck.render.escape import escaped
 
     print(f"coralcheck: error: {escaped(' '.join(message.split()))}", file=sys.stderr)
 

@@ -131,7 +131,8 @@ def test_float_island_grouping_is_linear(shape: str, args: tuple, tmp_path: Path
 
 def test_a_log_of_20000_distinct_errors_is_read_in_linear_time(tmp_path: Path) -> None:
     """269 KB of `ERROR:` lines (28 s before); 10 failures kept, the rest counted."""
-    from coralcheck.compiler.log import MAX_FAILURES, parse_log
+    from coralcheck.compiler.failures import MAX_FAILURES
+    from coralcheck.compiler.log import parse_log
 
     text = "Edge TPU Compiler version 16.0.384591198\n"
     text += "".join(f"ERROR: op {i} failed\n" for i in range(20_000)) + "Compilation failed!\n"

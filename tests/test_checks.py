@@ -12,12 +12,12 @@ from conftest import CORPUS, FIXTURES
 from test_placement import Net
 
 from coralcheck import registry
-from coralcheck.analyze import analyze
 from coralcheck.checks import SOURCE_FAMILIES
 from coralcheck.checks.catalogue import all_rules
 from coralcheck.edgetpu.knowledge import knowledge
 from coralcheck.model import Model, load
 from coralcheck.options import Options
+from coralcheck.pipeline.source import analyze
 from coralcheck.report import Finding, ModelReport
 
 

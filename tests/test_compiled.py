@@ -27,10 +27,10 @@ from edgetpu_builder import (
 )
 from tflite_builder import OpSpec, TensorSpec, build_model
 
-from coralcheck.analyze.compiled import inspect_compiled
 from coralcheck.cli import main
 from coralcheck.model import load
 from coralcheck.options import Options
+from coralcheck.pipeline.compiled import inspect_compiled
 
 GROUPER = "models/coral_test_data_grouper"
 

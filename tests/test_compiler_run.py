@@ -369,10 +369,10 @@ def test_compile_diffs_against_the_prediction(
 ) -> None:
     """With a (hand-made, all-TPU) prediction the diff is exactly the ops the compiler left on
     the CPU, each with the log's status where the log gives its op type only one."""
-    import coralcheck.analyze
+    import coralcheck.pipeline.source
     from coralcheck.report import OpPlacement
 
-    real_analyze = coralcheck.analyze.analyze
+    real_analyze = coralcheck.pipeline.source.analyze
 
     def all_on_tpu(model, options):  # type: ignore[no-untyped-def]
         report = real_analyze(model, options)
@@ -382,7 +382,7 @@ def test_compile_diffs_against_the_prediction(
         ]
         return report
 
-    monkeypatch.setattr(coralcheck.analyze, "analyze", all_on_tpu)
+    monkeypatch.setattr(coralcheck.pipeline.source, "analyze", all_on_tpu)
     _, report = lint_json(capsys, str(CORPUS / f"{YOLO8}.tflite"), "--compile")
     truth = truth_of(YOLO8)
     cpu = [i for i, _, p in truth["per_op"] if p == "cpu"]

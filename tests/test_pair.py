@@ -15,18 +15,14 @@ from conftest import CORPUS
 from edgetpu_builder import CustomOptionsSpec, LayerSpec, custom_options, simple_package
 from tflite_builder import OpSpec, TensorSpec, build_model
 
-from coralcheck.analyze.pair import (
-    compare_with_compiled,
-    diff_placements,
-    log_statuses,
-    log_vs_placement,
-    map_pair,
-)
+from coralcheck.analyze.logcompare import log_vs_placement
+from coralcheck.analyze.pair import diff_placements, log_statuses, map_pair
 from coralcheck.api import check_model
 from coralcheck.cli import main
 from coralcheck.compiler.log import parse_log
 from coralcheck.model import load
 from coralcheck.options import Options
+from coralcheck.pipeline.pair import compare_with_compiled
 from coralcheck.report import ModelReport, OpPlacement, Summary
 
 MAPPED = "Mapped to Edge TPU"

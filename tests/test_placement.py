@@ -21,19 +21,18 @@ import pytest
 from conftest import CORPUS, FIXTURES
 from tflite_builder import OpSpec, TensorSpec, build_model
 
-from coralcheck.analyze import analyze
 from coralcheck.analyze.cost import op_macs
-from coralcheck.analyze.placement import (
+from coralcheck.analyze.placement import predict
+from coralcheck.analyze.verdicts import verdict
+from coralcheck.compiler.statuses import (
     DATA_TYPE,
-    MAPPED,
     MORE_THAN_ONE_SUBGRAPH,
     NOT_SUPPORTED,
     RANK,
     UNSPECIFIED,
     VERSION,
-    predict,
-    verdict,
 )
+from coralcheck.compiler.statuses import MAPPED_STATUS as MAPPED
 from coralcheck.edgetpu.constraints import (
     CONSTRAINT_CHECKS,
     READS_CONSTANT_DATA,
@@ -45,6 +44,7 @@ from coralcheck.edgetpu.knowledge import target
 from coralcheck.errors import UsageError
 from coralcheck.model import Model, Operator, Quantization, Subgraph, Tensor, load
 from coralcheck.options import Options
+from coralcheck.pipeline.source import analyze
 
 REPO = Path(__file__).resolve().parents[1]
 # The compiler's status for non-constant FULLY_CONNECTED parameters (google-coral/edgetpu#25).

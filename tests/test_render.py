@@ -18,7 +18,8 @@ from coralcheck.config import Config
 from coralcheck.gates import GateResult
 from coralcheck.outcome import ModelFailure, Outcome, judge
 from coralcheck.render import FORMATS, render
-from coralcheck.render.phrases import printable, verdict_line
+from coralcheck.render.escape import printable
+from coralcheck.render.phrases import verdict_line
 from coralcheck.report import (
     Finding,
     IOTensor,

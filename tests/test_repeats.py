@@ -12,12 +12,12 @@ from conftest import FIXTURES
 from test_render import sarif_validator, validate_report_json
 
 from coralcheck import baseline
-from coralcheck.analyze import analyze
 from coralcheck.analyze.repeats import GROUP_FROM, SHOWN_PLACES, group_repeats
 from coralcheck.api import check
 from coralcheck.cli import main
 from coralcheck.model import load
 from coralcheck.options import Options
+from coralcheck.pipeline.source import analyze
 from coralcheck.report import Finding
 
 RANK5 = FIXTURES / "rank5_int8.tflite"  # RESHAPE to 5-D, MUL, ADD, RESHAPE back: 4 x S002

@@ -1,13 +1,12 @@
 """Inspect a compiled model (`*_edgetpu.tflite`): what really runs on the Edge TPU and the CPU.
 
-`inspect_compiled(model, options)` gives a `ModelReport` with `kind="compiled"`: `ops` are the
-operators of the compiled main subgraph, each `edgetpu-custom-op` segment placed "tpu" and every
-other op "cpu"; the summary counts a whole segment as one op (the ops inside a segment are not
-recorded in the file: pair it with its source, `--compiled`, to count them). Findings are the
-C001–C009 rules of `coralcheck.checks.compiled`.
+`compiled_placements(model, segments)`: the operators of the compiled main subgraph, each
+`edgetpu-custom-op` segment placed "tpu" and every other op "cpu" (the ops inside a segment are
+not recorded in the file: pair it with its source, `--compiled`, to count them).
+`coralcheck.pipeline.compiled.inspect_compiled` makes the report of a compiled model from them.
 
-`ModelReport.compiled` (also produced in pair and `--compile` mode, see
-`coralcheck.analyze.pair`) is a JSON-ready dict:
+`compiled_facts(...)` is `ModelReport.compiled` (also produced in pair and `--compile` mode, see
+`coralcheck.pipeline.pair`), a JSON-ready dict:
 
 - `path`: the compiled file; `origin`: "inspect" | "pair" | "compiler".
 - `description`: the TFLite description (a hint of the producing tool, not a version).
@@ -45,18 +44,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from coralcheck.checks.compiled import COMPILED_MODEL_RULES, CompiledContext
-from coralcheck.model.edgetpu import Executable, Layer, Segment, decode_segments
+from coralcheck.compiler.statuses import MAPPED_STATUS
+from coralcheck.model.edgetpu import Executable, Layer, Segment
 from coralcheck.model.graph import Model, Subgraph
 from coralcheck.options import Options
-from coralcheck.report import Finding, Memory, ModelReport, OpPlacement, Summary
+from coralcheck.report import Memory, OpPlacement
 
 # No clock is stored in a compiled model; 500 MHz is the commonly quoted Edge TPU clock
 # (facts.md §7: matches 4 TOPS on a 64x64 MAC array; not confirmed by Coral).
 ASSUMED_CLOCK_MHZ = 500
 
 EDGETPU_OPCODE = "CUSTOM:edgetpu-custom-op"
-MAPPED_STATUS = "Mapped to Edge TPU"
 # The compiler's status for an op left on the CPU is not stored in the compiled file.
 CPU_STATUS_UNKNOWN = "not mapped (reason unknown)"
 
@@ -271,12 +269,6 @@ def compiled_facts(
     }
 
 
-def compiled_findings(model: Model, segments: list[Segment], options: Options) -> list[Finding]:
-    """The C001–C009 findings of a compiled model."""
-    ctx = CompiledContext(model, segments, options, cpu_ops_between_segments(model.main))
-    return [finding for rule in COMPILED_MODEL_RULES for finding in rule(ctx)]
-
-
 def compiled_memory(segments: list[Segment]) -> Memory:
     """Parameter memory as the compiler laid it out (`cache_bytes` = what it cached)."""
     on_chip = sum(segment_parameter_bytes(s)[0] for s in segments)
@@ -284,51 +276,10 @@ def compiled_memory(segments: list[Segment]) -> Memory:
     return Memory(on_chip + off_chip, on_chip, on_chip, off_chip, source="compiled")
 
 
-def inspect_compiled(model: Model, options: Options) -> ModelReport:
-    """The report of a compiled model on its own (see the module docstring)."""
-    from coralcheck.analyze import io_tensors, op_histogram
-    from coralcheck.analyze.latency import estimate_compiled
-    from coralcheck.checks.compiled import no_latency_estimate
-    from coralcheck.checks.graph import identifier_findings
-
-    segments = decode_segments(model)
-    ops = compiled_placements(model, segments)
-    tpu = sum(1 for p in ops if p.placement == "tpu")
-    findings = compiled_findings(model, segments, options)
-    estimate = estimate_compiled(model, segments, options)
-    if estimate is None and segments:
-        findings.extend(no_latency_estimate(CompiledContext(model, segments, options)))
-    latency, latency_detail = estimate if estimate is not None else (None, None)
-    return ModelReport(
-        path=model.path,
-        kind="compiled",
-        file_size=model.file_size,
-        compiler_version=options.compiler_version,
-        summary=Summary(
-            ops_total=len(ops),
-            ops_tpu=tpu,
-            ops_cpu=len(ops) - tpu,
-            tpu_segments=sum(1 for s in segments if s.subgraph == model.main.index),
-        ),
-        ops=ops,
-        findings=[*identifier_findings(model), *findings],
-        io=io_tensors(model),
-        memory=compiled_memory(segments),
-        op_histogram=op_histogram(model),
-        subgraphs=len(model.subgraphs),
-        compiled=compiled_facts(model, segments, options),
-        latency=latency,
-        latency_detail=latency_detail,
-    )
-
-
 __all__ = [
     "ASSUMED_CLOCK_MHZ",
     "CPU_STATUS_UNKNOWN",
-    "MAPPED_STATUS",
     "compiled_facts",
-    "compiled_findings",
     "compiled_placements",
     "cpu_ops_between_segments",
-    "inspect_compiled",
 ]

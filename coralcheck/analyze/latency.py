@@ -39,7 +39,7 @@ from coralcheck.report import Latency, LatencyDetail, LatencySegment, Memory, Tp
 
 if TYPE_CHECKING:
     from coralcheck.analyze.pair import PairMapping
-    from coralcheck.analyze.placement import Prediction
+    from coralcheck.analyze.prediction import Prediction
     from coralcheck.model.edgetpu import Segment
     from coralcheck.model.graph import Model, Subgraph
     from coralcheck.options import Options

@@ -10,7 +10,7 @@ from coralcheck.report import Memory
 from coralcheck.wording import op_label
 
 if TYPE_CHECKING:
-    from coralcheck.analyze.placement import Prediction
+    from coralcheck.analyze.prediction import Prediction
     from coralcheck.edgetpu.constraints import OpView
     from coralcheck.edgetpu.knowledge import Target
     from coralcheck.model.graph import Model, Subgraph, Tensor

@@ -247,7 +247,7 @@ def render_text(facts: list[dict[str, Any]]) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    from coralcheck.render.phrases import no_workflow_commands, printable
+    from coralcheck.render.escape import no_workflow_commands, printable
 
     out = io.StringIO()
     console = Console(file=out, width=120, force_terminal=sys.stdout.isatty(), highlight=False)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from coralcheck.config_keys import FAIL_ON
 from coralcheck.convert.ptq import IO_TYPES
@@ -106,42 +104,6 @@ def check_arguments(args: argparse.Namespace) -> tuple[tuple[float, float], dict
 
 def _print_note(text: str) -> None:
     print(text, file=sys.stderr)
-
-
-def swapped_source(
-    source: Any, swaps: dict[str, str], notify: Callable[[str], None] = _print_note
-) -> Any:
-    """The source with its activations swapped (Keras models only), said through `notify`."""
-    from coralcheck.convert.source import keras_source
-    from coralcheck.keras import swap_with_count
-
-    if source.kind != "keras":
-        raise UsageError(source.path, "--swap-activations needs a Keras model file")
-    try:
-        model, count = swap_with_count(source.model, swaps)
-    except ValueError as e:
-        raise UsageError(source.path, f"cannot swap activations: {e}") from None
-    pairs = ", ".join(f"{a}→{b}" for a, b in swaps.items())
-    notify(
-        f"coralcheck: swapped {count} activation(s) ({pairs}); fine-tune the swapped model "
-        "before trusting its accuracy"
-    )
-    return keras_source(source.path, model)
-
-
-def refuse_float_ops(model_path: str, tflite: bytes) -> None:
-    """Refuse a result in which ops stayed float: the Edge TPU runs only int8 ops."""
-    from coralcheck.convert.ptq import float_ops
-
-    left_float = float_ops(tflite)
-    if left_float:
-        more = " and more" if len(left_float) > 5 else ""
-        raise UsageError(
-            model_path,
-            f"cannot become fully integer: the converter has no int8 kernel for "
-            f"{', '.join(left_float[:5])}{more} (left in float); the Edge TPU runs only int8 "
-            f"ops, so replace {'it' if len(left_float) == 1 else 'them'}",
-        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -516,7 +516,7 @@ def run(args: argparse.Namespace) -> int:
         from coralcheck.wording import plural
 
         n = sum(len(m.findings) for m in report.models)
-        from coralcheck.render.phrases import escaped
+        from coralcheck.render.escape import escaped
 
         counts = f"{plural(n, 'finding')} in {plural(len(report.models), 'model')}"
         print(f"coralcheck: wrote {escaped(args.write_baseline)}: {counts}", file=sys.stderr)
@@ -540,7 +540,7 @@ def _render(report: Any, outcome: Any, args: argparse.Namespace) -> str:
 
         return render_statistics_json(report)
     if args.statistics:
-        from coralcheck.render.phrases import no_workflow_commands, printable
+        from coralcheck.render.escape import no_workflow_commands, printable
         from coralcheck.render.text import render_statistics
 
         text = render_statistics(printable(report), color=color, width=width)

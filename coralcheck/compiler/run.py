@@ -27,7 +27,7 @@
   output named), `output_tail` [last lines of stdout/stderr when the run failed], and
   `log_matches_compiled` / `log_mismatches` [{operator, mapped, logged, real}] (set by the
   caller when the pair is valid: the log's per-type mapped/unmapped counts against the real
-  placement read from the compiled model, `coralcheck.analyze.pair.log_vs_placement`).
+  placement read from the compiled model, `coralcheck.analyze.logcompare.log_vs_placement`).
 
 When the compiler is missing, `missing_compiler_dict(problem)` gives {`available`: False,
 `problem`, `install_hint`}.
@@ -50,7 +50,9 @@ from pathlib import Path
 from typing import Any
 
 from coralcheck import registry
-from coralcheck.compiler.log import CompilerFailure, CompilerLog, parse_log
+from coralcheck.compiler.failures import CompilerFailure
+from coralcheck.compiler.log import parse_log
+from coralcheck.compiler.records import CompilerLog
 from coralcheck.errors import UsageError
 from coralcheck.options import Options
 

@@ -239,9 +239,8 @@ def recurrent_layers(model: Any) -> list[tuple[str, str]]:
 
 
 def _convert(request: dict[str, Any], send: Callable[..., None]) -> tuple[bytes, dict]:
-    from coralcheck.commands.convert import refuse_float_ops, swapped_source
-    from coralcheck.convert.ptq import to_tflite
-    from coralcheck.convert.source import load_source, static_inputs
+    from coralcheck.convert.ptq import refuse_float_ops, to_tflite
+    from coralcheck.convert.source import load_source, static_inputs, swapped_source
     from coralcheck.numeric.samples import load_samples
 
     send("phase", "loading the model")

@@ -148,3 +148,16 @@ def float_ops(tflite: bytes) -> list[str]:
         if any(t.dtype in FLOAT_DTYPES and not t.is_constant for t in tensors):
             found.append(f"{op.opcode} (op {index})")
     return found
+
+
+def refuse_float_ops(model_path: str, tflite: bytes) -> None:
+    """Refuse a result in which ops stayed float: the Edge TPU runs only int8 ops."""
+    left_float = float_ops(tflite)
+    if left_float:
+        more = " and more" if len(left_float) > 5 else ""
+        raise UsageError(
+            model_path,
+            f"cannot become fully integer: the converter has no int8 kernel for "
+            f"{', '.join(left_float[:5])}{more} (left in float); the Edge TPU runs only int8 "
+            f"ops, so replace {'it' if len(left_float) == 1 else 'them'}",
+        )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coralcheck.errors import UsageError
+from coralcheck.keras import swap_with_count
 from coralcheck.numeric.samples import InputSpec
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -195,3 +196,19 @@ def _static_input(decl: DeclaredInput, given: tuple[int, ...] | None) -> InputSp
             f"input shape {label} has unknown dimensions: give --input-shape {decl.name}=1,...",
         )
     return InputSpec(decl.name, tuple(int(d) for d in shape), decl.dtype)  # type: ignore[arg-type]
+
+
+def swapped_source(source: Source, swaps: dict[str, str], notify: Callable[[str], None]) -> Source:
+    """The source with its activations swapped (Keras models only), said through `notify`."""
+    if source.kind != "keras":
+        raise UsageError(source.path, "--swap-activations needs a Keras model file")
+    try:
+        model, count = swap_with_count(source.model, swaps)
+    except ValueError as e:
+        raise UsageError(source.path, f"cannot swap activations: {e}") from None
+    pairs = ", ".join(f"{a}→{b}" for a, b in swaps.items())
+    notify(
+        f"coralcheck: swapped {count} activation(s) ({pairs}); fine-tune the swapped model "
+        "before trusting its accuracy"
+    )
+    return keras_source(source.path, model)

@@ -45,7 +45,7 @@ def render(
     # Read by people, or XML (which forbids most control characters): no raw control characters,
     # and (but in the workflow commands of `github`) no line a CI log reads as a command.
     if fmt in ("text", "markdown", "github", "junit", "html"):
-        from coralcheck.render.phrases import no_workflow_commands, printable
+        from coralcheck.render.escape import no_workflow_commands, printable
 
         report, outcome = printable(report), printable(outcome)
         if fmt not in ("github", "html"):  # github writes commands; a page is not a CI log

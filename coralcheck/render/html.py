@@ -23,7 +23,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from coralcheck.outcome import Outcome
+from coralcheck.outcome import Outcome, default_outcome
+from coralcheck.render.escape import printable
 from coralcheck.render.phrases import (
     SEVERITY_ORDER,
     SEVERITY_TITLE,
@@ -374,9 +375,7 @@ def render_html(report: Report, outcome: Outcome) -> str:
 def notebook_frame(report: Report, height: int = 900) -> str:
     """The page in an iframe of its own (`Report._repr_html_`): a notebook shows it as it is,
     without its styles and ids meeting the notebook's."""
-    from coralcheck.render import render
-
-    page = render(report, "html")
+    page = render_html(printable(report), printable(default_outcome(report)))  # as render() does
     return (
         f'<iframe srcdoc="{e(page)}" style="width:100%;height:{height}px;border:0" '
         'title="coralcheck report"></iframe>'
