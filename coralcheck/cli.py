@@ -37,7 +37,7 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def _error(message: str) -> None:
+def error_line(message: str) -> None:
     """One line on stderr. File names and problems quote the user's data: control characters
     (ESC sequences), bidirectional overrides and undecodable bytes are shown as escapes."""
     from coralcheck.render.escape import escaped
@@ -152,10 +152,10 @@ def _run(args_list: list[str]) -> int:
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
     except CoralcheckError as e:
-        _error(e.one_line())
+        error_line(e.one_line())
         return e.exit_code
     except KeyboardInterrupt:
-        _error("interrupted")
+        error_line("interrupted")
         return 130
     except BrokenPipeError:
         # The reader of our output went away (e.g. `| head`): not an error of ours.
@@ -165,7 +165,7 @@ def _run(args_list: list[str]) -> int:
     except Exception as e:  # a bug: one line, never a traceback unless asked
         if os.environ.get("CORALCHECK_DEBUG"):
             raise
-        _error(
+        error_line(
             f"internal error: {type(e).__name__}: {e} "
             "(a bug in coralcheck; set CORALCHECK_DEBUG=1 for the traceback)"
         )

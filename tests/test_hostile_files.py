@@ -202,7 +202,7 @@ def test_a_worker_killed_by_sigbus_is_that_models_error(
     import faulthandler
     import signal
 
-    from coralcheck.commands import lint
+    from coralcheck.commands import workers
     from coralcheck.model import reader
     from coralcheck.options import Options
     from coralcheck.outcome import ModelFailure
@@ -222,9 +222,9 @@ def test_a_worker_killed_by_sigbus_is_that_models_error(
     monkeypatch.setattr(reader, "parse", bus_error_under_the_reader)
     for jobs in ([(str(big), Options())], [(str(big), Options()), (str(small), Options())]):
         _large(big, FLOAT_MODEL)
-        results = lint.check_all(jobs)
+        results = workers.check_all(jobs)
         assert isinstance(results[0], ModelFailure)
-        expected = lint.WORKER_DIED if fault == "signal" else "empty file (0 bytes)"
+        expected = workers.WORKER_DIED if fault == "signal" else "empty file (0 bytes)"
         assert results[0].problem == expected
         assert all(not isinstance(r, ModelFailure) for r in results[1:])
 
