@@ -119,7 +119,7 @@ def log_for(compiled: str, corpus: Path = CORPUS) -> Path | None:
 def compare(compiled: str, entry: dict, corpus: Path = CORPUS) -> dict:
     """Prediction vs the real placement (and the log, if any) for one pair."""
     from coralcheck.analyze.placement import predict
-    from coralcheck.edgetpu.knowledge import target
+    from coralcheck.edgetpu.target import target
     from coralcheck.errors import UsageError
     from coralcheck.model import load
 

@@ -210,18 +210,14 @@ def obtain(
 def measure_work(name: str, how: str, path: str, compiled_path: str | None) -> Work:
     """The latency model's inputs for one model, as coralcheck computes them."""
     from coralcheck.analyze.cost import op_macs
-    from coralcheck.analyze.latency import (
-        compiled_segments,
-        cpu_op_ms,
-        predicted_segments,
-        tpu_op_work,
-    )
+    from coralcheck.analyze.latency_compiled import compiled_segments
+    from coralcheck.analyze.latency_costs import cpu_op_ms, predicted_segments, tpu_op_work
     from coralcheck.analyze.memory import estimate_memory
     from coralcheck.analyze.pair import map_pair
     from coralcheck.analyze.placement import predict
-    from coralcheck.edgetpu.constraints import OpViews
     from coralcheck.edgetpu.devices import latency_model
-    from coralcheck.edgetpu.knowledge import target
+    from coralcheck.edgetpu.opview import OpViews
+    from coralcheck.edgetpu.target import target
     from coralcheck.model import load
     from coralcheck.model.edgetpu import decode_segments
 

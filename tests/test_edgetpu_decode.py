@@ -27,7 +27,7 @@ from edgetpu_builder import (
 )
 from tflite_builder import OpSpec, TensorSpec, build_model
 
-from coralcheck.checks.compiled import binding_problems
+from coralcheck.analyze.compiled import binding_problems
 from coralcheck.errors import ModelError
 from coralcheck.model import load
 from coralcheck.model.edgetpu import decode_custom_options, decode_segments

@@ -203,7 +203,7 @@ def test_fast_reads_spend_the_read_budget_as_plain_reads(
 )
 def test_constant_values_are_read_as_numpy_reads_them(dtype: str, data: bytes) -> None:
     """`OpView.values` reads integer constants without numpy; numpy is the oracle."""
-    from coralcheck.edgetpu.constraints import OpView
+    from coralcheck.edgetpu.opview import OpView
 
     n = max(len(data), 1)
     model = load(

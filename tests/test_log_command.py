@@ -217,7 +217,7 @@ def test_console_output_with_several_subgraphs_implies_a() -> None:
 
 def test_the_prediction_is_for_the_build_the_log_names() -> None:
     from coralcheck.compiler.log import parse_log
-    from coralcheck.edgetpu.knowledge import target
+    from coralcheck.edgetpu.target import target
 
     log = parse_log("Edge TPU Compiler version 2.0.267685300\n")
     version = log_pipeline.target_version(log, None)

@@ -33,14 +33,9 @@ from coralcheck.compiler.statuses import (
     VERSION,
 )
 from coralcheck.compiler.statuses import MAPPED_STATUS as MAPPED
-from coralcheck.edgetpu.constraints import (
-    CONSTRAINT_CHECKS,
-    READS_CONSTANT_DATA,
-    OpView,
-    OpViews,
-    op_signature,
-)
-from coralcheck.edgetpu.knowledge import target
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS, READS_CONSTANT_DATA
+from coralcheck.edgetpu.opview import OpView, OpViews, op_signature
+from coralcheck.edgetpu.target import target
 from coralcheck.errors import UsageError
 from coralcheck.model import Model, Operator, Quantization, Subgraph, Tensor, load
 from coralcheck.options import Options

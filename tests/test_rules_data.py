@@ -12,7 +12,8 @@ from conftest import REPO
 from test_placement import agreement
 
 from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS
-from coralcheck.edgetpu.knowledge import knowledge, load_toml, parse_version, target
+from coralcheck.edgetpu.knowledge import knowledge, load_toml, parse_version
+from coralcheck.edgetpu.target import target
 from coralcheck.model import load
 
 BUILTINS = {k for k, v in vars(tflite.BuiltinOperator).items() if isinstance(v, int)}

@@ -27,7 +27,8 @@ from coralcheck.analyze.cost import work
 from coralcheck.analyze.placement import predict
 from coralcheck.checks.catalogue import all_rules
 from coralcheck.cli import main
-from coralcheck.edgetpu.knowledge import knowledge, target
+from coralcheck.edgetpu.knowledge import knowledge
+from coralcheck.edgetpu.target import target
 from coralcheck.model import load
 from coralcheck.options import Options
 

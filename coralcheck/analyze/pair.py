@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coralcheck.compiler.statuses import MAPPED_STATUS
-from coralcheck.model.graph import Model, Quantization, Tensor
+from coralcheck.model.graph import Model, Quantization, Subgraph, Tensor
 from coralcheck.report import OpPlacement
 
 _MAX_LISTED = 10
@@ -138,21 +138,31 @@ def map_pair(source: Model, compiled: Model) -> PairMapping:
     if not mapping.valid:
         return mapping
 
-    def names(indices: tuple[int, ...], tensors: tuple[Tensor, ...]) -> list[str]:
-        return [tensors[i].name for i in indices if i >= 0]
+    _match_cpu_ops(mapping, src, cmp, by_name)
+    _claim_segments(mapping, src, cmp, by_name)
+    return mapping
 
-    # Step 2: CPU ops, matched by op type and output (and input) tensor names.
+
+def _names(indices: tuple[int, ...], tensors: tuple[Tensor, ...]) -> list[str]:
+    return [tensors[i].name for i in indices if i >= 0]
+
+
+def _match_cpu_ops(
+    mapping: PairMapping, src: Subgraph, cmp: Subgraph, by_name: dict[str, Tensor]
+) -> None:
+    """Step 2: each CPU op of the compiled model is the source op of its type that writes the
+    same output tensors (and reads the same inputs)."""
     for op in cmp.operators:
         if op.is_edgetpu:
             continue
-        outs = names(op.outputs, cmp.tensors)
+        outs = _names(op.outputs, cmp.tensors)
         writer = src.producers[by_name[outs[0]].index] if outs else None
         match = None if writer is None else src.operators[writer]
         if (
             match is None
             or match.opcode != op.opcode
-            or names(match.outputs, src.tensors) != outs
-            or names(match.inputs, src.tensors) != names(op.inputs, cmp.tensors)
+            or _names(match.outputs, src.tensors) != outs
+            or _names(match.inputs, src.tensors) != _names(op.inputs, cmp.tensors)
         ):
             mapping.problems.append(f"CPU op {op.index} ({op.opcode}) has no counterpart")
             continue
@@ -162,13 +172,17 @@ def map_pair(source: Model, compiled: Model) -> PairMapping:
         mapping.placements[match.index] = "cpu"
         mapping.source_of_cpu_op[op.index] = match.index
 
-    # Step 3: each segment owns what lies between its output and input tensors.
+
+def _claim_segments(
+    mapping: PairMapping, src: Subgraph, cmp: Subgraph, by_name: dict[str, Tensor]
+) -> None:
+    """Step 3: each segment owns what lies between its output and input tensors."""
     graph_inputs = {src.tensors[i].name for i in src.inputs}
     for number, seg_op in enumerate((op for op in cmp.operators if op.is_edgetpu), 1):
         mapping.tpu_segments = number
-        stop = set(names(seg_op.inputs, cmp.tensors)) | graph_inputs
+        stop = set(_names(seg_op.inputs, cmp.tensors)) | graph_inputs
         stack = []
-        for name in names(seg_op.outputs, cmp.tensors):
+        for name in _names(seg_op.outputs, cmp.tensors):
             writer = src.producers[by_name[name].index]
             if writer is None:
                 mapping.problems.append(f"segment {number} output {name!r} has no source op")
@@ -195,7 +209,6 @@ def map_pair(source: Model, compiled: Model) -> PairMapping:
                 writer = src.producers[t]
                 if writer is not None:
                     stack.append(writer)
-    return mapping
 
 
 def log_statuses(log: Any) -> dict[str, list[str]]:

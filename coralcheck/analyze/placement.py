@@ -45,8 +45,9 @@ from coralcheck.analyze.partition import segments as partition_segments
 from coralcheck.analyze.prediction import OpGroup, Prediction
 from coralcheck.analyze.verdicts import OpVerdict, decide, verdict
 from coralcheck.compiler.statuses import MAPPED_STATUS, MORE_THAN_ONE_SUBGRAPH, UNSPECIFIED
-from coralcheck.edgetpu.constraints import READS_CONSTANT_DATA, OpView, OpViews, op_signature
-from coralcheck.edgetpu.knowledge import Target
+from coralcheck.edgetpu.constraints import READS_CONSTANT_DATA
+from coralcheck.edgetpu.opview import OpView, OpViews, op_signature
+from coralcheck.edgetpu.target import Target
 from coralcheck.model.graph import Model, Subgraph
 from coralcheck.report import OpPlacement
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence, Set
 from typing import NamedTuple
 
 from coralcheck.analyze.verdicts import OpVerdict
-from coralcheck.edgetpu.constraints import OpView
+from coralcheck.edgetpu.opview import OpView
 from coralcheck.report import OpPlacement, RootCause, TpuSegment
 
 

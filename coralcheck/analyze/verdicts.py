@@ -17,8 +17,10 @@ from coralcheck.compiler.statuses import (
     VERSION,
 )
 from coralcheck.edgetpu import layout
-from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS, OpView
-from coralcheck.edgetpu.knowledge import Constraint, Release, Target
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS
+from coralcheck.edgetpu.knowledge import Constraint, Release
+from coralcheck.edgetpu.opview import OpView
+from coralcheck.edgetpu.target import Target
 from coralcheck.wording import quote, shape_text
 
 INTEGER_8BIT = frozenset({"INT8", "UINT8"})

@@ -9,28 +9,16 @@ prints, its [rule.CODE] entry in rules/catalogue.toml gives severity, title and 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
-from coralcheck.model.edgetpu import (
-    EXECUTION_ONLY,
-    PARAMETER_CACHING,
-    STAND_ALONE,
-    Layer,
-    Segment,
-)
-from coralcheck.model.graph import Model, Tensor
+from coralcheck.analyze.compiled import binding_problems, executable_problems
+from coralcheck.model.edgetpu import Segment
+from coralcheck.model.graph import Model
 from coralcheck.options import Options
 from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
 from coralcheck.wording import human_bytes, op_label
-
-# TFLite tensor type → the executable layer data type the compiler writes for it.
-_LAYER_TYPE_OF_DTYPE = {"UINT8": 0, "UINT16": 1, "INT32": 2, "FLOAT16": 4, "FLOAT32": 5, "INT8": 8}
-_LAYER_TYPE_OF_DTYPE["INT16"] = 9
-# Zero-point shift of signed layer types (the runtime flips the sign bit).
-_SIGNED_ZERO_POINT_SHIFT = {8: 128, 9: 32768}
 
 
 class CompiledContext(NamedTuple):
@@ -163,33 +151,6 @@ def legacy_format(ctx: CompiledContext) -> Iterator[Finding]:
         )
 
 
-def executable_problems(seg: Segment) -> list[str]:
-    """Why the runtime would reject a segment's packages (libedgetpu package_registry.cc)."""
-    problems = []
-    for pkg_no, pkg in enumerate(seg.packages):
-        where = f"package {pkg_no}"
-        execs = pkg.executables
-        if not execs:
-            problems.append(f"{where} has no executable")
-            continue
-        if pkg.virtual_chip_id == -1:
-            problems.append(f"{where} is a multi-chip package (virtual_chip_id -1)")
-        if pkg.layout != "legacy":
-            types = sorted(e.type for e in execs)
-            legal = (
-                len(execs) == 1,
-                types == [PARAMETER_CACHING, EXECUTION_ONLY],
-                types == [STAND_ALONE, PARAMETER_CACHING, EXECUTION_ONLY],
-            )
-            if not any(legal):
-                names = "+".join(e.type_name for e in execs)
-                problems.append(f"{where} has an executable set the runtime rejects ({names})")
-        for exec_no, e in enumerate(execs):
-            if e.batch_size < 1:
-                problems.append(f"{where} executable {exec_no} has batch size {e.batch_size}")
-    return problems
-
-
 @rule("C006")
 def executables_rejected(ctx: CompiledContext) -> Iterator[Finding]:
     """The Edge TPU runtime would reject this segment's executables.
@@ -210,72 +171,6 @@ def executables_rejected(ctx: CompiledContext) -> Iterator[Finding]:
                 seg,
                 f"Edge TPU segment {seg_no + 1}: {problem}",
             )
-
-
-def _layer_problem(layer: Layer, tensor: Tensor) -> str | None:
-    """How a TPU-side layer disagrees with the TFLite tensor bound to it; None if it agrees."""
-    if layer.name != tensor.name:
-        return f"layer {layer.name!r} is bound to tensor {tensor.name!r}"
-    expected_type = _LAYER_TYPE_OF_DTYPE.get(tensor.dtype)
-    if expected_type is not None and layer.data_type != expected_type:
-        return f"{tensor.name!r}: layer type {layer.data_type_name} for a {tensor.dtype} tensor"
-    elem = layer.element_bytes
-    if elem is not None and tensor.nbytes:
-        layer_bytes = max(layer.y_dim, 1) * max(layer.x_dim, 1) * max(layer.z_dim, 1) * elem
-        batch = tensor.shape[0] if len(tensor.shape) > 1 and tensor.shape[0] > 0 else 1
-        if tensor.nbytes not in (layer_bytes, layer_bytes * batch):
-            return (
-                f"{tensor.name!r}: the layer holds {layer_bytes} bytes, the tensor {tensor.nbytes}"
-            )
-    q = tensor.quantization
-    if q is not None and len(q.scale) == 1 and layer.scale is not None:
-        if not math.isclose(layer.scale, q.scale[0], rel_tol=1e-6, abs_tol=1e-12):
-            return f"{tensor.name!r}: layer scale {layer.scale:g}, tensor scale {q.scale[0]:g}"
-        if len(q.zero_point) == 1 and layer.zero_point is not None:
-            shift = _SIGNED_ZERO_POINT_SHIFT.get(layer.data_type, 0)
-            if layer.zero_point != q.zero_point[0] + shift:
-                return (
-                    f"{tensor.name!r}: layer zero point {layer.zero_point}, expected "
-                    f"{q.zero_point[0] + shift} for tensor zero point {q.zero_point[0]}"
-                )
-    return None
-
-
-def binding_problems(model: Model, seg: Segment) -> list[str]:
-    """Where the main executable's I/O layers disagree with the custom op's tensors.
-
-    Layers bind to the node's inputs and outputs by position; `*_variable_output` output layers
-    are variable-tensor write-backs and must name a variable input (libedgetpu custom_op.cc).
-    """
-    if seg.legacy:  # legacy layer slots 6-8 do not follow the current schema
-        return []
-    main = seg.package.main_executable()
-    if main is None:
-        return []
-    sg = model.subgraphs[seg.subgraph]
-    op = sg.operators[seg.op_index]
-    inputs = sg.op_inputs(op)
-    outputs = sg.op_outputs(op)
-    problems = []
-    plain_outputs = [layer for layer in main.output_layers if not layer.is_variable_output]
-    for role, layers, tensors in (
-        ("input", main.input_layers, inputs),
-        ("output", plain_outputs, outputs),
-    ):
-        if len(layers) != len(tensors):
-            problems.append(f"{len(layers)} {role} layers for {len(tensors)} {role} tensors")
-            continue
-        for layer, tensor in zip(layers, tensors, strict=True):
-            problem = _layer_problem(layer, tensor)
-            if problem:
-                problems.append(problem)
-    variable_inputs = {t.name for t in inputs if t.is_variable}
-    for layer in main.output_layers:
-        if layer.is_variable_output:
-            state = layer.name.removesuffix("_variable_output")
-            if state not in variable_inputs and state not in {t.name for t in inputs}:
-                problems.append(f"{layer.name!r} writes back a tensor that is not an input")
-    return problems
 
 
 @rule("C007")

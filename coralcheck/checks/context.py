@@ -11,8 +11,8 @@ from coralcheck.wording import op_label
 
 if TYPE_CHECKING:
     from coralcheck.analyze.prediction import Prediction
-    from coralcheck.edgetpu.constraints import OpView
-    from coralcheck.edgetpu.knowledge import Target
+    from coralcheck.edgetpu.opview import OpView
+    from coralcheck.edgetpu.target import Target
     from coralcheck.model.graph import Model, Subgraph, Tensor
     from coralcheck.options import Options
 

@@ -6,7 +6,8 @@ import math
 from collections.abc import Callable, Iterator
 
 from coralcheck.checks.context import CheckContext, chain, regions
-from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS, OpView
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS
+from coralcheck.edgetpu.opview import OpView
 from coralcheck.model.graph import Tensor
 from coralcheck.registry import finding, rule
 from coralcheck.report import Finding

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from coralcheck import config as settings
+from coralcheck import registry
 from coralcheck._version import __version__
 from coralcheck.cli import error_line, write_stdout
 from coralcheck.commands.paths import expand_paths
@@ -31,7 +32,6 @@ from coralcheck.options import (
     Options,
 )
 from coralcheck.outcome import ModelFailure, Outcome, judge
-from coralcheck.registry import codes as known_codes
 from coralcheck.render import FORMATS, GRAPH_FORMATS, render, terminal
 from coralcheck.render.escape import escaped, no_workflow_commands, printable
 from coralcheck.report import Report
@@ -234,7 +234,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
             return None
         items = [c for v in values for c in v.split(",")]
         parse = parse_select if flag == "--select" else parse_codes
-        return parse(items, flag, flag, known_codes())
+        return parse(items, flag, flag, registry.codes())
 
     if args.max_cpu_ops is not None and args.max_cpu_ops < 0:
         raise UsageError("--max-cpu-ops", f"must be a whole number >= 0, not {args.max_cpu_ops}")

@@ -39,11 +39,7 @@ import contextlib
 import math
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,13 +48,12 @@ from typing import Any
 from coralcheck import registry
 from coralcheck.compiler.failures import CompilerFailure
 from coralcheck.compiler.log import parse_log
+from coralcheck.compiler.process import MAX_OUTPUT_BYTES, Process, run_process
 from coralcheck.compiler.records import CompilerLog
 from coralcheck.errors import UsageError
 from coralcheck.options import Options
 
 COMPILER_NAME = "edgetpu_compiler"
-# Output beyond this is not read (a runaway process must not fill our memory).
-MAX_OUTPUT_BYTES = 4 << 20
 VERSION_TIMEOUT_S = 30.0
 TAIL_LINES = 20
 
@@ -92,90 +87,11 @@ def missing_compiler_dict(problem: str) -> dict[str, Any]:
     return {"available": False, "problem": problem, "install_hint": registry.entry("C030")["fix"]}
 
 
-@dataclass
-class _Process:
-    """What one subprocess did. `flooded`: it printed more than MAX_OUTPUT_BYTES on stdout or
-    stderr and was stopped."""
-
-    returncode: int | None
-    timed_out: bool
-    duration_s: float
-    stdout: str
-    stderr: str
-    flooded: bool = False
-
-
-class _Capture:
-    """Reads one output pipe of a process in a thread, keeping its first MAX_OUTPUT_BYTES; a
-    process that prints more is killed (nothing it prints is written to disk or kept)."""
-
-    def __init__(self, stream: Any, proc: subprocess.Popen[bytes]) -> None:
-        self.data = bytearray()
-        self.flooded = False
-        self.thread = threading.Thread(target=self._read, args=(stream, proc), daemon=True)
-        self.thread.start()
-
-    def _read(self, stream: Any, proc: subprocess.Popen[bytes]) -> None:
-        with stream:
-            while chunk := stream.read1(1 << 16):
-                room = MAX_OUTPUT_BYTES - len(self.data)
-                self.data += chunk[: max(room, 0)]
-                if len(chunk) > room and not self.flooded:
-                    self.flooded = True
-                    _kill_group(proc)
-
-    def text(self) -> str:
-        # (a grandchild that left the process group may still hold the pipe: not waited for)
-        self.thread.join(timeout=5)
-        return bytes(self.data).decode("utf-8", errors="replace")
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill the process and every process it started (its own session / process group)."""
-    if hasattr(os, "killpg"):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-
-
-def _run(argv: list[str], cwd: str, timeout: float) -> _Process:
-    """Run `argv` (no shell), its output read through pipes (at most MAX_OUTPUT_BYTES each),
-    killed with its process group after `timeout` seconds."""
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        start_new_session=hasattr(os, "killpg"),
-    )
-    out, err = _Capture(proc.stdout, proc), _Capture(proc.stderr, proc)
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        proc.wait()
-    stdout, stderr = out.text(), err.text()
-    flooded = out.flooded or err.flooded
-    return _Process(
-        None if timed_out or flooded else proc.returncode,
-        timed_out,
-        round(time.monotonic() - start, 3),
-        stdout,
-        stderr,
-        flooded,
-    )
-
-
 def read_version(executable: str, timeout: float = VERSION_TIMEOUT_S) -> str | None:
     """`edgetpu_compiler --version` → its version ("16.0.384591198"), None if none printed.
     Raises `TimeoutError` when it gives no answer within `timeout` seconds."""
     try:
-        done = _run([executable, "--version"], tempfile.gettempdir(), timeout)
+        done = run_process([executable, "--version"], tempfile.gettempdir(), timeout)
     except OSError:
         return None
     if done.timed_out:
@@ -250,7 +166,7 @@ class CompilerRun:
     executable: str
     version: str | None
     command: list[str]
-    process: _Process
+    process: Process
     output_dir: str
     kept: bool
     output_model: str | None = None
@@ -409,7 +325,7 @@ def run_compiler(
     """
     argv = build_command(executable, model_path, out_dir, options, version)
     grace = min(10.0, max(1.0, 0.1 * options.compiler_timeout))
-    process = _run(argv, out_dir, options.compiler_timeout + grace)
+    process = run_process(argv, out_dir, options.compiler_timeout + grace)
     console = parse_log(process.stdout + "\n" + process.stderr)
     block = console.models[0] if console.models else None
     stem = Path(model_path).name.removesuffix(".tflite")

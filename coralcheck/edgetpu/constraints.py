@@ -1,11 +1,11 @@
-"""The constraint functions that ops.toml names (`check = "..."`).
+"""The constraint functions that ops.toml names (`check = "..."`): the registry by name
+(`CONSTRAINT_CHECKS`, filled by `@constraint_check`), and the documented constraints of Coral's
+op table; the inferred size limits are in coralcheck.edgetpu.limits (importing the
+`coralcheck.edgetpu` package registers both).
 
 Each takes the op (an `OpView`) and its `Constraint` (parameters in `constraint.params`) and returns
 None when the op passes, or a short sentence saying what fails, naming the tensor or option. For
 constraints with effect "note" the sentence is a caveat and the op still maps.
-
-Only tensor metadata is read, except where a value matters: CONCATENATION's constant input must be
-all zeros, STRIDED_SLICE's strides must be 1, and axes/paddings come from small constant tensors.
 
 The predictor decides once for all ops of one `op_signature` (opcode, version, options, the
 tensors' dtypes, shapes and constness). So whether a check passes may depend only on what the
@@ -15,157 +15,13 @@ signature holds; a check that reads constant values or quantization is registere
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache
-from typing import Any, overload
+from collections.abc import Callable
 
 from coralcheck.edgetpu import layout
 from coralcheck.edgetpu.knowledge import Constraint
-from coralcheck.model.graph import Model, Operator, Subgraph, Tensor
-from coralcheck.model.schema import NUMPY_DTYPES
+from coralcheck.edgetpu.opview import OpView
+from coralcheck.model.graph import Tensor
 from coralcheck.wording import quote, shape_text
-
-# Longest constant tensor whose values a check reads (axes, strides, paddings, zero padding).
-_MAX_VALUES_READ = 1 << 20
-# struct codes of the tensor types whose values `OpView.values` reads.
-_INTEGER_CODES = {
-    "INT8": "b",
-    "UINT8": "B",
-    "INT16": "h",
-    "UINT16": "H",
-    "INT32": "i",
-    "UINT32": "I",
-    "INT64": "q",
-    "UINT64": "Q",
-    "BOOL": "?",
-}
-
-
-class OpView:
-    """One operator with its tensors, as the constraint checks and the predictor see it.
-
-    `inputs` and `outputs` are the op's present tensors; `activations` are its non-constant,
-    non-variable inputs and its outputs: the data the op computes on. They are resolved once,
-    when the view is made: the predictor's steps, the constraints and the checks all read them.
-    """
-
-    __slots__ = ("activations", "inputs", "model", "op", "outputs", "subgraph")
-
-    def __init__(self, model: Model, subgraph: Subgraph, op: Operator) -> None:
-        self.model = model
-        self.subgraph = subgraph
-        self.op = op
-        self.inputs = inputs = subgraph.op_inputs(op)
-        self.outputs = outputs = subgraph.op_outputs(op)
-        activations = [t for t in inputs if not t.is_constant and not t.is_variable]
-        activations += [t for t in outputs if not t.is_variable]
-        self.activations = activations
-
-    def input(self, position: int) -> Tensor | None:
-        """The tensor at input position `position` (None when omitted or absent)."""
-        if position >= len(self.op.inputs) or self.op.inputs[position] < 0:
-            return None
-        return self.subgraph.tensors[self.op.inputs[position]]
-
-    def values(self, tensor: Tensor | None) -> list[int] | None:
-        """A small integer constant's values (None if not constant, not integer, or too large).
-
-        Read with `struct`, not `Model.tensor_data`: these are a few bytes (axes, paddings,
-        strides), and numpy's import alone takes longer than the whole lint of most models.
-        Values are what `tensor_data` gives: whole elements in file order, and the raw bytes of
-        a type numpy has no name for.
-        """
-        if tensor is None or not tensor.is_constant or tensor.data_size > _MAX_VALUES_READ:
-            return None
-        code = _INTEGER_CODES.get(tensor.dtype, None if tensor.dtype in NUMPY_DTYPES else "B")
-        if code is None:  # floats and complex numbers
-            return None
-        size = struct.calcsize(code)
-        count = tensor.data_size // size
-        raw = self.model.read_bytes(tensor.data_offset, count * size)
-        return [int(v) for v in struct.unpack(f"<{count}{code}", raw)]
-
-    def option(self, name: str, default: Any = None) -> Any:
-        return self.op.options.get(name, default)
-
-
-class OpViews(Sequence[OpView]):
-    """The views of every op of a subgraph, each made when it is first read.
-
-    The predictor reads the views of a few ops only (one per `op_signature`), and most checks
-    select ops by signature group before they look at any: making all views up front costs
-    ~1.3 µs per op (4.7 ms for a model of 3,500 ops) for objects mostly never read.
-    """
-
-    __slots__ = ("_made", "_model", "_subgraph")
-
-    def __init__(self, model: Model, subgraph: Subgraph) -> None:
-        self._model = model
-        self._subgraph = subgraph
-        self._made: list[OpView | None] = [None] * len(subgraph.operators)
-
-    def __len__(self) -> int:
-        return len(self._made)
-
-    @overload
-    def __getitem__(self, index: int) -> OpView: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[OpView]: ...
-
-    def __getitem__(self, index: int | slice) -> OpView | list[OpView]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self._made)))]
-        view = self._made[index]
-        if view is None:
-            op = self._subgraph.operators[index]
-            view = self._made[index] = OpView(self._model, self._subgraph, op)
-        return view
-
-    def __iter__(self) -> Iterator[OpView]:
-        for i in range(len(self._made)):
-            yield self[i]
-
-
-def op_signature(subgraph: Subgraph, op: Operator) -> tuple[Any, ...]:
-    """Everything about an op that its verdict, MACs and the signature-grouped checks read.
-
-    That is: opcode (builtin code, custom code), version, options, and per input position (None
-    where omitted) and per output the tensor's dtype, shape, constness and variableness, and for
-    inputs whether the same tensor is also an output of the op. Not in it: the tensors' names,
-    indices and place in the graph, constant values and quantization parameters. Ops with equal
-    signatures therefore get the same decisions from every constraint that reads only these (all
-    but those in `READS_CONSTANT_DATA`); only messages, which name tensors, differ.
-    Option values that cannot be hashed make the signature unhashable (callers fall back to the
-    op on its own).
-    """
-    tensors = subgraph.tensors
-    outs = op.outputs
-    inputs = []
-    for i in op.inputs:
-        if i < 0:
-            inputs.append(None)
-        else:
-            t = tensors[i]
-            inputs.append((t.dtype, t.shape, t.is_constant, t.is_variable, i in outs))
-    outputs = []
-    for i in outs:
-        if i < 0:
-            outputs.append(None)
-        else:
-            t = tensors[i]
-            outputs.append((t.dtype, t.shape, t.is_constant, t.is_variable))
-    return (
-        op.opcode,
-        op.builtin_code,
-        op.custom_code,
-        op.version,
-        tuple(op.options.items()),
-        tuple(inputs),
-        tuple(outputs),
-    )
-
 
 ConstraintCheck = Callable[[OpView, Constraint], "str | None"]
 CONSTRAINT_CHECKS: dict[str, ConstraintCheck] = {}
@@ -436,110 +292,3 @@ def integer_input(view: OpView, c: Constraint) -> str | None:
         if t.dtype not in ("INT8", "UINT8"):
             return f"quantizes {t.dtype} {quote(t.name)}; only integer requantization maps"
     return None
-
-
-# --- inferred size limits (undocumented; derived from real compiler output) ---------------------
-
-
-def _largest(tensors: list[Tensor], measure: Callable[[Tensor], int]) -> tuple[Tensor, int] | None:
-    """The first of the largest tensors by `measure`, with its size (None for no tensors)."""
-    best: tuple[Tensor, int] | None = None
-    for t in tensors:
-        size = measure(t)
-        if best is None or size > best[1]:
-            best = (t, size)
-    return best
-
-
-@lru_cache(maxsize=4096)
-def _row_elements(shape: tuple[int, ...]) -> int:
-    """`layout.row_elements`, remembered: checked for every tensor of every op, and a model has
-    thousands of tensors but few distinct shapes."""
-    return layout.row_elements(shape)
-
-
-@constraint_check("max-row-elements", limit="rows of at most {limit:,} elements")
-def max_row_elements(view: OpView, c: Constraint) -> str | None:
-    limit = int(c.params["limit"])
-    found = _largest(view.activations, lambda t: _row_elements(t.shape))
-    if found is None or found[1] <= limit:
-        return None
-    t, row = found
-    _, x, z = layout.inner3(t.shape)
-    return (
-        f"tensor {quote(t.name)} {_shape(t)} has rows of {x} x {z} = {row} elements; rows above "
-        f"{limit} did not map in real compiles"
-    )
-
-
-@constraint_check("max-elements", limit="at most {limit:,} elements")
-def max_elements(view: OpView, c: Constraint) -> str | None:
-    limit = int(c.params["limit"])
-    found = _largest(view.activations, lambda t: t.num_elements)
-    if found is None or found[1] <= limit:
-        return None
-    t, n = found
-    where = f"{quote(t.name)} {_shape(t)}"
-    return f"moves {n} elements ({where}); above {limit} did not map in real compiles"
-
-
-@constraint_check(
-    "max-reduced-elements",
-    reads_constant_data=True,
-    limit="at most {limit:,} values reduced into each output",
-)
-def max_reduced_elements(view: OpView, c: Constraint) -> str | None:
-    limit = int(c.params["limit"])
-    data, axes = view.input(0), view.values(view.input(1))
-    if data is None or axes is None:
-        return None
-    rank = len(data.shape)
-    reduced = {layout.normalize_axis(a, rank) for a in axes}
-    window = layout.elements([d for i, d in enumerate(data.shape) if i in reduced])
-    if window <= limit:
-        return None
-    return (
-        f"reduces {window} values into each output (axes {sorted(reduced)} of "
-        f"{quote(data.name)} {_shape(data)}); above {limit} did not map"
-    )
-
-
-@constraint_check("max-output-elements", limit="outputs of at most {limit:,} elements")
-def max_output_elements(view: OpView, c: Constraint) -> str | None:
-    limit = int(c.params["limit"])
-    for t in view.outputs:
-        if t.num_elements > limit:
-            return (
-                f"output {quote(t.name)} {_shape(t)} has {t.num_elements} elements; above "
-                f"{limit} did not map in real compiles"
-            )
-    return None
-
-
-@constraint_check("max-upscale", limit="upscaling by at most {factor:g}x")
-def max_upscale(view: OpView, c: Constraint) -> str | None:
-    factor = float(c.params["factor"])
-    src, dst = view.input(0), view.outputs[0] if view.outputs else None
-    if src is None or dst is None or len(src.shape) < 3 or len(dst.shape) < 3:
-        return None
-    (h_in, w_in), (h_out, w_out) = src.shape[-3:-1], dst.shape[-3:-1]
-    scale = max(h_out / max(h_in, 1), w_out / max(w_in, 1))
-    if scale <= factor:
-        return None
-    return (
-        f"upscales {h_in}x{w_in} to {h_out}x{w_out} ({scale:.1f}x); above {factor:g}x is not "
-        "expected to map (the exact limit is not known)"
-    )
-
-
-@constraint_check("large-input-note")
-def large_input_note(view: OpView, c: Constraint) -> str | None:
-    t = view.input(0)
-    width = layout.inner3(t.shape)[2] if t is not None else 0
-    return c.text if width >= int(c.params["min_input"]) else None
-
-
-@constraint_check("large-output-note")
-def large_output_note(view: OpView, c: Constraint) -> str | None:
-    big = any(t.num_elements >= int(c.params["min_output"]) for t in view.outputs)
-    return c.text if big else None

@@ -13,7 +13,7 @@ from coralcheck.analyze.compiled import (
     compiled_placements,
     cpu_ops_between_segments,
 )
-from coralcheck.analyze.latency import estimate_compiled
+from coralcheck.analyze.latency_compiled import estimate_compiled
 from coralcheck.analyze.overview import io_tensors, op_histogram
 from coralcheck.checks.compiled import COMPILED_MODEL_RULES, CompiledContext, no_latency_estimate
 from coralcheck.checks.graph import identifier_findings

@@ -26,7 +26,7 @@ import os
 from typing import Any
 
 from coralcheck.analyze.compiled import compiled_facts
-from coralcheck.analyze.latency import estimate_pair
+from coralcheck.analyze.latency_compiled import estimate_pair
 from coralcheck.analyze.pair import PairMapping, diff_placements, log_statuses, map_pair
 from coralcheck.checks.compiled import CompiledContext, no_edgetpu_segment
 from coralcheck.checks.pair import (

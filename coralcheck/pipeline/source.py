@@ -13,7 +13,7 @@ from coralcheck.analyze.memory import estimate_memory
 from coralcheck.analyze.overview import io_tensors, op_histogram
 from coralcheck.analyze.placement import predict
 from coralcheck.checks import CheckContext, run_checks
-from coralcheck.edgetpu.knowledge import target
+from coralcheck.edgetpu.target import target
 from coralcheck.model import Model
 from coralcheck.options import Options
 from coralcheck.report import ModelReport, Summary
