@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 from coralcheck.config_keys import SELECT_ALL, parse_table
 from coralcheck.errors import UsageError
+from coralcheck.fileio import read_regular
 from coralcheck.options import Options
 from coralcheck.report import ModelReport
 
@@ -116,7 +117,6 @@ def _toml_load(path: Path) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
-    from coralcheck.fileio import read_regular
 
     try:
         data = read_regular(str(path), MAX_CONFIG_BYTES)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from coralcheck.cli import build_parser
 from coralcheck.config_keys import FAIL_ON
+from coralcheck.convert.files import check_output, write_atomically
 from coralcheck.convert.ptq import IO_TYPES
 from coralcheck.errors import UsageError
 from coralcheck.numeric.samples import DEFAULT_IMAGE_RANGE, DEFAULT_SAMPLES
@@ -81,7 +83,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(args: argparse.Namespace) -> tuple[tuple[float, float], dict[str, str]]:
     """Everything a user can get wrong, checked before TensorFlow is imported (seconds)."""
-    from coralcheck.convert.files import check_output
     from coralcheck.convert.source import check_model_path
     from coralcheck.keras import parse_swap
     from coralcheck.numeric.samples import check_source, parse_image_range
@@ -108,7 +109,6 @@ def _print_note(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coralcheck.convert.child import convert_in_child
-    from coralcheck.convert.files import write_atomically
 
     image_range, swaps = check_arguments(args)
     request = {
@@ -136,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
 
 def lint_result(path: str, fail_on: str | None) -> int:
     """`coralcheck PATH [--fail-on X]`: the report on stdout, and its exit code."""
-    from coralcheck.cli import build_parser
 
     lint_args = [*(["--fail-on", fail_on] if fail_on else []), "--", path]
     args = build_parser("lint").parse_args(lint_args)

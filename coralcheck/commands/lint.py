@@ -281,7 +281,6 @@ def _refuse_to_overwrite_models(models: Sequence[str], *targets: str | None) -> 
 
 
 def _write(text: str, output: str | None) -> None:
-    from coralcheck.errors import UsageError
 
     if not output:
         write_stdout(text)

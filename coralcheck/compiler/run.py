@@ -51,6 +51,7 @@ from coralcheck.compiler.log import parse_log
 from coralcheck.compiler.process import MAX_OUTPUT_BYTES, Process, run_process
 from coralcheck.compiler.records import CompilerLog
 from coralcheck.errors import UsageError
+from coralcheck.fileio import read_regular
 from coralcheck.options import Options
 
 COMPILER_NAME = "edgetpu_compiler"
@@ -285,7 +286,6 @@ def _read_text(path: str | None) -> str | None:
     """The first MAX_OUTPUT_BYTES of the `.log` (opened without blocking: never a FIFO)."""
     if path is None:
         return None
-    from coralcheck.fileio import read_regular
 
     try:
         data = read_regular(path, MAX_OUTPUT_BYTES)

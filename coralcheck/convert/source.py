@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from coralcheck.convert import import_tensorflow
 from coralcheck.errors import UsageError
 from coralcheck.keras import swap_with_count
 from coralcheck.numeric.samples import InputSpec
@@ -68,7 +69,6 @@ def load_source(path: str) -> Source:
 
 def load_keras(path: str) -> Any:
     """Load a .keras/.h5 file in Keras safe mode, without compiling it."""
-    from coralcheck.convert import import_tensorflow
 
     import_tensorflow()
     import keras
@@ -105,7 +105,6 @@ def keras_source(path: str, model: Any) -> Source:
 
 def _load_saved_model(path: str) -> Source:
     """Wrap the serving signature of a SavedModel (`serving_default`, or its only one)."""
-    from coralcheck.convert import import_tensorflow
 
     tf = import_tensorflow()
     try:

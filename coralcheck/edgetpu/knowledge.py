@@ -17,6 +17,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from coralcheck.datacache import cached
 from coralcheck.errors import UsageError
 
 Version = tuple[int, ...]
@@ -72,7 +73,6 @@ def load_toml(name: str) -> dict[str, Any]:
     knowledge data goes through here. The result is shared: read it, never change it.
     The parse is kept in the per-user data cache (coralcheck.datacache): no tomllib import and
     no parse while the file is unchanged."""
-    from coralcheck.datacache import cached
 
     source = _rules_dir().joinpath(name)
     return cached(f"rules-{name}", [source], lambda: _parse_toml(source))

@@ -10,6 +10,7 @@ import os
 import sys
 
 from coralcheck.outcome import Outcome, default_outcome
+from coralcheck.render.escape import no_workflow_commands, printable
 from coralcheck.report import Report
 
 FORMATS = ("text", "json", "sarif", "github", "junit", "markdown", "html", "model-explorer")
@@ -45,8 +46,6 @@ def render(
     # Read by people, or XML (which forbids most control characters): no raw control characters,
     # and (but in the workflow commands of `github`) no line a CI log reads as a command.
     if fmt in ("text", "markdown", "github", "junit", "html"):
-        from coralcheck.render.escape import no_workflow_commands, printable
-
         report, outcome = printable(report), printable(outcome)
         if fmt not in ("github", "html"):  # github writes commands; a page is not a CI log
             return no_workflow_commands(_render(report, fmt, outcome, verbose, color, width))

@@ -37,7 +37,7 @@ from coralcheck.render.phrases import (
     verdict_line,
     where,
 )
-from coralcheck.report import ModelReport, Report
+from coralcheck.report import ModelReport, Report, _json_ready
 from coralcheck.wording import human_bytes, human_count, op_location, plural
 
 _HERE = Path(__file__).resolve().parent
@@ -123,7 +123,6 @@ def _latency(m: ModelReport) -> str:
     value = getattr(m, "latency", None)
     if value is None:
         return ""
-    from coralcheck.report import _json_ready
 
     lat = _json_ready(value)
     if not isinstance(lat, dict) or lat.get("estimate_ms") is None:
