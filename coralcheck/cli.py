@@ -17,12 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from coralcheck._version import __version__
-from coralcheck.errors import CoralcheckError, UsageError
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 3
+from coralcheck.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CoralcheckError, UsageError
 
 # Subcommands: name -> module in coralcheck.commands with `register(parser)` and `run(args)`.
 SUBCOMMANDS: dict[str, str] = {

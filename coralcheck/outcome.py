@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from coralcheck import registry
 from coralcheck.config import Config
+from coralcheck.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from coralcheck.gates import GateResult, check_gates
 from coralcheck.report import SEVERITY_RANK, Finding, ModelReport, MutableRecord, Report
 
@@ -86,10 +87,10 @@ class Outcome(MutableRecord):
     def exit_code(self) -> int:
         """3 for a bug, 2 for bad input, 1 for a failed model, else 0 (see the README)."""
         if any(f.internal for f in self.failures):
-            return 3
+            return EXIT_INTERNAL
         if self.failures:
-            return 2
-        return 1 if any(v.failed for v in self.verdicts) else 0
+            return EXIT_USAGE
+        return EXIT_FINDINGS if any(v.failed for v in self.verdicts) else EXIT_OK
 
 
 def default_outcome(report: Report) -> Outcome:

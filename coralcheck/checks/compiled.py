@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
-from coralcheck.analyze.compiled import binding_problems, executable_problems
+from coralcheck.analyze.compiled import EDGETPU_OPCODE, binding_problems, executable_problems
 from coralcheck.model.edgetpu import Segment
 from coralcheck.model.graph import Model
 from coralcheck.options import Options
@@ -36,9 +36,7 @@ class CompiledContext(NamedTuple):
 
 def _segment_finding(code: str, seg: Segment, message: str) -> Finding:
     """A finding of rule `code` located on the segment's `edgetpu-custom-op`."""
-    return finding(
-        code, message, op=seg.op_index, subgraph=seg.subgraph, opcode="CUSTOM:edgetpu-custom-op"
-    )
+    return finding(code, message, op=seg.op_index, subgraph=seg.subgraph, opcode=EDGETPU_OPCODE)
 
 
 @rule("C001")

@@ -233,7 +233,7 @@ def run_headline(report: Report, outcome: Any) -> tuple[str, str]:
     """The run in a few words, and its state: `1 of 3 models failed, 1 could not be checked`
     ("failed"), `3 models passed` ("passed"), or, when findings fail nothing only because of
     --fail-on never, what was found and why nothing fails ("unfailed"). `outcome`: the run's
-    `render.Outcome`."""
+    `coralcheck.outcome.Outcome`."""
     failed = sum(v.failed for v in outcome.verdicts)
     total = len(report.models) + len(outcome.failures)
     if failed or outcome.failures:

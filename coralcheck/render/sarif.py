@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from coralcheck.baseline import fingerprints, model_key
-from coralcheck.checks.catalogue import all_rules
+from coralcheck.checks import catalogue
 from coralcheck.fileio import json_safe, name_bytes
 from coralcheck.gates import GateResult, gate_rule
 from coralcheck.outcome import Outcome
@@ -168,7 +168,7 @@ def _model_artifact(m: ModelReport) -> dict[str, Any]:
 
 def sarif_dict(report: Report, outcome: Outcome) -> dict[str, Any]:
 
-    rules = [_rule_descriptor(r) for r in all_rules()]
+    rules = [_rule_descriptor(r) for r in catalogue.all_rules()]
     rule_index = {r["id"]: i for i, r in enumerate(rules)}
 
     def index_of(rule_id: str, descriptor: dict[str, Any]) -> int:
