@@ -1,7 +1,7 @@
 """Small files that ask for huge work (issue 12, items 1-4 and 14): shared offsets in compiled
 models, shared tensors, long compiler logs, long rule selections.
 
-Each input is built here (tests/hostile.py), some tens or hundreds of KB, and each took from
+Each input is built here (tests/helpers/hostile.py), some tens or hundreds of KB, and each took from
 7 s to over a minute (and up to 2 GB) before. The invariant is the fuzzing one
 (`fuzzing.lint_in_process`: a report or a one-line `ModelError` naming the file, within 2 s and
 140 MB of growth), plus what the result must say.
@@ -13,10 +13,9 @@ import json
 import time
 from pathlib import Path
 
-import fuzzing
-import hostile
 import pytest
-from edgetpu_builder import CustomOptionsSpec, custom_options, package_bytes
+from helpers import fuzzing, hostile
+from helpers.edgetpu_builder import CustomOptionsSpec, custom_options, package_bytes
 
 from coralcheck.model import load
 from coralcheck.model.edgetpu import MAX_EXECUTABLES, decode_segments
@@ -169,7 +168,7 @@ def test_a_long_select_list_is_deduplicated_and_linear(tmp_path: Path) -> None:
     codes = known_codes()
     assert parse_codes(codes * 1000, "x", "select", codes) == tuple(codes)
     model = tmp_path / "custom5k.tflite"
-    from tflite_builder import OpSpec, TensorSpec, build_model
+    from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
     int8 = {"scale": [0.5], "zero_point": [0]}
     tensors = [TensorSpec(f"t{i}", [1, 4], "INT8", **int8) for i in range(5_001)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, run_cli
-from test_render import partly_mapped
+from helpers.reports import partly_mapped
 
 from coralcheck import baseline
 from coralcheck.config import Config

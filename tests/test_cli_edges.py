@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, REPO, run_cli
-from test_render import sarif_validator
+from helpers.reports import sarif_validator
 
 from coralcheck import config
 from coralcheck.baseline import Baseline, BaselineEntry

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, REPO
-from test_render import clean, partly_mapped
+from helpers.reports import clean, partly_mapped
 
 from coralcheck import config as cfg
 from coralcheck import config_keys

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import CLI_LISTING_MODULES, CORPUS, FIXTURES, run_listing_modules
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck import ModelError
 from coralcheck.api import check_model

@@ -739,7 +739,7 @@ def test_unparseable_op_advice_never_offers_a_compiler_that_cannot_parse_it(
 
 def test_unparseable_op_advice_names_the_release_that_parses_it() -> None:
     """REVERSE_V2 version 3: 15.0 cannot parse it (compiler-logs/13), 16.0 can."""
-    from tflite_builder import OpSpec, TensorSpec, build_model
+    from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
     from coralcheck.api import check
 

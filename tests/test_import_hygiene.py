@@ -107,7 +107,7 @@ def test_piped_lint_imports_no_rich_dataclasses_or_numpy(tmp_path: Path, fmt: st
 
 
 def test_piped_lint_of_many_ops_imports_no_rich_dataclasses_or_numpy(tmp_path: Path) -> None:
-    from tflite_builder import OpSpec, TensorSpec, build_model
+    from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
     tensors = [TensorSpec("x", [1, 8, 8, 4], "INT8", scale=[0.1], zero_point=[0])]
     ops = []

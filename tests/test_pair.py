@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
-from edgetpu_builder import CustomOptionsSpec, LayerSpec, custom_options, simple_package
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.edgetpu_builder import CustomOptionsSpec, LayerSpec, custom_options, simple_package
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck.analyze.logcompare import log_vs_placement
 from coralcheck.analyze.pair import diff_placements, log_statuses, map_pair

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FIXTURES
-from test_placement import Net
-from test_render import MAPPED, clean, report_of, validate_report_json
-from tflite_builder import build_model
+from helpers.nets import Net
+from helpers.reports import MAPPED, clean, report_of, validate_report_json
+from helpers.tflite_builder import build_model
 
 from coralcheck.api import check
 from coralcheck.cli import main

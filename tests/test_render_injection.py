@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck.cli import main
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import CLI_LISTING_MODULES, FIXTURES, cli_env, run_listing_modules
-from test_render import ANSI, clean, hostile, outcome_for, partly_mapped, report_of
+from helpers.reports import ANSI, clean, hostile, outcome_for, partly_mapped, report_of
 
 from coralcheck.render import render
 from coralcheck.render.layout import Column, colour, plain, table

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
-from test_render import sarif_validator, validate_report_json
+from helpers.reports import sarif_validator, validate_report_json
 
 from coralcheck import baseline
 from coralcheck.analyze.repeats import GROUP_FROM, SHOWN_PLACES, group_repeats
@@ -127,7 +127,7 @@ def test_a_baseline_written_before_grouping_knows_the_grouped_finding(
 @pytest.mark.tensorflow
 def test_keras_time_distributed_and_hard_swish_models_are_not_noisy(tmp_path: Path) -> None:
     """Issue 11: 8 identical S002 for one TimeDistributed layer; one A002 per HardSwish."""
-    from keras_toys import keras_module
+    from helpers.keras_toys import keras_module
 
     keras = keras_module()
     import numpy as np

@@ -7,7 +7,7 @@ import json
 import re
 
 from conftest import REPO, run_cli
-from test_render import fake_rule
+from helpers.reports import fake_rule
 
 from coralcheck.checks.catalogue import rules_by_code
 from coralcheck.render.ruledocs import DOCS_COMMAND, anchor, rule_markdown, rules_markdown
@@ -17,7 +17,7 @@ DOCS = REPO / "docs" / "rules.md"
 
 def registered() -> list:
     rules = list(rules_by_code().values())
-    assert rules, "coralcheck.checks.all_rules() is empty"
+    assert rules, "coralcheck.checks.catalogue.all_rules() is empty"
     return rules
 
 

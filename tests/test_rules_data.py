@@ -9,7 +9,7 @@ import re
 import pytest
 import tflite
 from conftest import REPO
-from test_placement import agreement
+from helpers.agreement import agreement
 
 from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS
 from coralcheck.edgetpu.knowledge import knowledge, load_toml, parse_version

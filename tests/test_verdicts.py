@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-import user_conversions as uc
 from conftest import CORPUS, FIXTURES
+from helpers import user_conversions as uc
 
 from coralcheck.analyze.cost import work
 from coralcheck.analyze.placement import predict
@@ -211,7 +211,7 @@ class Case(NamedTuple):
     """One Keras model and converter recipe, with the exit code a Coral user expects."""
 
     name: str
-    build: Callable[[], Any]  # builds the Keras model (tests/user_conversions.py)
+    build: Callable[[], Any]  # builds the Keras model (tests/helpers/user_conversions.py)
     recipe: str
     exit_code: int
     why: str
