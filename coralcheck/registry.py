@@ -36,7 +36,7 @@ class Rule(NamedTuple):
     explanation: str  # the rule function's docstring: why it matters, for a user
     fix: str
     example: str = ""
-    source: str = ""  # where the rule is implemented: "coralcheck/checks/shapes.py (dynamic_shape)"
+    source: str = ""  # where it is implemented: "coralcheck/checks/shapes.py::dynamic_shape"
     tests: tuple[str, ...] = ()  # the tests that check it: "tests/test_checks.py::test_x"
 
 
@@ -160,6 +160,6 @@ def describe(code: str) -> Rule:
         explanation=explanation,
         fix=text.get("fix", ""),
         example=text.get("example", ""),
-        source=f"{module} ({fn.__name__})",
+        source=f"{module}::{fn.__name__}",
         tests=tuple(text.get("tests", ())),
     )

@@ -171,3 +171,23 @@ def test_the_checks_catch_an_upward_import_and_a_cycle() -> None:
     assert "coralcheck.registry" in real["coralcheck.checks.ops"]  # `from x import y` read
     assert "coralcheck.render.html" in real["coralcheck.api"]  # a lazy import read
     assert "coralcheck.analyze.prediction" in real["coralcheck.checks.context"]  # TYPE_CHECKING
+
+
+def test_no_test_module_imports_another() -> None:
+    """What tests share is in tests/helpers/ (and tests/conftest.py)."""
+    tests = REPO / "tests"
+    imports = {
+        path.name: [
+            alias.name if isinstance(node, ast.Import) else node.module or ""
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (node.names if isinstance(node, ast.Import) else [node])
+        ]
+        for path in [*tests.glob("*.py"), *(tests / "helpers").glob("*.py")]
+    }
+    assert any("helpers.nets" in names for names in imports.values())
+    offenders = {
+        name: [m for m in names if m.split(".")[0].startswith("test_")]
+        for name, names in imports.items()
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}

@@ -132,3 +132,18 @@ def test_o002_and_o003_list_the_constraints_and_limits_of_the_op_table() -> None
             assert f"{c.op}" in rules["O002"].explanation and c.text in rules["O002"].explanation
     assert "{" not in rules["O002"].explanation + rules["O003"].explanation
     assert "196,608" in rules["O003"].explanation  # ops.toml [limits] row_elements
+
+
+def test_every_rule_names_its_source_and_its_tests() -> None:
+    """`coralcheck rule CODE` says where a rule is implemented and which tests check it (the
+    catalogue's `tests`): the function exists there, and each test exists and names the code."""
+    for rule in registered():
+        path, _, function = rule.source.partition("::")
+        assert re.search(rf"^def {function}\(", (REPO / path).read_text(), re.M), rule.source
+        assert rule.tests, f"{rule.code} names no test"
+        for test in rule.tests:
+            test_path, _, name = test.partition("::")
+            source = (REPO / test_path).read_text(encoding="utf-8")
+            assert re.search(rf"^def {name}\(", source, re.M), test
+            assert f'"{rule.code}"' in source or rule.code.lower() in name, test
+        assert f"- Rule: `{rule.source}`" in rule_markdown(rule)
