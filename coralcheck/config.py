@@ -30,8 +30,6 @@ rule codes and bad values are usage errors (exit 2) that name the valid choices.
     "legacy/*.tflite" = ["A"]
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from collections.abc import Iterable, Mapping

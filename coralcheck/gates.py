@@ -6,8 +6,6 @@ ask for (`--max-cpu-ops`, `require-full-mapping`, ...) or the comparison with a 
 file (coralcheck.baseline). A failed gate fails the run (exit 1) whatever `--fail-on` says.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from coralcheck.config import Config

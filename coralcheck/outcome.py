@@ -5,8 +5,6 @@ Below both the analysis and the renderers: the renderers show an `Outcome`, they
 it; the commands make it (`judge` per model) and return its `exit_code`.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple

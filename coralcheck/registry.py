@@ -13,8 +13,6 @@ imports every rule module and describes them all). The settings read the codes f
 catalogue alone (`codes()`): validating `select = ["Q"]` imports no rule.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, NamedTuple, TypeVar

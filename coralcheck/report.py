@@ -11,8 +11,6 @@ command several milliseconds at start-up.) A NamedTuple is also a tuple: code th
 (`to_dict`, `printable`) must test for a record before it tests for a tuple.
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -363,7 +361,7 @@ class Report(MutableRecord):
     __slots__ = _fields = ("models", "schema_version", "tool_version")
     # How a notebook shows a report (`_repr_html_`): the HTML report, set by coralcheck.api,
     # which hands reports to notebooks; the records do not import the renderers.
-    html_view: ClassVar[Callable[[Report], str] | None] = None
+    html_view: "ClassVar[Callable[[Report], str] | None]" = None
 
     def __init__(
         self,

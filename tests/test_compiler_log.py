@@ -18,7 +18,7 @@ from coralcheck.compiler.blocks import parse_size
 from coralcheck.compiler.failures import FAILURE_KINDS, classify_error
 from coralcheck.compiler.log import parse_log
 from coralcheck.compiler.records import CompilerLog, OpRow
-from coralcheck.compiler.statuses import KNOWN_STATUSES, status_key
+from coralcheck.edgetpu.statuses import KNOWN_STATUSES, status_key
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 COMPILER_LOGS = SHARED / "edgetpu" / "compiler-logs"

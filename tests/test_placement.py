@@ -24,7 +24,9 @@ from helpers.nets import Net
 from coralcheck.analyze.cost import op_macs
 from coralcheck.analyze.placement import predict
 from coralcheck.analyze.verdicts import verdict
-from coralcheck.compiler.statuses import (
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS, READS_CONSTANT_DATA
+from coralcheck.edgetpu.opview import OpView, OpViews, op_signature
+from coralcheck.edgetpu.statuses import (
     DATA_TYPE,
     MORE_THAN_ONE_SUBGRAPH,
     NOT_SUPPORTED,
@@ -32,9 +34,7 @@ from coralcheck.compiler.statuses import (
     UNSPECIFIED,
     VERSION,
 )
-from coralcheck.compiler.statuses import MAPPED_STATUS as MAPPED
-from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS, READS_CONSTANT_DATA
-from coralcheck.edgetpu.opview import OpView, OpViews, op_signature
+from coralcheck.edgetpu.statuses import MAPPED_STATUS as MAPPED
 from coralcheck.edgetpu.target import target
 from coralcheck.errors import UsageError
 from coralcheck.model import Model, Operator, Quantization, Subgraph, Tensor, load

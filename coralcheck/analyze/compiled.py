@@ -48,7 +48,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from coralcheck.compiler.statuses import MAPPED_STATUS
+from coralcheck.edgetpu.statuses import MAPPED_STATUS
 from coralcheck.model.edgetpu import (
     EXECUTION_ONLY,
     PARAMETER_CACHING,

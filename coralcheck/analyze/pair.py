@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from coralcheck.compiler.statuses import MAPPED_STATUS
+from coralcheck.edgetpu.statuses import MAPPED_STATUS
 from coralcheck.model.graph import Model, Quantization, Subgraph, Tensor
 from coralcheck.report import OpPlacement
 

@@ -44,9 +44,9 @@ from coralcheck.analyze.partition import blame, partition, tpu_ops, unmap_bounda
 from coralcheck.analyze.partition import segments as partition_segments
 from coralcheck.analyze.prediction import OpGroup, Prediction
 from coralcheck.analyze.verdicts import OpVerdict, decide, verdict
-from coralcheck.compiler.statuses import MAPPED_STATUS, MORE_THAN_ONE_SUBGRAPH, UNSPECIFIED
 from coralcheck.edgetpu.constraints import READS_CONSTANT_DATA
 from coralcheck.edgetpu.opview import OpView, OpViews, op_signature
+from coralcheck.edgetpu.statuses import MAPPED_STATUS, MORE_THAN_ONE_SUBGRAPH, UNSPECIFIED
 from coralcheck.edgetpu.target import Target
 from coralcheck.model.graph import Model, Subgraph
 from coralcheck.report import OpPlacement

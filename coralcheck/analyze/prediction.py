@@ -4,8 +4,6 @@ coralcheck.analyze.causes); coralcheck.analyze.placement.predict makes them, the
 estimators read them.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence, Set
 from typing import NamedTuple
 

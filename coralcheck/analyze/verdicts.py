@@ -4,11 +4,13 @@ prediction (coralcheck.analyze.placement), checked in the order the compiler's s
 tensor rank, then the op's constraints from the knowledge base (coralcheck.edgetpu.constraints).
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
-from coralcheck.compiler.statuses import (
+from coralcheck.edgetpu import layout
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS
+from coralcheck.edgetpu.knowledge import Constraint, Release
+from coralcheck.edgetpu.opview import OpView
+from coralcheck.edgetpu.statuses import (
     DATA_TYPE,
     MAPPED_STATUS,
     NOT_SUPPORTED,
@@ -16,10 +18,6 @@ from coralcheck.compiler.statuses import (
     UNSPECIFIED,
     VERSION,
 )
-from coralcheck.edgetpu import layout
-from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS
-from coralcheck.edgetpu.knowledge import Constraint, Release
-from coralcheck.edgetpu.opview import OpView
 from coralcheck.edgetpu.target import Target
 from coralcheck.wording import quote, shape_text
 

@@ -1,7 +1,5 @@
 """G: graph. The single Edge TPU segment, and the single TFLite subgraph the compiler handles."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import NamedTuple
 

@@ -12,7 +12,7 @@ Layouts and messages are those of `shared/edgetpu/facts.md` §4 and §5 and of t
 `parse_log(text)` feeds the text line by line to one state machine (console output and the
 `.log` file share their table and most lines; the `.log` adds "Input:"/"Output:"). What it
 returns is in `records.py`; the per-model summary block's fields are read by `blocks.py`, error
-lines classified by `failures.py`, the op statuses named in `statuses.py`.
+lines classified by `failures.py`; the op statuses are coralcheck.edgetpu.statuses.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from coralcheck.compiler.failures import (
     FailureCounter,
 )
 from coralcheck.compiler.records import MAX_KEPT_LINES, CompilerLog, DelegateTry, ModelBlock, OpRow
-from coralcheck.compiler.statuses import STATUS_KEYS
+from coralcheck.edgetpu.statuses import STATUS_KEYS
 
 _VERSION = re.compile(r"Edge TPU Compiler version\s+(\d{1,6}(?:\.\d{1,12}){0,3})")
 _DELEGATE_STEP = re.compile(r"Searching for valid delegate with step " + INT)

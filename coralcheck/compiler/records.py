@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coralcheck.compiler.failures import CompilerFailure, distinct_failures
-from coralcheck.compiler.statuses import MAPPED_STATUS, status_key
+from coralcheck.edgetpu.statuses import MAPPED_STATUS, status_key
 
 # Error lines and unrecognised lines kept verbatim (each list).
 MAX_KEPT_LINES = 1000

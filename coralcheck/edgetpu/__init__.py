@@ -6,7 +6,8 @@
 - `constraints`: the constraint functions by name (`CONSTRAINT_CHECKS`) and the documented
   constraints of Coral's op table; `limits`: the inferred size limits;
 - `layout`: how the Edge TPU reads a tensor shape (three innermost dimensions);
-- `devices`: the Coral devices and the latency model's coefficients (rules/devices.toml).
+- `devices`: the Coral devices and the latency model's coefficients (rules/devices.toml);
+- `statuses`: the statuses edgetpu_compiler gives an op ("Mapped to Edge TPU", ...).
 
 Importing the package registers every constraint function (`constraints` and `limits`).
 """

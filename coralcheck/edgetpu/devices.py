@@ -5,8 +5,6 @@ and `--clock` name (the settings check them too, see coralcheck.config_keys). Th
 uses them is coralcheck.analyze.latency.
 """
 
-from __future__ import annotations
-
 from functools import cache
 from typing import NamedTuple
 

@@ -9,8 +9,6 @@ Knowledge is data: this module only reads and indexes it. The constraint functio
 names live in `coralcheck.edgetpu.constraints`.
 """
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Mapping
 from functools import cache

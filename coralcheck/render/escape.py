@@ -7,6 +7,7 @@ command (`no_workflow_commands`).
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -17,9 +18,14 @@ T = TypeVar("T")
 # their own line breaks. Also the bidirectional overrides and isolates (U+202E shows a name
 # backwards: "Trojan Source") and lone surrogates: the bytes of a file name that is not UTF-8
 # (`m\xff.tflite` is read as "m\udcff.tflite"), shown as the byte they stand for.
-_CONTROL = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+_CONTROL = "[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+
+
+@cache
+def _control() -> re.Pattern[str]:
+    """`_CONTROL`, compiled on first use (~0.6 ms): most reports hold no string that needs it,
+    `str.isprintable` says so first."""
+    return re.compile(_CONTROL)
 
 
 # Longer strings (a million-character tensor name, a 12,000-dimension shape quoted in a message)
@@ -86,12 +92,12 @@ def _printable_record(record: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _printable_text(text: str) -> str:
-    if len(text) <= LONGEST_SHOWN and not _CONTROL.search(text):
+    if len(text) <= LONGEST_SHOWN and (text.isprintable() or not _control().search(text)):
         return text  # nearly every string: nothing to escape or cut
     if len(text) > LONGEST_SHOWN:
         hidden = len(text) - _HEAD - _TAIL
         text = f"{text[:_HEAD]} …({hidden:,} characters not shown)… {text[-_TAIL:]}"
-    return _CONTROL.sub(_escape, text)
+    return _control().sub(_escape, text)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -104,16 +110,18 @@ def _escape(match: re.Match[str]) -> str:
 def escaped(text: str) -> str:
     """`text` with control characters, bidirectional overrides and undecodable bytes shown as
     escapes (as `printable` shows them), but never shortened: for error lines."""
-    return _CONTROL.sub(_escape, text)
+    return _control().sub(_escape, text)
 
 
 # GitHub Actions reads any line of a job's output whose first non-blank characters are "::" as
 # a workflow command (actions/runner ActionCommand.TryParseV2 trims leading white space); colour
 # codes before them are taken as blank too, to be safe.
-_COMMAND_LINE = re.compile(r"^((?:[^\S\n]|\x1b\[[0-9;]*m)*):(?=:)", re.MULTILINE)
+@cache
+def _command_line() -> re.Pattern[str]:
+    return re.compile(r"^((?:[^\S\n]|\x1b\[[0-9;]*m)*):(?=:)", re.MULTILINE)
 
 
 def no_workflow_commands(text: str) -> str:
     """Output text in which no line can be read as a workflow command: a line that would start
     with "::" (a model or op name at the start of a line) gets its first colon escaped."""
-    return _COMMAND_LINE.sub(r"\1\\x3a", text) if "::" in text else text
+    return _command_line().sub(r"\1\\x3a", text) if "::" in text else text

@@ -12,8 +12,6 @@ expanded table, and when a table is too wide its widest columns give way first; 
 spaces, and a word longer than its column is folded.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Sequence
 from math import ceil
 from typing import NamedTuple

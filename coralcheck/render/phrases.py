@@ -3,8 +3,6 @@
 Only presentation lives here (grouping, ordering, wording); every number comes from the report.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
