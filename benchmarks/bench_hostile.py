@@ -3,12 +3,12 @@
     python benchmarks/bench_hostile.py            # the table (markdown) of every input
     python benchmarks/bench_hostile.py --only 1,4  # the inputs of items 1 and 4
 
-Each input is built in a temporary directory (tests/hostile.py, tests/tflite_builder.py, byte
-edits of corpus models), never committed. Each command runs as its own process, measured by
-tests/fuzzing.run_cli_measured (wall time from fork to exit; the child's own peak RSS from
-wait4). The target: under 3 s and 500 MB, exit 0, 1 or 2, and exactly one
-`coralcheck: error:` line on stderr when the exit is 2. A `--compile` input runs the stand-in
-compiler of tests/fake_compiler (the shared corpus must be beside the checkout).
+Each input is built in a temporary directory (tests/helpers/hostile.py,
+tests/helpers/tflite_builder.py, byte edits of corpus models), never committed. Each command runs
+as its own process, measured by tests/helpers/fuzzing.run_cli_measured (wall time from fork to
+exit; the child's own peak RSS from wait4). The target: under 3 s and 500 MB, exit 0, 1 or 2,
+and exactly one `coralcheck: error:` line on stderr when the exit is 2. A `--compile` input runs
+the stand-in compiler of tests/fake_compiler (the shared corpus must be beside the checkout).
 """
 
 from __future__ import annotations
@@ -25,10 +25,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-import fuzzing  # noqa: E402  (tests/ is put on the path just above)
-import hostile  # noqa: E402
-from conftest import cli_env  # noqa: E402
-from tflite_builder import OpSpec, TensorSpec, add_model, build_model, with_identifier  # noqa: E402
+from conftest import cli_env  # noqa: E402  (tests/ is put on the path just above)
+from helpers import fuzzing, hostile  # noqa: E402
+from helpers.tflite_builder import (  # noqa: E402
+    OpSpec,
+    TensorSpec,
+    add_model,
+    build_model,
+    with_identifier,
+)
 
 TIME_LIMIT_S = 3.0
 RSS_LIMIT_MB = 500
@@ -113,7 +118,7 @@ def _hard_link(folder: Path) -> list[str]:
 
 
 def _select_50k(folder: Path) -> list[str]:
-    from coralcheck.config import known_codes
+    from coralcheck.registry import codes as known_codes
 
     codes = known_codes()
     selection = (codes * (50_000 // len(codes) + 1))[:50_000]

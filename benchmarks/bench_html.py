@@ -7,7 +7,7 @@ Targets (issue 15): a 3,500-op model's page at most 5 MB, opened and laid out in
 (the browser has painted). "Layout" is the script's own time (`data-layout-ms`: units, layers,
 order, coordinates and the SVG string). The many_ops page opens with its Edge TPU runs collapsed
 (more than 1,500 ops); "expanded" is the time to draw all 3,500 op nodes after unticking
-"collapse Edge TPU runs". Chromium is Debian's, driven as in tests/browser.py; each page is
+"collapse Edge TPU runs". Chromium is Debian's, driven as in tests/helpers/browser.py; each page is
 opened `--runs` times in a fresh tab and the median is reported.
 
     python benchmarks/bench_html.py --runs 5
@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO))
 
-import browser  # noqa: E402
 from bench_load import many_ops_model  # noqa: E402
+from helpers import browser  # noqa: E402
 
 TARGET_BYTES = 5 * 1024 * 1024
 TARGET_OPEN_S = 3.0

@@ -34,10 +34,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 CORPUS = REPO.parent / "shared" / "corpus" / "models"
-# coralcheck; tests/fuzzing.py (process measurement) and tflite_builder; bench_load (models)
+# coralcheck; tests/helpers/fuzzing.py (process measurement) and tflite_builder; bench_load (models)
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 
-import fuzzing  # noqa: E402  (tests/ is put on the path just above)
+from helpers import fuzzing  # noqa: E402  (tests/ is put on the path just above)
 
 # Real models for the peer comparison: a fixture and source models from the corpus (LiteRT
 # cannot allocate compiled models without the Edge TPU delegate, so those are left out).

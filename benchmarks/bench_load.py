@@ -36,8 +36,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-import fuzzing  # noqa: E402
-from tflite_builder import OpSpec, TensorSpec, build_model  # noqa: E402
+from helpers import fuzzing  # noqa: E402
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model  # noqa: E402
 
 TARGET_LARGE_SECONDS = 0.25
 TARGET_LARGE_RSS_MB = 80
@@ -180,7 +180,8 @@ def child_env(pycache: Path) -> dict[str, str]:
 
 def run_once(cmd: list[str], env: dict[str, str], scratch: Path) -> tuple[float, float]:
     """(seconds, peak RSS in MB) of one process, measured from a small launcher so that the
-    child's ru_maxrss is its own (tests/fuzzing.py `measure_process`, shared with bench_lint)."""
+    child's ru_maxrss is its own (tests/helpers/fuzzing.py `measure_process`, shared with
+    bench_lint)."""
     del scratch  # the launcher keeps its own temporary files
     run = fuzzing.measure_process(cmd, cwd=REPO, env=env, timeout=600)
     if run.exit_code not in (0, 1):  # coralcheck exits 1 when it has findings

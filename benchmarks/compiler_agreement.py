@@ -116,20 +116,10 @@ def log_for(compiled: str, corpus: Path = CORPUS) -> Path | None:
     return path if path.is_file() else None
 
 
-def log_counts(path: Path) -> Counter[tuple[str, str]]:
-    """(operator, status) → count from a compiler log's operator table."""
-    from coralcheck.compiler.log import parse_log
-
-    counts: Counter[tuple[str, str]] = Counter()
-    for row in parse_log(path.read_text(encoding="utf-8")).rows:
-        counts[(row.operator, row.status)] += row.count
-    return counts
-
-
 def compare(compiled: str, entry: dict, corpus: Path = CORPUS) -> dict:
     """Prediction vs the real placement (and the log, if any) for one pair."""
     from coralcheck.analyze.placement import predict
-    from coralcheck.edgetpu.knowledge import target
+    from coralcheck.edgetpu.target import target
     from coralcheck.errors import UsageError
     from coralcheck.model import load
 
@@ -172,12 +162,14 @@ def compare(compiled: str, entry: dict, corpus: Path = CORPUS) -> dict:
     }
     log = log_for(compiled, corpus)
     if log is not None:
+        from coralcheck.analyze.logcompare import differences, logged_counts
+        from coralcheck.compiler.log import parse_log
+
+        rows = parse_log(log.read_text(encoding="utf-8")).rows
         predicted = Counter((op.opcode, op.status) for op in prediction.ops)
-        logged = log_counts(log)
         result["status_mismatches"] = {
-            f"{op} / {status}": (logged[(op, status)], predicted[(op, status)])
-            for op, status in sorted(set(predicted) | set(logged))
-            if predicted[(op, status)] != logged[(op, status)]
+            f"{c.operator} / {c.key}": (c.logged, c.placed)
+            for c in differences(logged_counts(rows), predicted)
         }
     return result
 

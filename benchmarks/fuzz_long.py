@@ -1,6 +1,6 @@
 """Fuzz the whole lint for hours: `python benchmarks/fuzz_long.py --hours 8`.
 
-The same mutation engine and invariant as the CI run (tests/fuzzing.py, tests/test_fuzz.py),
+The same mutation engine and invariant as the CI run (tests/helpers/fuzzing.py, tests/test_fuzz.py),
 over every model in fixtures/ and ../shared/corpus (not only the small ones), for as long as
 asked. Each mutant is linted in a worker process, so a segfault, an out-of-memory kill or a
 hang costs one worker, not the run; every `--cli-every`-th mutant also goes through the real
@@ -15,9 +15,9 @@ structural mutations as its custom mutator: `python benchmarks/fuzz_long.py --en
 --hours 1`.
 
 `--engine hostile` builds structure-aware hostile models instead of mutating real ones
-(tests/hostile.py, issue 12): packages listing one executable thousands of times, Edge TPU ops
-sharing one package (large or ordinary custom options), tensors read by thousands of ops or many
-times by one op, at random sizes, half of them then mutated once by the engine's strategies:
+(tests/helpers/hostile.py, issue 12): packages listing one executable thousands of times, Edge
+TPU ops sharing one package (large or ordinary custom options), tensors read by thousands of ops
+or many times by one op, at random sizes, half of them then mutated once by the engine's strategies:
 `python benchmarks/fuzz_long.py --engine hostile --hours 1`.
 
 Reproduce one mutant: `python benchmarks/fuzz_long.py --replay MODEL STRATEGY SEED` (MODEL
@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO)]
 
-import fuzzing  # noqa: E402  (tests/ is put on the path just above)
+from helpers import fuzzing  # noqa: E402  (tests/ is put on the path just above)
 
 WORKER_AS_LIMIT = 4 * 2**30  # address space of a worker: a runaway allocation fails, not the box
 
@@ -61,7 +61,7 @@ UNMUTATED = "none"  # their strategy when the hostile model is linted as built
 
 def build_hostile(strategy: str, seed: int) -> tuple[bytes, str]:
     """The hostile model of a `--engine hostile` job, mutated once by `strategy` (or not)."""
-    import hostile
+    from helpers import hostile
 
     data, what = hostile.random_hostile(random.Random(seed))
     if strategy == UNMUTATED:

@@ -210,18 +210,14 @@ def obtain(
 def measure_work(name: str, how: str, path: str, compiled_path: str | None) -> Work:
     """The latency model's inputs for one model, as coralcheck computes them."""
     from coralcheck.analyze.cost import op_macs
-    from coralcheck.analyze.latency import (
-        compiled_segments,
-        cpu_op_ms,
-        latency_model,
-        predicted_segments,
-        tpu_op_work,
-    )
+    from coralcheck.analyze.latency_compiled import compiled_segments
+    from coralcheck.analyze.latency_costs import cpu_op_ms, predicted_segments, tpu_op_work
     from coralcheck.analyze.memory import estimate_memory
     from coralcheck.analyze.pair import map_pair
     from coralcheck.analyze.placement import predict
-    from coralcheck.edgetpu.constraints import OpViews
-    from coralcheck.edgetpu.knowledge import target
+    from coralcheck.edgetpu.devices import latency_model
+    from coralcheck.edgetpu.opview import OpViews
+    from coralcheck.edgetpu.target import target
     from coralcheck.model import load
     from coralcheck.model.edgetpu import decode_segments
 
@@ -283,7 +279,7 @@ class Params(NamedTuple):
 
 
 def shipped_params() -> Params:
-    from coralcheck.analyze.latency import latency_model
+    from coralcheck.edgetpu.devices import latency_model
 
     lm = latency_model()
     return Params(
@@ -295,14 +291,14 @@ def shipped_params() -> Params:
 
 def cpu_ms(w: Work, device: str) -> float:
     """The CPU part of the estimate (as coralcheck computes it) on `device`."""
-    from coralcheck.analyze.latency import latency_model
+    from coralcheck.edgetpu.devices import latency_model
 
     lm = latency_model()
     return w.cpu_nominal_ms * lm.cpu_runtime_factor * lm.devices[device].cpu_scale
 
 
 def predict_ms(p: Params, w: Work, device: str, clock: str) -> float:
-    from coralcheck.analyze.latency import latency_model
+    from coralcheck.edgetpu.devices import latency_model
 
     lm = latency_model()
     scale = lm.clock_mhz["max"] / lm.clock_mhz[clock]

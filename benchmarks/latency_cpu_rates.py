@@ -111,7 +111,7 @@ def _work(model: bytes, unit: str) -> int:
     """Multiply-accumulates, or input plus output elements, of the model's one compute op."""
     sys.path.insert(0, str(REPO))
     from coralcheck.analyze.cost import op_macs
-    from coralcheck.edgetpu.constraints import OpView
+    from coralcheck.edgetpu.opview import OpView
     from coralcheck.model import load
 
     m = load(model)

@@ -1,17 +1,23 @@
-"""`check()`: path → Report. The one place that strings load → analyze together.
+"""`check()`: path → Report. The one place that strings load → analyze → report together.
 
-`check_model(path, options)`:
+`check_model(path, options)` picks the pipeline (coralcheck.pipeline) for the file:
 
 - a compiled model (`edgetpu-custom-op` inside) is inspected as it is
-  (`coralcheck.analyze.compiled.inspect_compiled`); `--compile` on it is skipped (C041) and
-  `--compiled` with it is a usage error;
-- a source model gets the placement prediction (`coralcheck.analyze.analyze`), then
+  (`pipeline.compiled.inspect_compiled`); `--compile` on it is skipped (C041) and `--compiled`
+  with it is a usage error;
+- a source model gets the placement prediction and the rules (`pipeline.source.analyze`), then
   - with `Options.compiled_path` (`--compiled X_edgetpu.tflite`): the real placement from the
-    pair and its diff against the prediction (`coralcheck.analyze.pair`);
-  - with `Options.compile` (`--compile`): a run of the real `edgetpu_compiler`
-    (`coralcheck.compiler.run`), its parsed output in `ModelReport.compiler`, and the compiled
-    output compared like a `--compiled` twin. A missing compiler is a warning (C030), not an
-    error: the prediction is still reported.
+    pair and its diff against the prediction (`pipeline.pair`);
+  - with `Options.compile` (`--compile`): a run of the real `edgetpu_compiler`, compared like a
+    `--compiled` twin (`pipeline.compiler`).
+
+The compiled-model, pair and compiler pipelines (and the data flow of the graph views) are
+imported when a model needs them: a plain lint of a source model (the common case, and the one
+whose start-up is measured) loads none of the compiled-model decoding, subprocess or
+temporary-file machinery.
+
+A report shows itself in a notebook (Jupyter, Colab) as the HTML report (`Report.html_view`,
+set here: the records do not import the renderers).
 """
 
 from __future__ import annotations
@@ -23,9 +29,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from coralcheck._version import __version__
-from coralcheck.errors import ModelError, UsageError
+from coralcheck.analyze.overview import op_shapes
+from coralcheck.analyze.repeats import group_repeats
+from coralcheck.config import Config, apply
+from coralcheck.config_keys import SELECT_ALL
+from coralcheck.errors import UsageError
+from coralcheck.model import load
 from coralcheck.model.graph import Model
 from coralcheck.options import Options
+from coralcheck.pipeline import source
 from coralcheck.report import ModelReport, Report
 
 
@@ -36,8 +48,6 @@ def check(path: str | os.PathLike[str], **options: Any) -> Report:
     opts = options.pop("options", None) or Options(**{"graph": True, **options})
     report = check_model(os.fspath(path), opts)
     if opts.select or opts.ignore or opts.severity:
-        from coralcheck.config import SELECT_ALL, Config, apply
-
         rules = Config(
             select=tuple(opts.select) or (SELECT_ALL,),
             ignore=tuple(opts.ignore),
@@ -49,12 +59,10 @@ def check(path: str | os.PathLike[str], **options: Any) -> Report:
 
 def check_model(path: str, options: Options) -> ModelReport:
     """The report of one model file (see the module docstring)."""
-    from coralcheck.analyze.repeats import group_repeats
-
     with _cycle_collection_paused():
         model, report = _check_model(path, options)
     if options.graph:
-        from coralcheck.analyze.opgraph import op_graph
+        from coralcheck.analyze.opgraph import op_graph  # only for the graph views (html)
 
         report.graph = op_graph(model, report.ops)
     report.findings = group_repeats(report.findings)
@@ -80,8 +88,6 @@ def _cycle_collection_paused() -> Iterator[None]:
 
 
 def _check_model(path: str, options: Options) -> tuple[Model, ModelReport]:
-    from coralcheck.model import load
-
     if options.compile and options.compiled_path:
         raise UsageError("--compile", "cannot be combined with --compiled (pick one)")
     model = load(path)
@@ -89,19 +95,19 @@ def _check_model(path: str, options: Options) -> tuple[Model, ModelReport]:
         report = _check_compiled(model, options)
         _record_op_shapes(report, model, options)
         return model, report
-    from coralcheck.analyze import analyze
-
-    report = analyze(model, options)
+    report = source.analyze(model, options)
     _record_op_shapes(report, model, options)
     if _named_compiled(path):
         _expected_segments(report, model, options)
     if options.compiled_path:
-        from coralcheck.analyze.pair import compare_with_compiled
+        from coralcheck.pipeline.pair import compare_with_compiled, pair_latency
 
         compiled = load(options.compiled_path)
         mapping = compare_with_compiled(report, model, compiled, options, "pair")
-        _pair_latency(report, model, compiled, mapping, options)
+        pair_latency(report, model, compiled, mapping, options)
     if options.compile:
+        from coralcheck.pipeline.compiler import compile_and_compare
+
         compile_and_compare(report, model, options)
     return model, report
 
@@ -109,20 +115,7 @@ def _check_model(path: str, options: Options) -> tuple[Model, ModelReport]:
 def _record_op_shapes(report: ModelReport, model: Model, options: Options) -> None:
     """Every op's tensor shapes, when asked for (`-v`)."""
     if options.op_shapes:
-        from coralcheck.analyze import op_shapes
-
         report.op_shapes = op_shapes(model)
-
-
-def _pair_latency(
-    report: ModelReport, model: Model, compiled: Model, mapping: Any, options: Options
-) -> None:
-    """With a valid compiled twin, the latency estimate uses its real placement and segments."""
-    from coralcheck.analyze.latency import estimate_pair
-
-    estimate = estimate_pair(model, compiled, mapping, options)
-    if estimate is not None:
-        report.latency, report.latency_detail = estimate
 
 
 def _named_compiled(path: str) -> bool:
@@ -130,8 +123,8 @@ def _named_compiled(path: str) -> bool:
 
 
 def _check_compiled(model: Model, options: Options) -> ModelReport:
-    from coralcheck.analyze.compiled import inspect_compiled
-    from coralcheck.checks.compiled import compile_compiled_model
+    from coralcheck.checks.compiler import compile_compiled_model
+    from coralcheck.pipeline.compiled import inspect_compiled
 
     if options.compiled_path:
         raise UsageError(
@@ -150,64 +143,11 @@ def _expected_segments(report: ModelReport, model: Model, options: Options) -> N
     report.findings.extend(no_edgetpu_segment(CompiledContext(model, [], options)))
 
 
-def compile_and_compare(report: ModelReport, model: Model, options: Options) -> None:
-    """Run edgetpu_compiler on `model` and compare its output with the prediction in `report`."""
-    from coralcheck.analyze.pair import compare_with_compiled, log_vs_placement
-    from coralcheck.checks.compiled import compiler_failure, compiler_unavailable
-    from coralcheck.compiler.run import (
-        VERSION_TIMEOUT_S,
-        check_timeout,
-        find_compiler,
-        missing_compiler_dict,
-        output_directory,
-        read_version,
-        refuse_to_overwrite,
-        run_compiler,
-    )
-    from coralcheck.model import load
+def _notebook_html(report: Report) -> str:
+    """The HTML report in a frame of its own, as a notebook shows a report."""
+    from coralcheck.render.html import notebook_frame  # the renderer, when a notebook asks
 
-    check_timeout(options.compiler_timeout)
-    executable = find_compiler(options.compiler_path)
-    if executable is None:
-        problem = "edgetpu_compiler not found on PATH"
-        report.compiler = missing_compiler_dict(problem)
-        report.findings.extend(compiler_unavailable(problem))
-        return
-    try:
-        version = read_version(executable, min(VERSION_TIMEOUT_S, options.compiler_timeout))
-    except TimeoutError as e:  # a compiler that hangs on --version would hang on the model too
-        report.compiler = missing_compiler_dict(str(e))
-        report.findings.extend(compiler_unavailable(str(e)))
-        return
-    with output_directory(options.compile_output) as (out_dir, kept):
-        if kept and not options.force:
-            refuse_to_overwrite(model.path, out_dir)
-        try:
-            run = run_compiler(executable, model.path, out_dir, options, version, kept)
-        except OSError as e:
-            problem = f"{executable} could not be run: {e.strerror or e}"
-            if version is None:
-                problem += " (edgetpu_compiler runs only on x86-64 Linux)"
-            report.compiler = missing_compiler_dict(problem)
-            report.findings.extend(compiler_unavailable(problem))
-            return
-        compiled = None
-        if run.output_model is not None and not run.process.timed_out:
-            try:
-                compiled = load(run.output_model)
-            except ModelError as e:
-                run.output_problem = e.problem
-        failures = run.failures()
-        ran = run.console.compiler_version or version
-        report.findings.extend(compiler_failure(f.kind, f.message, None, ran) for f in failures)
-        if compiled is not None:
-            mapping = compare_with_compiled(report, model, compiled, options, "compiler", run.log)
-            _pair_latency(report, model, compiled, mapping, options)
-            if not kept and report.compiled is not None:  # the temporary directory is gone
-                name = os.path.basename(compiled.path)
-                report.compiled["path"] = report.compiled["pair"]["compiled"] = name
-            if mapping.valid and run.log.rows:
-                mismatches = log_vs_placement(run.log, model, mapping.placements)
-                run.extra["log_matches_compiled"] = not mismatches
-                run.extra["log_mismatches"] = mismatches
-        report.compiler = run.to_dict()
+    return notebook_frame(report)
+
+
+Report.html_view = _notebook_html

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from coralcheck.config import GateResult
 from coralcheck.errors import UsageError
-from coralcheck.fileio import json_safe, name_bytes
+from coralcheck.fileio import json_safe, name_bytes, read_regular
+from coralcheck.gates import GateResult
 from coralcheck.report import Finding, ModelReport
 
 FORMAT_KEY = "coralcheck_baseline"
@@ -179,7 +179,6 @@ def load(baseline_path: str) -> Baseline:
     """Read a baseline file written by `--write-baseline`. Anything else is one line (exit 2):
     not a regular file, too large, not UTF-8 JSON (nor NaN, Infinity or numbers beyond a
     float), nested too deep, or entries of the wrong shape."""
-    from coralcheck.fileio import read_regular
 
     try:
         data = read_regular(baseline_path, MAX_BASELINE_BYTES)

@@ -17,12 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from coralcheck._version import __version__
-from coralcheck.errors import CoralcheckError, UsageError
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 3
+from coralcheck.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CoralcheckError, UsageError
 
 # Subcommands: name -> module in coralcheck.commands with `register(parser)` and `run(args)`.
 SUBCOMMANDS: dict[str, str] = {
@@ -37,10 +32,10 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def _error(message: str) -> None:
+def error_line(message: str) -> None:
     """One line on stderr. File names and problems quote the user's data: control characters
     (ESC sequences), bidirectional overrides and undecodable bytes are shown as escapes."""
-    from coralcheck.render.phrases import escaped
+    from coralcheck.render.escape import escaped
 
     print(f"coralcheck: error: {escaped(' '.join(message.split()))}", file=sys.stderr)
 
@@ -152,10 +147,10 @@ def _run(args_list: list[str]) -> int:
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
     except CoralcheckError as e:
-        _error(e.one_line())
+        error_line(e.one_line())
         return e.exit_code
     except KeyboardInterrupt:
-        _error("interrupted")
+        error_line("interrupted")
         return 130
     except BrokenPipeError:
         # The reader of our output went away (e.g. `| head`): not an error of ours.
@@ -165,7 +160,7 @@ def _run(args_list: list[str]) -> int:
     except Exception as e:  # a bug: one line, never a traceback unless asked
         if os.environ.get("CORALCHECK_DEBUG"):
             raise
-        _error(
+        error_line(
             f"internal error: {type(e).__name__}: {e} "
             "(a bug in coralcheck; set CORALCHECK_DEBUG=1 for the traceback)"
         )

@@ -1,5 +1,7 @@
 """Settings: `[tool.coralcheck]` in pyproject.toml or a `coralcheck.toml`, merged with the CLI,
-and what they decide for each model: which findings count, which gates pass, pass or fail.
+and which findings they keep for each model (`apply`: select, ignore, severity overrides). Each
+key's value is checked by coralcheck.config_keys; the gates are coralcheck.gates, pass or fail
+coralcheck.outcome.
 
 The configuration file is the nearest one above the model (`coralcheck.toml` wins over a
 `pyproject.toml` with a `[tool.coralcheck]` table in the same directory), or `--config FILE`.
@@ -28,24 +30,21 @@ rule codes and bad values are usage errors (exit 2) that name the valid choices.
     "legacy/*.tflite" = ["A"]
 """
 
-from __future__ import annotations
-
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from coralcheck.config_keys import SELECT_ALL, parse_table
 from coralcheck.errors import UsageError
+from coralcheck.fileio import read_regular
 from coralcheck.options import Options
-from coralcheck.report import SEVERITY_RANK, Finding, ModelReport
+from coralcheck.report import ModelReport
 
 CONFIG_FILE = "coralcheck.toml"
 PYPROJECT = "pyproject.toml"
-FAIL_ON = ("error", "warning", "info", "never")
-SEVERITIES = ("error", "warning", "info")
-SELECT_ALL = "ALL"
 
 
 # The read-only empty table the settings' mappings default to.
@@ -102,32 +101,6 @@ class Config(NamedTuple):
         )
 
 
-# --- the rule registry -------------------------------------------------------------------------
-
-
-def registry() -> dict[str, Any]:
-    """The registered rules (`coralcheck.checks.all_rules()`) by code, sorted by code."""
-    from coralcheck.checks import all_rules
-
-    return {rule.code: rule for rule in sorted(all_rules(), key=lambda r: r.code)}
-
-
-def known_codes() -> list[str]:
-    """Every rule code in the registry, sorted."""
-    return list(registry())
-
-
-def _check_selectors(codes: Iterable[str], where: str, key: str, valid: list[str]) -> None:
-    for code in codes:
-        if code == SELECT_ALL or any(v.startswith(code) for v in valid):
-            continue
-        raise UsageError(
-            where,
-            f"unknown rule code {code!r} in {key} "
-            f"(valid: {SELECT_ALL} or a prefix of {', '.join(valid) or 'no registered rule'})",
-        )
-
-
 # --- reading and validating ----------------------------------------------------------------------
 
 
@@ -142,7 +115,6 @@ def _toml_load(path: Path) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
-    from coralcheck.fileio import read_regular
 
     try:
         data = read_regular(str(path), MAX_CONFIG_BYTES)
@@ -205,176 +177,6 @@ def find_config(model_path: str | os.PathLike[str]) -> Path | None:
         if pyproject.is_file() and _section(pyproject) is not None:
             return pyproject
     return None
-
-
-def parse_codes(value: Any, where: str, key: str, valid: list[str]) -> tuple[str, ...]:
-    """A list of rule codes or prefixes (a single string is a list of one), all known."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UsageError(where, f"{key} must be a list of rule codes")
-    # (each once, in order: a list of 50,000 repeated codes checks as fast as its few codes)
-    codes = tuple(dict.fromkeys(v.strip().upper() for v in value if v.strip()))
-    _check_selectors(codes, where, key, valid)
-    return codes
-
-
-def parse_select(value: Any, where: str, key: str, valid: list[str]) -> tuple[str, ...]:
-    """`select`: like `parse_codes`, but never empty. An empty selection would report nothing
-    and pass every model: an empty CI variable (`--select "$CODES"`) must not turn the gate off
-    unnoticed."""
-    codes = parse_codes(value, where, key, valid)
-    if not codes:
-        raise UsageError(
-            where,
-            f"{key} is empty, which would report no finding at all; name rule codes or "
-            f"prefixes, or {SELECT_ALL} (leaving {key} out selects every rule)",
-        )
-    return codes
-
-
-def _severities(value: Any, where: str, key: str, valid: list[str]) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise UsageError(where, f"{key} must be a table of CODE = level")
-    overrides = {}
-    for code, level in value.items():
-        if level not in SEVERITIES:
-            raise UsageError(
-                where, f"{key} of {code} must be one of {', '.join(SEVERITIES)}, not {level!r}"
-            )
-        overrides.update(dict.fromkeys(parse_codes(code, where, key, valid), level))
-    return overrides
-
-
-def _per_file_ignores(value: Any, where: str, key: str, valid: list[str]) -> dict:
-    if not isinstance(value, dict):
-        raise UsageError(where, f"{key} must be a table of glob = [codes]")
-    return {pattern: parse_codes(codes, where, key, valid) for pattern, codes in value.items()}
-
-
-def parse_fail_on(value: Any, where: str, key: str = "fail-on", valid: Any = None) -> str:
-    if not isinstance(value, str) or value.lower() not in FAIL_ON:
-        raise UsageError(where, f"{key} must be one of {', '.join(FAIL_ON)}, not {value!r}")
-    return value.lower()
-
-
-def parse_share(value: Any, where: str, key: str = "min-tpu-mac-share", valid: Any = None) -> float:
-    """A fraction from 0 to 1, or a percentage: 0.9, "90%" and 90 all mean 90 %."""
-    text = str(value).strip()
-    try:
-        share = float(text.removesuffix("%"))
-    except ValueError:
-        share = -1.0
-    if text.endswith("%") or share > 1:
-        share /= 100
-    if isinstance(value, bool) or not 0 <= share <= 1:
-        raise UsageError(
-            where, f"{key} must be 0-1 or a percentage (like 0.9 or 90%), not {value!r}"
-        )
-    return share
-
-
-def parse_milliseconds(
-    value: Any, where: str, key: str = "max-latency-ms", valid: Any = None
-) -> float:
-    """A positive number of milliseconds (12, 12.5 or "12ms")."""
-    text = str(value).strip().lower().removesuffix("ms").strip()
-    try:
-        ms = float(text)
-    except ValueError:
-        ms = -1.0
-    if isinstance(value, bool) or not (ms > 0 and ms < float("inf")):
-        raise UsageError(where, f"{key} must be a positive number of milliseconds, not {value!r}")
-    return ms
-
-
-def parse_device(value: Any, where: str, key: str = "device", valid: Any = None) -> str:
-    """A device of rules/devices.toml; an unknown one names the valid ones."""
-    from coralcheck.analyze.latency import device_names
-
-    names = device_names()
-    if not isinstance(value, str) or value.strip().lower() not in names:
-        raise UsageError(where, f"unknown {key} {value!r} (valid: {', '.join(names)})")
-    return value.strip().lower()
-
-
-def parse_clock(value: Any, where: str, key: str = "clock", valid: Any = None) -> str:
-    """The Edge TPU clock: "max" or "std"."""
-    from coralcheck.analyze.latency import CLOCKS
-
-    if not isinstance(value, str) or value.strip().lower() not in CLOCKS:
-        raise UsageError(where, f"{key} must be one of {', '.join(CLOCKS)}, not {value!r}")
-    return value.strip().lower()
-
-
-def _version(value: Any, where: str, key: str, valid: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise UsageError(where, f"{key} must be a version string like '16.0'")
-    return str(value)
-
-
-def _count(value: Any, where: str, key: str, valid: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UsageError(where, f"{key} must be a whole number >= 0, not {value!r}")
-    return value
-
-
-def _flag(value: Any, where: str, key: str, valid: Any) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(where, f"{key} must be true or false, not {value!r}")
-    return value
-
-
-# TOML key -> (Config field, parser(value, where, key, valid codes)). Keys are kebab-case, as in
-# ruff.
-KEYS: dict[str, tuple[str, Callable[[Any, str, str, list[str]], Any]]] = {
-    "select": ("select", parse_select),
-    "ignore": ("ignore", parse_codes),
-    "severity": ("severity", _severities),
-    "per-file-ignores": ("per_file_ignores", _per_file_ignores),
-    "fail-on": ("fail_on", parse_fail_on),
-    "compiler-version": ("compiler_version", _version),
-    "runtime-version": ("runtime_version", _count),
-    "enable-multiple-subgraphs": ("enable_multiple_subgraphs", _flag),
-    "max-cpu-ops": ("max_cpu_ops", _count),
-    "require-full-mapping": ("require_full_mapping", _flag),
-    "min-tpu-mac-share": ("min_tpu_mac_share", parse_share),
-    "device": ("device", parse_device),
-    "clock": ("clock", parse_clock),
-    "max-latency-ms": ("max_latency_ms", parse_milliseconds),
-}
-
-
-def parse_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Validate a coralcheck table and turn it into Config field values."""
-    valid = known_codes()
-    fields: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in KEYS:
-            raise UsageError(where, f"unknown {_key_kind(key, value)} {_suggestion(key)}")
-        name, parse = KEYS[key]
-        fields[name] = parse(value, where, key, valid)
-    return fields
-
-
-def _key_kind(key: str, value: Any) -> str:
-    """`key 'x'`, or `table [x]` for a table (`[tool]` in a coralcheck.toml)."""
-    return f"table [{key}]" if isinstance(value, dict) else f"key {key!r}"
-
-
-def _suggestion(key: str) -> str:
-    """The end of an unknown-key message: what to write instead, and the valid keys."""
-    import difflib
-
-    valid = f"valid: {', '.join(sorted(KEYS))}"
-    if key == "tool":
-        return (
-            "in coralcheck.toml: its settings are top-level keys, [tool.coralcheck] is for "
-            f"pyproject.toml ({valid})"
-        )
-    close = difflib.get_close_matches(str(key).lower(), list(KEYS), n=1, cutoff=0.75)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"in the coralcheck settings ({valid}){hint}"
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -476,112 +278,3 @@ def apply(report: ModelReport, config: Config) -> ModelReport:
             severity = effective_severity(f.code, f.severity, config.severity)
             findings.append(f if severity == f.severity else f._replace(severity=severity))
     return report._replace(findings=findings)
-
-
-class GateResult(NamedTuple):
-    """One pass/fail check on the whole model (a gate, or a comparison with the baseline)."""
-
-    name: str  # "max-cpu-ops", "require-full-mapping", "min-tpu-mac-share", "max-latency-ms",
-    # "baseline"
-    passed: bool
-    message: str
-
-
-class Verdict(NamedTuple):
-    """What the settings decide about one model's report."""
-
-    fail_on: str
-    failing: frozenset[int]  # indices of findings at or above fail-on that are not known
-    known: frozenset[int] = frozenset()  # indices of findings found in the baseline
-    gates: tuple[GateResult, ...] = ()
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.failing) or any(not g.passed for g in self.gates)
-
-    @property
-    def failed_gates(self) -> list[GateResult]:
-        return [g for g in self.gates if not g.passed]
-
-
-def fails(finding: Finding, fail_on: str) -> bool:
-    """Whether a finding of this severity fails the run under `fail_on`."""
-    return fail_on != "never" and SEVERITY_RANK[finding.severity] >= SEVERITY_RANK[fail_on]
-
-
-def _ops(n: int) -> str:
-    return f"{n} op" if n == 1 else f"{n} ops"
-
-
-def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
-    """The gates the settings ask for, each passed or failed with the model's numbers."""
-    s = report.summary
-    results = []
-    if config.max_cpu_ops is not None:
-        results.append(
-            GateResult(
-                "max-cpu-ops",
-                s.ops_cpu <= config.max_cpu_ops,
-                f"{_ops(s.ops_cpu)} on the CPU (at most {config.max_cpu_ops} allowed)",
-            )
-        )
-    if config.require_full_mapping:
-        results.append(
-            GateResult(
-                "require-full-mapping",
-                s.ops_cpu == 0 and s.ops_tpu == s.ops_total,
-                f"{s.ops_tpu} of {_ops(s.ops_total)} on the Edge TPU (all required)",
-            )
-        )
-    if config.min_tpu_mac_share is not None:
-        what = (
-            "of multiply-accumulates"
-            if s.macs_total
-            else "of ops (the model has no multiply-accumulates)"
-        )
-        results.append(
-            GateResult(
-                "min-tpu-mac-share",
-                s.tpu_mac_share >= config.min_tpu_mac_share,
-                f"{s.tpu_mac_share:.1%} {what} on the Edge TPU "
-                f"(at least {config.min_tpu_mac_share:.1%} required)",
-            )
-        )
-    if config.max_latency_ms is not None:
-        results.append(latency_gate(report, config.max_latency_ms))
-    return results
-
-
-def latency_gate(report: ModelReport, limit_ms: float) -> GateResult:
-    """The estimate must be at most `limit_ms`; a model without an estimate fails (nothing
-    shows that it meets the budget; its C011 finding says why)."""
-    latency = report.latency
-    if latency is None:
-        return GateResult(
-            "max-latency-ms", False, f"no latency estimate (at most {limit_ms:g} ms allowed)"
-        )
-    return GateResult(
-        "max-latency-ms",
-        latency.estimate_ms <= limit_ms,
-        f"~{latency.estimate_ms:.3g} ms per inference on {latency.device} "
-        f"({latency.low_ms:.3g}–{latency.high_ms:.3g} ms; at most {limit_ms:g} ms allowed)",
-    )
-
-
-def judge(
-    report: ModelReport,
-    config: Config,
-    *,
-    known: frozenset[int] = frozenset(),
-    regressions: Iterable[GateResult] = (),
-) -> Verdict:
-    """Pass or fail for one (already `apply`-ed) report: failing findings, gates, baseline."""
-    failing = frozenset(
-        i for i, f in enumerate(report.findings) if i not in known and fails(f, config.fail_on)
-    )
-    return Verdict(
-        fail_on=config.fail_on,
-        failing=failing,
-        known=known,
-        gates=(*check_gates(report, config), *regressions),
-    )

@@ -1,12 +1,18 @@
-"""The errors a user can cause. Each one becomes `coralcheck: error: <file>: <problem>`, exit 2."""
+"""The errors a user can cause, and the exit codes (README "Exit codes"). Each error becomes
+`coralcheck: error: <file>: <problem>`, exit 2."""
 
 from __future__ import annotations
+
+EXIT_OK = 0  # nothing at or above --fail-on, every gate passed
+EXIT_FINDINGS = 1  # findings at or above --fail-on, or a gate failed
+EXIT_USAGE = 2  # usage error or bad input
+EXIT_INTERNAL = 3  # a bug in coralcheck
 
 
 class CoralcheckError(Exception):
     """Base class of every error coralcheck reports to a user instead of a traceback."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")

@@ -1,15 +1,27 @@
-"""The gates, documented like rules: `coralcheck rule gate/max-cpu-ops` and SARIF's `gate/<name>`
-rule descriptors read them here.
+"""The gates: what they check (`check_gates`) and their documentation (`GATES`, read by
+`coralcheck rule gate/max-cpu-ops` and SARIF's `gate/<name>` rule descriptors).
 
 A gate is not a rule that finds a problem in a model: it is a pass/fail threshold the settings
-ask for (`--max-cpu-ops`, `require-full-mapping`, ...; checked by coralcheck.config.check_gates)
-or the comparison with a `--baseline` file (coralcheck.baseline). A failed gate fails the run
-(exit 1) whatever `--fail-on` says.
+ask for (`--max-cpu-ops`, `require-full-mapping`, ...) or the comparison with a `--baseline`
+file (coralcheck.baseline). A failed gate fails the run (exit 1) whatever `--fail-on` says.
 """
 
-from __future__ import annotations
+from typing import NamedTuple
 
-from coralcheck.checks import Rule
+from coralcheck.config import Config
+from coralcheck.registry import Rule
+from coralcheck.report import ModelReport
+from coralcheck.wording import plural
+
+
+class GateResult(NamedTuple):
+    """One pass/fail check on the whole model (a gate, or a comparison with the baseline)."""
+
+    name: str  # "max-cpu-ops", "require-full-mapping", "min-tpu-mac-share", "max-latency-ms",
+    # "baseline"
+    passed: bool
+    message: str
+
 
 PREFIX = "gate/"
 FAMILY = "gate"
@@ -124,3 +136,61 @@ def find_gate(text: str) -> Rule | None:
 def gate_rule(name: str) -> Rule:
     """The documentation of gate `name`; a bare entry for a gate this module does not know."""
     return GATES.get(name) or Rule(f"{PREFIX}{name}", name, FAMILY, "error", name, "", "")
+
+
+# --- checking them ---------------------------------------------------------------------------
+
+
+def check_gates(report: ModelReport, config: Config) -> list[GateResult]:
+    """The gates the settings ask for, each passed or failed with the model's numbers."""
+    s = report.summary
+    results = []
+    if config.max_cpu_ops is not None:
+        results.append(
+            GateResult(
+                "max-cpu-ops",
+                s.ops_cpu <= config.max_cpu_ops,
+                f"{plural(s.ops_cpu, 'op')} on the CPU (at most {config.max_cpu_ops} allowed)",
+            )
+        )
+    if config.require_full_mapping:
+        results.append(
+            GateResult(
+                "require-full-mapping",
+                s.ops_cpu == 0 and s.ops_tpu == s.ops_total,
+                f"{s.ops_tpu} of {plural(s.ops_total, 'op')} on the Edge TPU (all required)",
+            )
+        )
+    if config.min_tpu_mac_share is not None:
+        what = (
+            "of multiply-accumulates"
+            if s.macs_total
+            else "of ops (the model has no multiply-accumulates)"
+        )
+        results.append(
+            GateResult(
+                "min-tpu-mac-share",
+                s.tpu_mac_share >= config.min_tpu_mac_share,
+                f"{s.tpu_mac_share:.1%} {what} on the Edge TPU "
+                f"(at least {config.min_tpu_mac_share:.1%} required)",
+            )
+        )
+    if config.max_latency_ms is not None:
+        results.append(latency_gate(report, config.max_latency_ms))
+    return results
+
+
+def latency_gate(report: ModelReport, limit_ms: float) -> GateResult:
+    """The estimate must be at most `limit_ms`; a model without an estimate fails (nothing
+    shows that it meets the budget; its C011 finding says why)."""
+    latency = report.latency
+    if latency is None:
+        return GateResult(
+            "max-latency-ms", False, f"no latency estimate (at most {limit_ms:g} ms allowed)"
+        )
+    return GateResult(
+        "max-latency-ms",
+        latency.estimate_ms <= limit_ms,
+        f"~{latency.estimate_ms:.3g} ms per inference on {latency.device} "
+        f"({latency.low_ms:.3g}–{latency.high_ms:.3g} ms; at most {limit_ms:g} ms allowed)",
+    )

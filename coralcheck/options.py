@@ -1,7 +1,5 @@
 """What an analysis run is asked to do: the merged result of defaults, config and the CLI."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
@@ -41,6 +39,6 @@ class Options(NamedTuple):
     device: str = DEFAULT_DEVICE
     clock: str = DEFAULT_CLOCK
 
-    def __reduce__(self) -> tuple[type[Options], tuple[object, ...]]:
+    def __reduce__(self) -> "tuple[type[Options], tuple[object, ...]]":
         # The read-only default cannot be pickled (options go to worker processes): a dict can.
         return type(self), tuple(dict(v) if type(v) is MappingProxyType else v for v in self)

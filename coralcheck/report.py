@@ -11,10 +11,9 @@ command several milliseconds at start-up.) A NamedTuple is also a tuple: code th
 (`to_dict`, `printable`) must test for a record before it tests for a tuple.
 """
 
-from __future__ import annotations
-
 import math
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -360,6 +359,9 @@ class Report(MutableRecord):
     """Every model of one run (`models` grows as they are checked)."""
 
     __slots__ = _fields = ("models", "schema_version", "tool_version")
+    # How a notebook shows a report (`_repr_html_`): the HTML report, set by coralcheck.api,
+    # which hands reports to notebooks; the records do not import the renderers.
+    html_view: "ClassVar[Callable[[Report], str] | None]" = None
 
     def __init__(
         self,
@@ -382,9 +384,8 @@ class Report(MutableRecord):
     def findings(self) -> list[tuple[ModelReport, Finding]]:
         return [(m, f) for m in self.models for f in m.findings]
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str | None:
         """The HTML report (`--format html`) in a notebook (Jupyter, Colab), in an iframe of its
-        own so that its styles and scripts stay apart from the notebook's."""
-        from coralcheck.render.html import notebook_frame
-
-        return notebook_frame(self)
+        own so that its styles and scripts stay apart from the notebook's (`html_view`)."""
+        view = type(self).html_view
+        return None if view is None else view(self)

@@ -6,7 +6,9 @@
   it is absent).
 - `run_cli(*args)`: `python -m coralcheck ARGS` in a fresh process (result with returncode,
   stdout, stderr).
-- `tflite_builder` (tests/tflite_builder.py) builds models no converter emits.
+- `helpers/` holds what tests share: builders of models no converter emits (`tflite_builder`,
+  `edgetpu_builder`, `hostile`, `Net` in `nets`), hand-made reports (`reports`), the fuzzing
+  engine; test modules never import each other.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import pytest
 
-# tests/ on the path so that test modules can `import tflite_builder` in any pytest import mode.
+# tests/ on the path so that test modules can import `helpers` in any pytest import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +59,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if item.get_closest_marker(marker) and importlib.util.find_spec(module) is None:
             pytest.skip(f"needs {module} (not installed)")
     if item.get_closest_marker("browser"):
-        import browser
+        from helpers import browser
 
         reason = browser.missing()
         if reason:
@@ -145,3 +147,12 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         cwd=REPO,
         check=False,
     )
+
+
+@pytest.fixture
+def fake_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The stand-in `edgetpu_compiler` first on PATH (tests/helpers/compiler.py); returns the file
+    its calls' argv are logged to."""
+    from helpers.compiler import install_fake_compiler
+
+    return install_fake_compiler(tmp_path, monkeypatch)

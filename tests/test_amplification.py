@@ -1,7 +1,7 @@
 """Small files that ask for huge work (issue 12, items 1-4 and 14): shared offsets in compiled
 models, shared tensors, long compiler logs, long rule selections.
 
-Each input is built here (tests/hostile.py), some tens or hundreds of KB, and each took from
+Each input is built here (tests/helpers/hostile.py), some tens or hundreds of KB, and each took from
 7 s to over a minute (and up to 2 GB) before. The invariant is the fuzzing one
 (`fuzzing.lint_in_process`: a report or a one-line `ModelError` naming the file, within 2 s and
 140 MB of growth), plus what the result must say.
@@ -13,10 +13,9 @@ import json
 import time
 from pathlib import Path
 
-import fuzzing
-import hostile
 import pytest
-from edgetpu_builder import CustomOptionsSpec, custom_options, package_bytes
+from helpers import fuzzing, hostile
+from helpers.edgetpu_builder import CustomOptionsSpec, custom_options, package_bytes
 
 from coralcheck.model import load
 from coralcheck.model.edgetpu import MAX_EXECUTABLES, decode_segments
@@ -131,7 +130,8 @@ def test_float_island_grouping_is_linear(shape: str, args: tuple, tmp_path: Path
 
 def test_a_log_of_20000_distinct_errors_is_read_in_linear_time(tmp_path: Path) -> None:
     """269 KB of `ERROR:` lines (28 s before); 10 failures kept, the rest counted."""
-    from coralcheck.compiler.log import MAX_FAILURES, parse_log
+    from coralcheck.compiler.failures import MAX_FAILURES
+    from coralcheck.compiler.log import parse_log
 
     text = "Edge TPU Compiler version 16.0.384591198\n"
     text += "".join(f"ERROR: op {i} failed\n" for i in range(20_000)) + "Compilation failed!\n"
@@ -162,12 +162,13 @@ def test_repeated_error_lines_are_one_failure() -> None:
 
 def test_a_long_select_list_is_deduplicated_and_linear(tmp_path: Path) -> None:
     """50,000 select entries and 5,000 findings (32 s before)."""
-    from coralcheck.config import known_codes, parse_codes
+    from coralcheck.config_keys import parse_codes
+    from coralcheck.registry import codes as known_codes
 
     codes = known_codes()
     assert parse_codes(codes * 1000, "x", "select", codes) == tuple(codes)
     model = tmp_path / "custom5k.tflite"
-    from tflite_builder import OpSpec, TensorSpec, build_model
+    from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
     int8 = {"scale": [0.5], "zero_point": [0]}
     tensors = [TensorSpec(f"t{i}", [1, 4], "INT8", **int8) for i in range(5_001)]

@@ -20,9 +20,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import fuzzing
 import pytest
-import tflite_builder
+from helpers import fuzzing, tflite_builder
 
 DEMO = fuzzing.FIXTURES / "demo_int8.tflite"
 

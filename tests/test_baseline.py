@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, run_cli
-from test_render import partly_mapped
+from helpers.reports import partly_mapped
 
 from coralcheck import baseline
-from coralcheck.config import Config, judge
+from coralcheck.config import Config
 from coralcheck.errors import UsageError
+from coralcheck.outcome import judge
 from coralcheck.report import Finding, OpPlacement, Summary
 
 

@@ -1,9 +1,9 @@
 """The HTML report as a person sees it: opened from file:// in real headless Chromium (Debian's
-`chromium`, driven by Playwright; see tests/browser.py). Skipped, with the reason, where no
+`chromium`, driven by Playwright; see tests/helpers/browser.py). Skipped, with the reason, where no
 browser is installed; .ci/run installs one.
 
-The screenshot of the corpus YOLO taken here is the README's (`python tests/browser.py` writes
-docs/html-report.png through the same functions).
+The screenshot of the corpus YOLO taken here is the README's (`python tests/helpers/browser.py`
+writes docs/html-report.png through the same functions).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
-from browser import YOLO, browser, open_report, screenshot, write_report
 from conftest import REPO
-from test_render_html import hostile_tensor_model
+from helpers.browser import YOLO, browser, open_report, screenshot, write_report
+from helpers.hostile import hostile_tensor_model
 
 pytestmark = pytest.mark.browser
 

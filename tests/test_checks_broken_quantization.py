@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck.api import check_model
 from coralcheck.options import Options

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, REPO, run_cli
-from test_render import sarif_validator
+from helpers.reports import sarif_validator
 
 from coralcheck import config
 from coralcheck.baseline import Baseline, BaselineEntry
 from coralcheck.cli import SUBCOMMANDS, main
-from coralcheck.config import Config, check_gates
-from coralcheck.gates import GATES
+from coralcheck.config import Config
+from coralcheck.gates import GATES, check_gates
 from coralcheck.render.ruledocs import rule_dict
 
 DEMO = FIXTURES / "demo_int8.tflite"

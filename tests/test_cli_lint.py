@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, REPO, cli_env, run_cli
-from test_render import ANSI, sarif_validator, validate_report_json
+from helpers.reports import ANSI, sarif_validator, validate_report_json
 
 from coralcheck.cli import main
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FIXTURES
-from keras_toys import CALIBRATION_SAMPLES, Toys, run_without_ml_libraries, toys
+from helpers.keras_toys import CALIBRATION_SAMPLES, Toys, run_without_ml_libraries, toys
 
 from coralcheck import load
 from coralcheck.api import check

@@ -1,4 +1,5 @@
-"""Inspecting compiled models: placement, facts, C001–C010 findings, the CLI's view of them.
+"""Inspecting compiled models: placement, facts, the CLI's view of them (their C rules:
+tests/test_checks_compiled.py).
 
 Expected values come from the shared corpus's own records (pairs.csv: the ops the compiled
 twin leaves on the CPU) and from compiled-model-format.md §4, not from this code.
@@ -8,31 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from conftest import CORPUS, run_cli
-from edgetpu_builder import (
-    EXECUTION_ONLY,
-    PARAMETER_CACHING,
-    CustomOptionsSpec,
-    ExecSpec,
-    LayerSpec,
-    custom_options,
-    executable_bytes,
-    package_bytes,
-    simple_package,
-)
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.compiled import GROUPER, corpus_path, inspect
 
-from coralcheck.analyze.compiled import inspect_compiled
 from coralcheck.cli import main
 from coralcheck.model import load
-from coralcheck.options import Options
-
-GROUPER = "models/coral_test_data_grouper"
 
 
 def corpus_pairs() -> list[dict[str, str]]:
@@ -50,13 +34,6 @@ def counts(field: str) -> Counter[str]:
         name, n = item.rsplit(":", 1)
         out[name] += int(n)
     return out
-
-
-def inspect(relative: str, **options: object):  # type: ignore[no-untyped-def]
-    path = CORPUS / relative
-    if not path.is_file():
-        pytest.skip(f"{relative} is not in the shared corpus")
-    return inspect_compiled(load(path), Options(**options))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("pair", corpus_pairs(), ids=lambda p: p["compiled_path"])
@@ -145,144 +122,7 @@ def test_segment_tensors_carry_tensor_and_layer_views() -> None:
     assert types == ["EXECUTION_ONLY", "PARAMETER_CACHING"]
 
 
-def test_runtime_newer_than_the_target_is_an_error() -> None:
-    relative = "models/goalbuddy/yolov8n_full_integer_quant_edgetpu.tflite"  # min runtime 14
-    assert "C003" not in [f.code for f in inspect(relative, runtime_version=14).findings]
-    (finding,) = [f for f in inspect(relative, runtime_version=13).findings if f.code == "C003"]
-    assert finding.severity == "error" and "14" in finding.message and "13" in finding.message
-
-
-def test_no_integrity_finding_on_any_real_compiled_model() -> None:
-    files = sorted((CORPUS / "models").glob("*/*_edgetpu.tflite"))
-    if not files:
-        pytest.skip("the shared corpus is not here")
-    for path in files:
-        codes = {f.code for f in inspect_compiled(load(path), Options()).findings}
-        assert not codes & {"C001", "C005", "C006", "C007", "C008", "C009"}, path
-
-
-# --- synthetic compiled models --------------------------------------------------------------------
-
-
-def q(name: str, dtype: str = "UINT8", zp: int = 128, scale: float = 0.5) -> TensorSpec:
-    return TensorSpec(name, [1, 4], dtype, scale=[scale], zero_point=[zp])
-
-
-def segment(package: bytes, **spec: object) -> bytes:
-    return custom_options(CustomOptionsSpec(package, **spec))  # type: ignore[arg-type]
-
-
-def one_segment_model(options: bytes, tensors: list[TensorSpec] | None = None) -> bytes:
-    return build_model(
-        tensors=tensors or [q("in"), q("out")],
-        ops=[OpSpec("CUSTOM:edgetpu-custom-op", [0], [1], custom_options=options)],
-        inputs=[0],
-        outputs=[1],
-    )
-
-
-def findings_of(data: bytes, **options: object) -> dict[str, list[str]]:
-    report = inspect_compiled(load(data), Options(**options))  # type: ignore[arg-type]
-    out: dict[str, list[str]] = {}
-    for f in report.findings:
-        out.setdefault(f.code, []).append(f.message)
-    return out
-
-
-def test_cpu_op_between_two_segments() -> None:
-    def seg(i: str, o: str) -> bytes:
-        return segment(simple_package([LayerSpec(i)], [LayerSpec(o)]))
-
-    data = build_model(
-        tensors=[q("in"), q("a"), q("b"), q("out"), q("tail")],
-        ops=[
-            OpSpec("CUSTOM:edgetpu-custom-op", [0], [1], custom_options=seg("in", "a")),
-            OpSpec("RELU", [1], [2]),
-            OpSpec("CUSTOM:edgetpu-custom-op", [2], [3], custom_options=seg("b", "out")),
-            OpSpec("RELU", [3], [4]),  # after the last segment: not between
-        ],
-        inputs=[0],
-        outputs=[4],
-    )
-    report = inspect_compiled(load(data), Options())
-    assert report.summary.tpu_segments == 2
-    (between,) = [f for f in report.findings if f.code == "C001"]
-    assert between.op == 1 and between.opcode == "RELU"
-    assert report.compiled["cpu_ops_between_segments"] == [1]
-    assert "between two Edge TPU segments" in report.ops[1].reason
-    assert "between" not in report.ops[3].reason
-
-
-def test_legacy_and_unidentified_packages_are_flagged() -> None:
-    legacy = segment(
-        executable_bytes(ExecSpec(0, 0, 0, chip=None, inputs=[LayerSpec("in")])),
-        chip_name="beagle",
-        legacy_caching=executable_bytes(ExecSpec(0, 4096, 0, chip=None)),
-        chips=None,
-    )
-    assert "2019 legacy" in findings_of(one_segment_model(legacy))["C005"][0]
-    plain = segment(simple_package([LayerSpec("in")], [LayerSpec("out")], identifier=None))
-    assert '"DWN1"' in findings_of(one_segment_model(plain))["C005"][0]
-
-
-@pytest.mark.parametrize(
-    ("execs", "kwargs", "expected"),
-    [
-        ([ExecSpec(EXECUTION_ONLY), ExecSpec(EXECUTION_ONLY)], {}, "rejects"),
-        ([ExecSpec(EXECUTION_ONLY, batch_size=0)], {}, "batch size 0"),
-        ([ExecSpec(EXECUTION_ONLY)], {"virtual_chip_id": -1}, "multi-chip"),
-        ([], {}, "no executable"),
-    ],
-)
-def test_executable_sets_the_runtime_rejects(execs: list, kwargs: dict, expected: str) -> None:
-    for spec in execs:
-        spec.inputs, spec.outputs = [LayerSpec("in")], [LayerSpec("out")]
-    pkg = package_bytes([executable_bytes(s) for s in execs], **kwargs)
-    found = findings_of(one_segment_model(segment(pkg)))
-    assert any(expected in m for m in found["C006"])
-
-
-@pytest.mark.parametrize(
-    ("inputs", "tensors", "expected"),
-    [
-        ([LayerSpec("image")], None, "bound to tensor 'in'"),
-        ([LayerSpec("in", scale=0.25)], None, "scale"),
-        ([LayerSpec("in", zero_point=0, data_type=8)], [q("in", "INT8", -128), q("out")], None),
-        ([LayerSpec("in", zero_point=1, data_type=8)], [q("in", "INT8", -128), q("out")], "zero"),
-        ([LayerSpec("in", dims=(1, 1, 8))], None, "holds 8 bytes"),
-        ([LayerSpec("in"), LayerSpec("extra")], None, "2 input layers for 1 input"),
-    ],
-)
-def test_layer_tensor_binding(inputs: list, tensors: list | None, expected: str | None) -> None:
-    """Signed layers shift the zero point by 128 (format doc §1 quirk): -128 ↔ 0 is correct."""
-    pkg = simple_package(inputs, [LayerSpec("out")])
-    found = findings_of(one_segment_model(segment(pkg), tensors))
-    if expected is None:
-        assert "C007" not in found
-    else:
-        assert any(expected in m for m in found["C007"]), found
-
-
-def test_chip_list_and_token_mismatches() -> None:
-    pkg = simple_package([LayerSpec("in")], [LayerSpec("out")])
-    assert (
-        "2 chips for 1 packages"
-        in findings_of(one_segment_model(segment(pkg, chips=(18, 18))))["C008"][0]
-    )
-    main = ExecSpec(EXECUTION_ONLY, token=1, inputs=[LayerSpec("in")], outputs=[LayerSpec("out")])
-    cache = ExecSpec(PARAMETER_CACHING, 64, token=2)
-    split = package_bytes([executable_bytes(main), executable_bytes(cache)])
-    assert "C009" in findings_of(one_segment_model(segment(split)))
-
-
 # --- through the CLI ---------------------------------------------------------------------------
-
-
-def corpus_path(relative: str) -> Path:
-    path = CORPUS / relative
-    if not path.is_file():
-        pytest.skip(f"{relative} is not in the shared corpus")
-    return path
 
 
 def test_cli_json_of_a_compiled_model(capsys: pytest.CaptureFixture[str]) -> None:
@@ -304,26 +144,3 @@ def test_cli_text_of_a_compiled_model() -> None:
     result = run_cli(str(path))
     assert result.returncode in (0, 1), result.stderr
     assert "Compiled model" in result.stdout and "C002" in result.stdout
-
-
-def test_a_file_named_compiled_without_segments(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    source = corpus_path(f"{GROUPER}/split_concat.tflite")
-    fake = tmp_path / "split_concat_edgetpu.tflite"
-    shutil.copyfile(source, fake)
-    main([str(fake), "--format", "json"])
-    (model,) = json.loads(capsys.readouterr().out)["models"]
-    assert model["kind"] == "source"
-    assert "C010" in [f["code"] for f in model["findings"]]
-
-
-def test_compile_and_compiled_options_on_a_compiled_model(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    path = corpus_path(f"{GROUPER}/split_concat_edgetpu.tflite")
-    main([str(path), "--compile", "--compiler", "/nonexistent/compiler", "--format", "json"])
-    (model,) = json.loads(capsys.readouterr().out)["models"]
-    assert "C041" in [f["code"] for f in model["findings"]]  # not run: no missing-compiler error
-    assert main([str(path), "--compiled", str(path)]) == 2
-    assert "is itself compiled" in capsys.readouterr().err

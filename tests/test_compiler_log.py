@@ -14,16 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from coralcheck.compiler.log import (
-    FAILURE_KINDS,
-    KNOWN_STATUSES,
-    CompilerLog,
-    OpRow,
-    classify_error,
-    parse_log,
-    parse_size,
-    status_key,
-)
+from coralcheck.compiler.blocks import parse_size
+from coralcheck.compiler.failures import FAILURE_KINDS, classify_error
+from coralcheck.compiler.log import parse_log
+from coralcheck.compiler.records import CompilerLog, OpRow
+from coralcheck.edgetpu.statuses import KNOWN_STATUSES, status_key
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 COMPILER_LOGS = SHARED / "edgetpu" / "compiler-logs"

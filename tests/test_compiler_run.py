@@ -10,47 +10,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, REPO, run_cli
+from conftest import CORPUS, run_cli
+from helpers.compiler import LOGS, SLIM, YOLO5, YOLO8
 
-from coralcheck.checks.compiled import compiler_failure
+from coralcheck.checks.compiler import compiler_failure
 from coralcheck.cli import main
 from coralcheck.compiler.log import parse_log
 from coralcheck.compiler.run import build_command
 from coralcheck.options import Options
-
-FAKE = REPO / "tests" / "fake_compiler" / "edgetpu_compiler.py"
-YOLO8 = "models/goalbuddy/yolov8n_full_integer_quant"
-YOLO5 = "models/sandhya_modelnew/yolov5n-int8"
-SLIM = "models/coral_test_data_grouper/deeplab_mobilenet_edgetpu_slim_cityscapes_quant"
-LOGS = {
-    YOLO8: "logs/goalbuddy/yolov8n_full_integer_quant",
-    YOLO5: "logs/sandhya_modelnew/yolov5n-int8",
-}
-
-
-@pytest.fixture
-def fake_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`edgetpu_compiler` first on PATH; returns the file its calls' argv are logged to."""
-    if not (CORPUS / "pairs.csv").exists():
-        pytest.skip("the shared corpus is not here")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    exe = bin_dir / "edgetpu_compiler"
-    exe.write_text(
-        f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
-    )
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    argv_log = tmp_path / "argv.jsonl"
-    monkeypatch.setenv("FAKE_EDGETPU_ARGV_LOG", str(argv_log))
-    monkeypatch.delenv("FAKE_EDGETPU_MODE", raising=False)
-    return argv_log
 
 
 def calls(argv_log: Path) -> list[list[str]]:
@@ -369,10 +341,10 @@ def test_compile_diffs_against_the_prediction(
 ) -> None:
     """With a (hand-made, all-TPU) prediction the diff is exactly the ops the compiler left on
     the CPU, each with the log's status where the log gives its op type only one."""
-    import coralcheck.analyze
+    import coralcheck.pipeline.source
     from coralcheck.report import OpPlacement
 
-    real_analyze = coralcheck.analyze.analyze
+    real_analyze = coralcheck.pipeline.source.analyze
 
     def all_on_tpu(model, options):  # type: ignore[no-untyped-def]
         report = real_analyze(model, options)
@@ -382,7 +354,7 @@ def test_compile_diffs_against_the_prediction(
         ]
         return report
 
-    monkeypatch.setattr(coralcheck.analyze, "analyze", all_on_tpu)
+    monkeypatch.setattr(coralcheck.pipeline.source, "analyze", all_on_tpu)
     _, report = lint_json(capsys, str(CORPUS / f"{YOLO8}.tflite"), "--compile")
     truth = truth_of(YOLO8)
     cpu = [i for i, _, p in truth["per_op"] if p == "cpu"]

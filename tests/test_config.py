@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, REPO
-from test_render import clean, fake_rule, partly_mapped
+from helpers.reports import clean, partly_mapped
 
 from coralcheck import config as cfg
+from coralcheck import config_keys
 from coralcheck.cli import main
 from coralcheck.errors import UsageError
+from coralcheck.gates import check_gates
+from coralcheck.outcome import judge
 from coralcheck.report import Summary
 
 CODES = ("CC101", "CC102", "CC302", "CC900")
@@ -19,8 +22,7 @@ CODES = ("CC101", "CC102", "CC302", "CC900")
 
 @pytest.fixture(autouse=True)
 def registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    rules = {c: fake_rule(c) for c in CODES}
-    monkeypatch.setattr(cfg, "registry", lambda: dict(rules))
+    monkeypatch.setattr("coralcheck.registry.codes", lambda: list(CODES))
 
 
 def write(path: Path, text: str) -> Path:
@@ -117,7 +119,7 @@ def test_bad_settings_are_one_line_errors_naming_the_valid_choices(
     if "unknown key" in expected:
         listed = error.value.problem.split("(valid: ", 1)[1].split(")", 1)[0]
         valid = listed.split(", ")
-        assert valid[: len(cfg.KEYS)] == sorted(cfg.KEYS)  # every key, sorted
+        assert valid[: len(config_keys.KEYS)] == sorted(config_keys.KEYS)  # every key, sorted
         assert {"compiler-version", "fail-on", "ignore", "max-cpu-ops"} <= set(valid)
     if "unknown rule code" in expected:
         assert "CC101, CC102, CC302, CC900" in error.value.problem
@@ -172,13 +174,13 @@ def test_explicit_config_file_and_its_errors(tmp_path: Path) -> None:
     ("given", "share"), [(0.9, 0.9), ("0.9", 0.9), ("90%", 0.9), (90, 0.9), ("1", 1.0), (0, 0.0)]
 )
 def test_mac_share_as_fraction_or_percentage(given: object, share: float) -> None:
-    assert cfg.parse_share(given, "--min-tpu-mac-share") == pytest.approx(share)
+    assert config_keys.parse_share(given, "--min-tpu-mac-share") == pytest.approx(share)
 
 
 @pytest.mark.parametrize("given", [101, "-5%", "lots", True])
 def test_bad_mac_share(given: object) -> None:
     with pytest.raises(UsageError):
-        cfg.parse_share(given, "x")
+        config_keys.parse_share(given, "x")
 
 
 # --- what the settings decide -------------------------------------------------------------------
@@ -217,12 +219,11 @@ def test_apply_filters_overrides_severity_and_leaves_the_input_alone(tmp_path: P
 
 def test_fail_on_decides_which_findings_fail() -> None:
     report = partly_mapped()  # one error, one warning, one info
-    failing = {
-        level: len(cfg.judge(report, cfg.Config(fail_on=level)).failing) for level in cfg.FAIL_ON
-    }
+    levels = config_keys.FAIL_ON
+    failing = {level: len(judge(report, cfg.Config(fail_on=level)).failing) for level in levels}
     assert failing == {"error": 1, "warning": 2, "info": 3, "never": 0}
-    assert cfg.judge(report, cfg.Config(fail_on="never")).failed is False
-    known = cfg.judge(report, cfg.Config(), known=frozenset({0}))
+    assert judge(report, cfg.Config(fail_on="never")).failed is False
+    known = judge(report, cfg.Config(), known=frozenset({0}))
     assert known.failing == frozenset() and known.failed is False
 
 
@@ -230,7 +231,7 @@ def test_gates_pass_and_fail_on_the_models_numbers() -> None:
     report = partly_mapped()  # 27 of 30 on the TPU, 90 % of the MACs
 
     def gates(**settings: object) -> dict[str, bool]:
-        verdict = cfg.judge(report, cfg.Config(fail_on="never", **settings))
+        verdict = judge(report, cfg.Config(fail_on="never", **settings))
         return {g.name: g.passed for g in verdict.gates}
 
     assert gates() == {}
@@ -239,16 +240,16 @@ def test_gates_pass_and_fail_on_the_models_numbers() -> None:
     assert gates(require_full_mapping=True) == {"require-full-mapping": False}
     assert gates(min_tpu_mac_share=0.9) == {"min-tpu-mac-share": True}
     assert gates(min_tpu_mac_share=0.91) == {"min-tpu-mac-share": False}
-    assert cfg.judge(report, cfg.Config(fail_on="never", max_cpu_ops=2)).failed
-    full = cfg.judge(clean(), cfg.Config(require_full_mapping=True, max_cpu_ops=0))
+    assert judge(report, cfg.Config(fail_on="never", max_cpu_ops=2)).failed
+    full = judge(clean(), cfg.Config(require_full_mapping=True, max_cpu_ops=0))
     assert [g.passed for g in full.gates] == [True, True] and not full.failed
-    message = cfg.check_gates(report, cfg.Config(min_tpu_mac_share=0.95))[0].message
+    message = check_gates(report, cfg.Config(min_tpu_mac_share=0.95))[0].message
     assert message == ("90.0% of multiply-accumulates on the Edge TPU (at least 95.0% required)")
 
 
 def test_full_mapping_needs_every_op_on_the_tpu() -> None:
     report = clean()._replace(summary=Summary(5, 4, 0, 1))  # one op unaccounted
-    verdict = cfg.judge(report, cfg.Config(require_full_mapping=True))
+    verdict = judge(report, cfg.Config(require_full_mapping=True))
     assert verdict.failed
 
 

@@ -1,4 +1,5 @@
-"""`coralcheck convert`: real TensorFlow conversions of tiny Keras models (tests/keras_toys.py).
+"""`coralcheck convert`: real TensorFlow conversions of tiny Keras models
+(tests/helpers/keras_toys.py).
 
 What is checked on the converted files is read back with coralcheck's reader and, where it
 matters, with TensorFlow's own interpreter; nothing is compared against output pasted from an
@@ -13,7 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from keras_toys import CALIBRATION_SAMPLES, Toys, keras_module, run_without_ml_libraries, toys
+from helpers.keras_toys import (
+    CALIBRATION_SAMPLES,
+    Toys,
+    keras_module,
+    run_without_ml_libraries,
+    toys,
+)
 
 from coralcheck import load
 from coralcheck.cli import main

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS, run_cli
-from edgetpu_builder import (
+from helpers.edgetpu_builder import (
     EXECUTION_ONLY,
     PARAMETER_CACHING,
     CustomOptionsSpec,
@@ -25,9 +25,9 @@ from edgetpu_builder import (
     package_bytes,
     simple_package,
 )
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
-from coralcheck.checks.compiled import binding_problems
+from coralcheck.analyze.compiled import binding_problems
 from coralcheck.errors import ModelError
 from coralcheck.model import load
 from coralcheck.model.edgetpu import decode_custom_options, decode_segments

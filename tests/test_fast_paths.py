@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import CLI_LISTING_MODULES, CORPUS, FIXTURES, run_listing_modules
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck import ModelError
 from coralcheck.api import check_model
 from coralcheck.model import flatbuf, load
 from coralcheck.model import reader as reader_module
 from coralcheck.options import Options
-from coralcheck.render.phrases import printable
+from coralcheck.render.escape import printable
 from coralcheck.report import OpPlacement
 
 FAST_PATHS = ("_buffers_fast", "_tensors_fast", "_operators_fast")
@@ -203,7 +203,7 @@ def test_fast_reads_spend_the_read_budget_as_plain_reads(
 )
 def test_constant_values_are_read_as_numpy_reads_them(dtype: str, data: bytes) -> None:
     """`OpView.values` reads integer constants without numpy; numpy is the oracle."""
-    from coralcheck.edgetpu.constraints import OpView
+    from coralcheck.edgetpu.opview import OpView
 
     n = max(len(data), 1)
     model = load(
@@ -229,12 +229,12 @@ def test_constant_values_are_read_as_numpy_reads_them(dtype: str, data: bytes) -
 def test_check_pauses_the_garbage_collector_only_while_it_runs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import coralcheck.analyze
+    import coralcheck.pipeline.source
 
     seen = []
-    analyze = coralcheck.analyze.analyze
+    analyze = coralcheck.pipeline.source.analyze
     monkeypatch.setattr(
-        coralcheck.analyze, "analyze", lambda *a: seen.append(gc.isenabled()) or analyze(*a)
+        coralcheck.pipeline.source, "analyze", lambda *a: seen.append(gc.isenabled()) or analyze(*a)
     )
     demo = str(FIXTURES / "demo_int8.tflite")
     was_enabled = gc.isenabled()

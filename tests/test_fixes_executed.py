@@ -88,12 +88,11 @@ CODE = re.compile(
 
 def fix_texts() -> Iterator[tuple[str, str]]:
     """(kind:key, text) of every fix text coralcheck can print."""
-    from coralcheck.checks import all_rules
-    from coralcheck.checks.compiled import FAILURE_RULES
+    from coralcheck.checks.catalogue import all_rules
     from coralcheck.edgetpu.knowledge import knowledge
 
     kb = knowledge()
-    failures = {r.code for r in FAILURE_RULES}
+    failures = {code for code, text in kb.rule_texts.items() if "failure_kind" in text}
     for rule in all_rules():
         yield (f"failure:{rule.code}" if rule.code in failures else f"rule:{rule.code}"), rule.fix
     for key, facts in kb.activations.items():
@@ -118,11 +117,11 @@ def test_every_fix_with_code_is_executed_by_a_test() -> None:
 
 def test_compiler_failure_fixes_repeat_the_executed_texts() -> None:
     """C031 and C036 say what Q001 and S001 say (executed there)."""
-    from coralcheck.checks.compiled import FAILURE_RULE_BY_KIND
+    from coralcheck.registry import entry, failure_code
 
-    not_quantized = FAILURE_RULE_BY_KIND["model_not_quantized"].fix
+    not_quantized = entry(failure_code("model_not_quantized"))["fix"]
     assert all(statement in not_quantized for statement in FULL_INTEGER)
-    dynamic = FAILURE_RULE_BY_KIND["dynamic_sized_tensors"].fix
+    dynamic = entry(failure_code("dynamic_sized_tensors"))["fix"]
     assert CLONE_WITH_BATCH_1 in dynamic and "set_shape(" not in dynamic
 
 
@@ -740,7 +739,7 @@ def test_unparseable_op_advice_never_offers_a_compiler_that_cannot_parse_it(
 
 def test_unparseable_op_advice_names_the_release_that_parses_it() -> None:
     """REVERSE_V2 version 3: 15.0 cannot parse it (compiler-logs/13), 16.0 can."""
-    from tflite_builder import OpSpec, TensorSpec, build_model
+    from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
     from coralcheck.api import check
 
@@ -781,7 +780,7 @@ def test_unparseable_op_advice_names_the_release_that_parses_it() -> None:
 def test_c032_offers_a_newer_compiler_only_when_it_parses_the_op(
     message: str, compiler: str | None, offered: str | None
 ) -> None:
-    from coralcheck.checks.compiled import compiler_failure
+    from coralcheck.checks.compiler import compiler_failure
 
     fix = compiler_failure("op_version_not_found", message, None, compiler).fix
     if offered is None:
@@ -793,7 +792,7 @@ def test_c032_offers_a_newer_compiler_only_when_it_parses_the_op(
 
 
 def test_c038_says_use_16_only_to_older_compilers() -> None:
-    from coralcheck.checks.compiled import compiler_failure
+    from coralcheck.checks.compiler import compiler_failure
 
     message = "Edge TPU Compiler version 15.0.340273435"
     assert (

@@ -1,6 +1,6 @@
 """The bounded fuzzing run: mutated real models through the whole lint (load → rules →
-placement → every renderer), deterministic, about two minutes. The engine is tests/fuzzing.py;
-`benchmarks/fuzz_long.py --hours N` runs the same engine for hours.
+placement → every renderer), deterministic, about two minutes. The engine is
+tests/helpers/fuzzing.py; `benchmarks/fuzz_long.py --hours N` runs the same engine for hours.
 
 Invariant for every mutant: a report, or a `ModelError` whose message is one line naming the
 file; no other exception, at most 2 s, and (through the real CLI, for a sample) exit 0/1/2,
@@ -13,8 +13,8 @@ import random
 import re
 from pathlib import Path
 
-import fuzzing
 import pytest
+from helpers import fuzzing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

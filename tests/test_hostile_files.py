@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
-import fuzzing
 import pytest
 from conftest import CORPUS, FIXTURES, REPO, cli_env, run_cli
-from test_compiler_run import SLIM, YOLO8, fake_compiler  # noqa: F401  (a fixture)
-from tflite_builder import add_model, with_identifier
+from helpers import fuzzing
+from helpers.compiler import SLIM, YOLO8
+from helpers.tflite_builder import add_model, with_identifier
 
 from coralcheck.cli import main
 
@@ -202,10 +202,10 @@ def test_a_worker_killed_by_sigbus_is_that_models_error(
     import faulthandler
     import signal
 
-    from coralcheck.commands import lint
+    from coralcheck.commands import workers
     from coralcheck.model import reader
     from coralcheck.options import Options
-    from coralcheck.render import ModelFailure
+    from coralcheck.outcome import ModelFailure
 
     big, small = tmp_path / "big.tflite", tmp_path / "small.tflite"
     small.write_bytes(FLOAT_MODEL)
@@ -222,9 +222,9 @@ def test_a_worker_killed_by_sigbus_is_that_models_error(
     monkeypatch.setattr(reader, "parse", bus_error_under_the_reader)
     for jobs in ([(str(big), Options())], [(str(big), Options()), (str(small), Options())]):
         _large(big, FLOAT_MODEL)
-        results = lint.check_all(jobs)
+        results = workers.check_all(jobs)
         assert isinstance(results[0], ModelFailure)
-        expected = lint.WORKER_DIED if fault == "signal" else "empty file (0 bytes)"
+        expected = workers.WORKER_DIED if fault == "signal" else "empty file (0 bytes)"
         assert results[0].problem == expected
         assert all(not isinstance(r, ModelFailure) for r in results[1:])
 
@@ -244,7 +244,7 @@ def _truncate_and_restore(path: Path, data: bytes, large: bool, stop: threading.
 def test_a_model_truncated_again_and_again_while_linted(tmp_path: Path, large: bool) -> None:
     """Another process truncates and rewrites the model during the lint (was: 13 of 30 runs
     killed by SIGBUS, or BrokenProcessPool): every run exits 0/1/2, at most one error line."""
-    from hostile import fan_out
+    from helpers.hostile import fan_out
 
     data = fan_out(2_000)  # ~150 KB: the reader takes a while over it
     path = tmp_path / "m.tflite"
@@ -269,7 +269,7 @@ def test_a_model_truncated_again_and_again_while_linted(tmp_path: Path, large: b
 
 
 def test_compile_output_never_overwrites_the_users_compiled_model(
-    fake_compiler: Path,  # noqa: F811
+    fake_compiler: Path,
     tmp_path: Path,
 ) -> None:
     """`coralcheck DIR --compile --compile-output DIR` with x.tflite and x_edgetpu.tflite in
@@ -348,7 +348,7 @@ class Compile:
 
 @pytest.fixture
 def compile_with(
-    fake_compiler: Path,  # noqa: F811
+    fake_compiler: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -6,10 +6,14 @@ Each check runs in a fresh interpreter and looks at `sys.modules` when the proce
 
 from __future__ import annotations
 
+import ast
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import CLI_LISTING_MODULES, CORPUS, FIXTURES, run_listing_modules
+from conftest import CLI_LISTING_MODULES, CORPUS, FIXTURES, REPO, run_listing_modules
 
 HEAVY = ("tensorflow", "tflite_runtime", "ai_edge_litert", "keras")
 OPTIONAL = ("coralcheck.convert", "coralcheck.numeric")
@@ -90,9 +94,8 @@ def test_importing_the_package_is_cheap(tmp_path: Path) -> None:
 LEAN_OUT = ("rich", "dataclasses", "inspect", "numpy", "tflite", "flatbuffers")
 
 
-# Not sarif: it describes every rule (tool.driver.rules), so it builds the whole registry, whose
-# explanations come from the rule functions' docstrings (inspect).
-@pytest.mark.parametrize("fmt", ["text", "json", "markdown", "github", "junit"])
+# sarif too: it describes every rule (tool.driver.rules), from the rule functions' docstrings.
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown", "github", "junit", "sarif"])
 def test_piped_lint_imports_no_rich_dataclasses_or_numpy(tmp_path: Path, fmt: str) -> None:
     # One model: several are checked in worker processes, whose modules are not seen here.
     # stridedslice reads small constant tensors (its begin/end/strides) without numpy.
@@ -104,7 +107,7 @@ def test_piped_lint_imports_no_rich_dataclasses_or_numpy(tmp_path: Path, fmt: st
 
 
 def test_piped_lint_of_many_ops_imports_no_rich_dataclasses_or_numpy(tmp_path: Path) -> None:
-    from tflite_builder import OpSpec, TensorSpec, build_model
+    from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
     tensors = [TensorSpec("x", [1, 8, 8, 4], "INT8", scale=[0.1], zero_point=[0])]
     ops = []
@@ -144,3 +147,72 @@ def test_html_lint_imports_the_html_renderer_and_no_heavy_module(tmp_path: Path)
     assert code in (0, 1)
     assert {"coralcheck.render.html", "coralcheck.analyze.opgraph"} <= modules
     assert _forbidden(modules, HEAVY + OPTIONAL + ("dataclasses", "rich")) == []
+
+
+# --- lazy imports as a policy ------------------------------------------------------------------
+
+# The only modules that import coralcheck's own modules inside functions, and why: the entry
+# points whose start-up is measured, the renderer dispatch, and the optional extras. Everywhere
+# else imports sit at the top of the module (and heavy third-party packages inside functions:
+# ruff's TID253, pyproject.toml).
+LAZY_ENTRY_POINTS = {
+    "coralcheck/__init__.py": "importing the package is cheap: load() and check() load on use",
+    "coralcheck/cli.py": "--version and usage errors import nothing of the lint",
+    "coralcheck/api.py": "a source model's lint loads no compiled-model, pair or compiler code",
+    "coralcheck/render/__init__.py": "the renderer dispatch loads the one format asked for",
+    "coralcheck/commands/lint.py": "the statistics renderers and the baseline (hashlib) on use",
+    "coralcheck/commands/compare.py": "the [numeric] extra (numpy, LiteRT) only for --data",
+    "coralcheck/commands/quant.py": "the [numeric] extra",
+    "coralcheck/commands/convert.py": "the [convert] extra (numpy, TensorFlow in a child)",
+    "coralcheck/edgetpu/knowledge.py": "the rules data package, or rules/ in a source checkout",
+    "coralcheck/model/schema.py": "(coralcheck/model/ is split separately, issue 16's speed part)",
+}
+
+
+def _lazy_coralcheck_imports() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted((REPO / "coralcheck").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = {id(node) for node in tree.body}
+        for node in tree.body:  # `if TYPE_CHECKING:` blocks are module level
+            if isinstance(node, ast.If):
+                top |= {id(inner) for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top:
+                name = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                if name and name.startswith("coralcheck"):
+                    found.setdefault(path.relative_to(REPO).as_posix(), []).append(name)
+    return found
+
+
+def test_own_modules_are_imported_lazily_only_at_the_entry_points() -> None:
+    lazy = _lazy_coralcheck_imports()
+    assert "coralcheck/api.py" in lazy  # (the check reads function-local imports)
+    assert set(lazy) <= set(LAZY_ENTRY_POINTS), {
+        path: names for path, names in lazy.items() if path not in LAZY_ENTRY_POINTS
+    }
+
+
+def test_ruff_bans_module_level_imports_of_the_heavy_packages() -> None:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ruff"]
+    assert "TID" in config["lint"]["select"]
+    banned = config["lint"]["flake8-tidy-imports"]["banned-module-level-imports"]
+    assert {*HEAVY, "rich", "numpy"} <= set(banned)
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    snippet = "import numpy\n\n\ndef f():\n    import rich\n\n    return numpy, rich\n"
+    result = subprocess.run(
+        [ruff, "check", "--no-cache", "--stdin-filename", "coralcheck/new_module.py", "-"],
+        input=snippet,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 1
+    assert "TID253 `numpy` is banned at the module level" in result.stdout
+    assert "rich" not in result.stdout  # inside a function: allowed

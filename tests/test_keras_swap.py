@@ -13,7 +13,7 @@ from coralcheck.keras import normalize_swap, parse_swap, swap_activations, swap_
 @pytest.fixture(scope="module")
 def keras() -> Any:
     pytest.importorskip("tensorflow")
-    from keras_toys import keras_module
+    from helpers.keras_toys import keras_module
 
     return keras_module()
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, FIXTURES, REPO, run_cli
 
-from coralcheck.analyze.latency import device_names, latency_model
 from coralcheck.api import check
+from coralcheck.edgetpu.devices import device_names, latency_model
 from coralcheck.errors import UsageError
 from coralcheck.render import render
 

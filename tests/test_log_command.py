@@ -17,6 +17,7 @@ from conftest import CORPUS, REPO, run_cli
 from coralcheck.cli import main
 from coralcheck.commands import log as log_command
 from coralcheck.model import load
+from coralcheck.pipeline import log as log_pipeline
 from coralcheck.report import OpPlacement, Summary
 
 LOGS = REPO.parent / "shared" / "edgetpu" / "compiler-logs"
@@ -95,7 +96,7 @@ def test_comparison_with_a_hand_made_prediction(
     names = [op.log_name for op in load(model).main.operators]
     summary = summary_of(ops)
     monkeypatch.setattr(
-        log_command, "_predict", lambda path, runtime, compiler, *_: (summary, ops, names)
+        log_pipeline, "_predict", lambda path, runtime, compiler, *_: (summary, ops, names)
     )
     code, result = run_json(capsys, str(log), "--model", str(model))
     assert result["prediction_available"] is True
@@ -164,7 +165,7 @@ def test_model_must_be_readable_and_a_source(
 
 def test_by_type_counts_are_the_log_rows() -> None:
     log = log_command.read_log(str(need(CORPUS / "logs" / f"{YOLO8}_edgetpu.log")))
-    by_type, by_status = log_command.compare(log.rows, [], [])
+    by_type, by_status = log_pipeline.compare(log.rows, [], [])
     logged = Counter()
     for row in log.rows:
         logged[row.operator] += row.count
@@ -209,19 +210,19 @@ def test_console_output_with_several_subgraphs_implies_a() -> None:
         "Edge TPU Compiler version 15.0.340273435\nNumber of Edge TPU subgraphs: 3\n"
     )
     one = parse_log("Edge TPU Compiler version 15.0.340273435\nNumber of Edge TPU subgraphs: 1\n")
-    assert log_command.multiple_subgraphs(several, False) is True
-    assert log_command.multiple_subgraphs(one, False) is False
-    assert log_command.multiple_subgraphs(one, True) is True
+    assert log_pipeline.multiple_subgraphs(several, False) is True
+    assert log_pipeline.multiple_subgraphs(one, False) is False
+    assert log_pipeline.multiple_subgraphs(one, True) is True
 
 
 def test_the_prediction_is_for_the_build_the_log_names() -> None:
     from coralcheck.compiler.log import parse_log
-    from coralcheck.edgetpu.knowledge import target
+    from coralcheck.edgetpu.target import target
 
     log = parse_log("Edge TPU Compiler version 2.0.267685300\n")
-    version = log_command.target_version(log, None)
+    version = log_pipeline.target_version(log, None)
     assert target(version).release.name == "2.0.267685300"  # not the newest 2.0
-    assert log_command.target_version(log, "16.0") == "16.0"
+    assert log_pipeline.target_version(log, "16.0") == "16.0"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,7 +254,7 @@ def test_console_log_without_table_compares_the_totals(
     """Issue 11: without -s the log has no rows; no op may be reported as "logged 0"."""
     log = need(LOGS / NO_TABLE_LOG)
     prediction = hand_made(tpu, cpu)
-    monkeypatch.setattr(log_command, "_predict", lambda path, runtime, compiler, *_: prediction)
+    monkeypatch.setattr(log_pipeline, "_predict", lambda path, runtime, compiler, *_: prediction)
     code, result = run_json(capsys, str(log), "--model", "model.tflite")
     assert result["op_table"] == "absent" and result["by_status"] == []
     assert result["agrees"] is agrees and code == (0 if agrees else 1)
@@ -288,7 +289,7 @@ def test_a_cut_off_table_compares_only_the_listed_rows(
     names = [op.opcode for op in ops]
     summary = Summary(90, 39, 51, 1)
     monkeypatch.setattr(
-        log_command, "_predict", lambda path, runtime, compiler, *_: (summary, ops, names)
+        log_pipeline, "_predict", lambda path, runtime, compiler, *_: (summary, ops, names)
     )
     code, result = run_json(capsys, str(log), "--model", "model.tflite")
     assert result["op_table"] == "partial"
@@ -372,8 +373,8 @@ def test_console_output_of_corpus_pairs_agrees_where_the_op_log_does(tmp_path: P
                 segments,
             )
         )
-        by_op = log_command.log_report(str(oplog_path), oplog, source, None)
-        by_total = log_command.log_report(
+        by_op = log_pipeline.log_report(str(oplog_path), oplog, source, None)
+        by_total = log_pipeline.log_report(
             str(console), log_command.read_log(str(console)), source, None
         )
         assert by_total["op_table"] == "absent" and by_total["by_status"] == [], pair["pair_id"]

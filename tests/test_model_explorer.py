@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import CORPUS, FIXTURES
-from tflite_builder import OpSpec, SignatureSpec, TensorSpec, build_model
+from helpers.tflite_builder import OpSpec, SignatureSpec, TensorSpec, build_model
 
 import coralcheck
 from coralcheck.cli import main

@@ -12,24 +12,16 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
-from edgetpu_builder import CustomOptionsSpec, LayerSpec, custom_options, simple_package
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.pairs import MAPPED, pair_report, prediction, two_segment_pair, yolo
 
-from coralcheck.analyze.pair import (
-    compare_with_compiled,
-    diff_placements,
-    log_statuses,
-    log_vs_placement,
-    map_pair,
-)
+from coralcheck.analyze.logcompare import log_vs_placement
+from coralcheck.analyze.pair import diff_placements, log_statuses, map_pair
 from coralcheck.api import check_model
 from coralcheck.cli import main
 from coralcheck.compiler.log import parse_log
 from coralcheck.model import load
 from coralcheck.options import Options
-from coralcheck.report import ModelReport, OpPlacement, Summary
-
-MAPPED = "Mapped to Edge TPU"
+from coralcheck.pipeline.pair import compare_with_compiled
 
 
 def groundtruth() -> dict[str, dict]:
@@ -115,23 +107,6 @@ def test_bodypix_pair_is_usable_but_quantized_differently() -> None:
 # --- the diff, with hand-made predictions -------------------------------------------------------
 
 
-def yolo() -> tuple:
-    model = "models/goalbuddy/yolov8n_full_integer_quant"
-    if not (CORPUS / f"{model}.tflite").exists():
-        pytest.skip("the shared corpus is not here")
-    source = load(CORPUS / f"{model}.tflite")
-    compiled = load(CORPUS / f"{model}_edgetpu.tflite")
-    log = parse_log((CORPUS / "logs/goalbuddy/yolov8n_full_integer_quant_edgetpu.log").read_text())
-    return source, compiled, log
-
-
-def prediction(source, placements: list[str]) -> list[OpPlacement]:  # type: ignore[no-untyped-def]
-    return [
-        OpPlacement(op.index, op.opcode, op.version, p, MAPPED if p == "tpu" else "x", "why")
-        for op, p in zip(source.main.operators, placements, strict=True)
-    ]
-
-
 def test_diff_lists_exactly_the_disagreements() -> None:
     source, compiled, log = yolo()
     mapping = map_pair(source, compiled)
@@ -157,104 +132,12 @@ def test_diff_lists_exactly_the_disagreements() -> None:
     assert diff_placements(prediction(source, truth), mapping) == []
 
 
-def source_report(source, ops: list[OpPlacement]) -> ModelReport:  # type: ignore[no-untyped-def]
-    n = len(source.main.operators)
-    return ModelReport(source.path, "source", source.file_size, "16.0", Summary(n, 0, 0, 0), ops)
-
-
-def test_compare_fills_placement_diff_and_findings() -> None:
-    source, compiled, log = yolo()
-    truth = map_pair(source, compiled).placements
-    predicted = ["tpu"] * len(truth)  # an optimistic prediction: the CPU tail is missed
-    report = source_report(source, prediction(source, predicted))
-    compare_with_compiled(report, source, compiled, Options(), "pair", log)
-    assert report.compiled["placement"]["ops_cpu"] == truth.count("cpu")
-    assert report.compiled["pair"]["valid"] is True
-    assert [d["index"] for d in report.diff] == [i for i, p in enumerate(truth) if p == "cpu"]
-    (c021,) = [f for f in report.findings if f.code == "C021"]
-    assert f"{truth.count('cpu')} op(s)" in c021.message
-    assert "C022" not in [f.code for f in report.findings]
-
-
 def test_without_a_prediction_there_is_no_diff() -> None:
     source, compiled, _ = yolo()
-    report = source_report(source, [])
+    report = pair_report(source, [])
     compare_with_compiled(report, source, compiled, Options())
     assert report.diff is None
     assert report.compiled["placement"]["ops_tpu"] == 233
-
-
-def test_a_rejected_pair_gives_c020_and_no_diff() -> None:
-    (compiled, truth) = UNUSABLE[0] if UNUSABLE else pytest.skip("no corpus")
-    source = load(CORPUS / truth["source"])
-    report = source_report(source, prediction(source, ["tpu"] * len(source.main.operators)))
-    compare_with_compiled(report, source, load(CORPUS / compiled), Options())
-    assert report.diff is None and "placement" not in report.compiled
-    (c020,) = [f for f in report.findings if f.code == "C020"]
-    assert c020.severity == "error" and "was not compiled from this model" in c020.message
-
-
-# --- synthetic pairs ------------------------------------------------------------------------------
-
-
-def q(name: str, shape: tuple = (1, 4)) -> TensorSpec:
-    return TensorSpec(name, list(shape), "UINT8", scale=[0.5], zero_point=[128])
-
-
-def seg(inputs: list[str], outputs: list[str]) -> bytes:
-    pkg = simple_package([LayerSpec(n) for n in inputs], [LayerSpec(n) for n in outputs])
-    return custom_options(CustomOptionsSpec(pkg))
-
-
-EDGETPU = "CUSTOM:edgetpu-custom-op"
-
-
-def two_segment_pair(dead_op: bool = False, renamed_shape: bool = False) -> tuple:
-    """Source: MUL, ADD | RELU | ADD (+ a dead RELU); compiled: seg1, RELU, seg2."""
-    tensors = [q("in"), q("x"), q("a"), q("b"), q("out"), q("dead")]
-    ops = [
-        OpSpec("MUL", [0, 0], [1]),
-        OpSpec("ADD", [1, 1], [2]),
-        OpSpec("RELU", [2], [3]),
-        OpSpec("ADD", [3, 3], [4]),
-    ]
-    if dead_op:
-        ops.append(OpSpec("RELU", [1], [5]))
-    source = build_model(tensors=tensors, ops=ops, inputs=[0], outputs=[4])
-    out_shape = (1, 8) if renamed_shape else (1, 4)
-    compiled = build_model(
-        tensors=[q("in"), q("a"), q("b"), q("out", out_shape)],
-        ops=[
-            OpSpec(EDGETPU, [0], [1], custom_options=seg(["in"], ["a"])),
-            OpSpec("RELU", [1], [2]),
-            OpSpec(EDGETPU, [2], [3], custom_options=seg(["b"], ["out"])),
-        ],
-        inputs=[0],
-        outputs=[3],
-    )
-    return load(source), load(compiled)
-
-
-def test_two_segments_and_a_cpu_op_between() -> None:
-    source, compiled = two_segment_pair()
-    mapping = map_pair(source, compiled)
-    assert mapping.valid
-    assert mapping.placements == ["tpu", "tpu", "cpu", "tpu"]
-    assert mapping.segment_of == [1, 1, None, 2]
-    report = source_report(source, prediction(source, ["tpu", "tpu", "cpu", "tpu"]))
-    compare_with_compiled(report, source, compiled, Options())
-    assert report.diff == []
-    (c001,) = [f for f in report.findings if f.code == "C001"]
-    assert c001.op == 2 and c001.opcode == "RELU"  # the source op, not the compiled one
-
-
-def test_dead_source_ops_are_reported_unassigned() -> None:
-    source, compiled = two_segment_pair(dead_op=True)
-    report = source_report(source, [])
-    mapping = compare_with_compiled(report, source, compiled, Options())
-    assert mapping.valid and mapping.unassigned == [4]
-    (c023,) = [f for f in report.findings if f.code == "C023"]
-    assert c023.op == 4
 
 
 def test_a_changed_shape_rejects_the_pair() -> None:

@@ -1,13 +1,12 @@
 """The placement predictor: agreement with the real compiler on the shared corpus, the
 single-segment partitioning, version-aware op tables, MACs, memory and root causes.
 
-Models no converter emits are built with tests/tflite_builder.py through `Net` below (also used by
-tests/test_checks.py).
+Models no converter emits are built with tests/helpers/tflite_builder.py through `Net`
+(tests/helpers/nets.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import re
 import time
@@ -19,137 +18,31 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import CORPUS, FIXTURES
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.agreement import agreement
+from helpers.nets import Net
 
-from coralcheck.analyze import analyze
 from coralcheck.analyze.cost import op_macs
-from coralcheck.analyze.placement import (
+from coralcheck.analyze.placement import predict
+from coralcheck.analyze.verdicts import verdict
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS, READS_CONSTANT_DATA
+from coralcheck.edgetpu.opview import OpView, OpViews, op_signature
+from coralcheck.edgetpu.statuses import (
     DATA_TYPE,
-    MAPPED,
     MORE_THAN_ONE_SUBGRAPH,
     NOT_SUPPORTED,
     RANK,
     UNSPECIFIED,
     VERSION,
-    predict,
-    verdict,
 )
-from coralcheck.edgetpu.constraints import (
-    CHECKS,
-    READS_CONSTANT_DATA,
-    OpView,
-    OpViews,
-    op_signature,
-)
-from coralcheck.edgetpu.knowledge import target
+from coralcheck.edgetpu.statuses import MAPPED_STATUS as MAPPED
+from coralcheck.edgetpu.target import target
 from coralcheck.errors import UsageError
 from coralcheck.model import Model, Operator, Quantization, Subgraph, Tensor, load
 from coralcheck.options import Options
+from coralcheck.pipeline.source import analyze
 
-REPO = Path(__file__).resolve().parents[1]
 # The compiler's status for non-constant FULLY_CONNECTED parameters (google-coral/edgetpu#25).
 NOT_CONSTANT = "Filter, bias, or other param is not constant at compile-time"
-
-
-def _agreement_module() -> Any:
-    """benchmarks/compiler_agreement.py (the corpus mapping and comparison live there once)."""
-    path = REPO / "benchmarks" / "compiler_agreement.py"
-    spec = importlib.util.spec_from_file_location("compiler_agreement", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-agreement = _agreement_module()
-
-
-# --- a small builder for models no converter writes ------------------------------------------
-
-# Builtin options tables whose names are not the CamelCase of the op name.
-_OPTIONS_TYPES = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions"}
-
-
-class Net:
-    """A tiny model under construction: add tensors and ops, then `model()`."""
-
-    def __init__(self) -> None:
-        self.tensors: list[TensorSpec] = []
-        self.ops: list[OpSpec] = []
-        self.inputs: list[int] = []
-
-    def tensor(
-        self,
-        shape: list[int],
-        dtype: str = "INT8",
-        *,
-        name: str | None = None,
-        signature: list[int] | None = None,
-        variable: bool = False,
-    ) -> int:
-        quantized = dtype in ("INT8", "UINT8", "INT16")
-        self.tensors.append(
-            TensorSpec(
-                name or f"t{len(self.tensors)}",
-                shape,
-                dtype,
-                shape_signature=signature,
-                scale=[0.05] if quantized else None,
-                zero_point=[0] if quantized else None,
-                is_variable=variable,
-            )
-        )
-        return len(self.tensors) - 1
-
-    def input(self, shape: list[int], dtype: str = "INT8", **kw: Any) -> int:
-        index = self.tensor(shape, dtype, **kw)
-        self.inputs.append(index)
-        return index
-
-    def const(self, data: np.ndarray, *, name: str | None = None, zero_point: int = 0) -> int:
-        quantized = data.dtype in (np.int8, np.uint8)
-        self.tensors.append(
-            TensorSpec(
-                name or f"c{len(self.tensors)}",
-                data=data,
-                scale=[0.05] if quantized else None,
-                zero_point=[zero_point] if quantized else None,
-            )
-        )
-        return len(self.tensors) - 1
-
-    def op(
-        self,
-        opcode: str,
-        inputs: list[int],
-        shape: list[int],
-        dtype: str = "INT8",
-        options: dict[str, Any] | None = None,
-        version: int = 1,
-        outputs: int = 1,
-    ) -> int:
-        """Add an op producing `outputs` new tensors of `shape`; returns the first one."""
-        first = len(self.tensors)
-        outs = [self.tensor(shape, dtype) for _ in range(outputs)]
-        self.ops.append(
-            OpSpec(
-                opcode,
-                inputs,
-                outs,
-                options,
-                options_type=_OPTIONS_TYPES.get(opcode) if options else None,
-                version=version,
-            )
-        )
-        return first
-
-    def conv(self, x: int, shape: list[int], channels_in: int, kernel: int = 1) -> int:
-        w = self.const(np.ones((shape[-1], kernel, kernel, channels_in), np.int8))
-        b = self.const(np.zeros(shape[-1], np.int32))
-        return self.op("CONV_2D", [x, w, b], shape, options={"padding": "SAME"})
-
-    def model(self, outputs: list[int]) -> Model:
-        return load(build_model(self.tensors, self.ops, self.inputs, outputs))
 
 
 def placements(model: Model, compiler: str = "16.0") -> list[tuple[str, str]]:
@@ -854,7 +747,7 @@ def test_only_the_declared_constraints_read_constant_data() -> None:
     # What op signatures leave out (values, quantization) is read through OpView.values,
     # Tensor.quantization or the model: a constraint that does so must be in READS_CONSTANT_DATA.
     reads = re.compile(r"\.values\(|\.quantization|\.model\b|read_bytes|tensor_data")
-    for name, fn in CHECKS.items():
+    for name, fn in CONSTRAINT_CHECKS.items():
         source = inspect.getsource(fn)
         assert bool(reads.search(source)) == (name in READS_CONSTANT_DATA), name
 

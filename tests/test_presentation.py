@@ -10,16 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FIXTURES
-from test_placement import Net
-from test_render import MAPPED, clean, report_of, validate_report_json
-from tflite_builder import build_model
+from helpers.nets import Net
+from helpers.reports import MAPPED, clean, report_of, validate_report_json
+from helpers.tflite_builder import build_model
 
 from coralcheck.api import check
 from coralcheck.cli import main
-from coralcheck.config import Config, judge
+from coralcheck.config import Config
 from coralcheck.model import load
 from coralcheck.options import Options
-from coralcheck.render import Outcome, render
+from coralcheck.outcome import Outcome, judge
+from coralcheck.render import render
 from coralcheck.render.phrases import verdict_line, with_fix
 from coralcheck.report import Finding, OpPlacement, Summary
 

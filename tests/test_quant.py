@@ -1,7 +1,7 @@
 """`coralcheck quant`: the error of an int8 model against its float original.
 
 Metrics are checked on known vectors; the command on real conversions (the Keras toys of
-tests/keras_toys.py, and the fixture pair float32.tflite / demo_int8.tflite, converted from
+tests/helpers/keras_toys.py, and the fixture pair float32.tflite / demo_int8.tflite, converted from
 the same model); the printed formulas are executed and fed to the real interpreter.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FIXTURES, run_cli
+from helpers.keras_toys import CALIBRATION_SAMPLES, Toys, run_without_ml_libraries, toys
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from keras_toys import CALIBRATION_SAMPLES, Toys, run_without_ml_libraries, toys
 
 from coralcheck.cli import main
 from coralcheck.errors import UsageError

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import CORPUS, FIXTURES, manifest_entries
-from tflite_builder import (
+from helpers.tflite_builder import (
     OpCode,
     OpSpec,
     SignatureSpec,

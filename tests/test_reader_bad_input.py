@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tflite
 from conftest import FIXTURES, run_cli
-from tflite_builder import (
+from helpers.tflite_builder import (
     OpSpec,
     RawBuffer,
     SignatureSpec,

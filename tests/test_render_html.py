@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import jsonschema
-import numpy as np
 import pytest
 from conftest import CORPUS, FIXTURES, REPO
-from test_render import hostile, outcome_for, partly_mapped, report_of
-from tflite_builder import OpSpec, SignatureSpec, TensorSpec, build_model
+from helpers.hostile import hostile_tensor_model
+from helpers.reports import hostile, outcome_for, partly_mapped, report_of
+from helpers.tflite_builder import OpSpec, SignatureSpec, TensorSpec, build_model
 
 import coralcheck
 from coralcheck.cli import main
@@ -37,24 +37,6 @@ def lint(tmp_path: Path, model: Path, fmt: str, *extra: str) -> tuple[int, str]:
     out = tmp_path / f"report.{fmt}"
     code = main([str(model), "--format", fmt, "-o", str(out), "--isolated", *extra])
     return code, out.read_text(encoding="utf-8")
-
-
-def hostile_tensor_model(tmp_path: Path, name: str) -> Path:
-    """A FULLY_CONNECTED whose output tensor is called `name`; then an op the TPU cannot run."""
-    data = build_model(
-        tensors=[
-            TensorSpec("x", [1, 4], "INT8", scale=[0.5], zero_point=[0]),
-            TensorSpec("w", [2, 4], "INT8", data=np.ones((2, 4), np.int8), scale=[0.1]),
-            TensorSpec(name, [1, 2], "INT8", scale=[0.25], zero_point=[0]),
-            TensorSpec("y", [1, 2], "FLOAT32"),
-        ],
-        ops=[OpSpec("FULLY_CONNECTED", [0, 1, -1], [2]), OpSpec("DEQUANTIZE", [2], [3])],
-        inputs=[0],
-        outputs=[3],
-    )
-    path = tmp_path / "hostile.tflite"
-    path.write_bytes(data)
-    return path
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -127,7 +109,7 @@ def test_a_latency_estimate_is_shown_when_the_report_has_one() -> None:
 
 
 def test_one_section_per_model_and_the_failures(tmp_path: Path) -> None:
-    from coralcheck.render import ModelFailure
+    from coralcheck.outcome import ModelFailure
 
     report = report_of(partly_mapped("a.tflite"), partly_mapped("b.tflite"))
     failures = (ModelFailure("c.tflite", "not a TFLite model"),)

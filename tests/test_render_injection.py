@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck.cli import main
 
@@ -87,7 +87,7 @@ def test_a_model_named_like_a_workflow_command_starts_no_line(
 
 def test_statistics_start_no_workflow_command(tmp_path, capsys) -> None:
     path = _small_model(tmp_path, "m.tflite")
-    from coralcheck.render.phrases import no_workflow_commands
+    from coralcheck.render.escape import no_workflow_commands
 
     assert no_workflow_commands("a\n  ::error::x\n\x1b[1m::warning::y\n") == (
         "a\n  \\x3a:error::x\n\x1b[1m\\x3a:warning::y\n"

@@ -15,21 +15,12 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import CLI_LISTING_MODULES, FIXTURES, cli_env, run_listing_modules
-from test_render import ANSI, clean, hostile, outcome_for, partly_mapped, report_of
+from helpers.reports import ANSI, clean, hostile, outcome_for, partly_mapped, report_of
 
 from coralcheck.render import render
-from coralcheck.render.layout import (
-    Column,
-    Line,
-    cell_width,
-    colour,
-    plain,
-    plain_text,
-    styled,
-    table,
-    wrap,
-)
+from coralcheck.render.layout import Column, colour, plain, table
 from coralcheck.render.text import render_rules, render_statistics
+from coralcheck.render.wrap import Line, cell_width, plain_text, styled, wrap
 from coralcheck.report import Finding, IOTensor, ModelReport, OpPlacement, RootCause, Summary
 
 ESCAPE = re.compile(r"\x1b\[[0-9;]*m")

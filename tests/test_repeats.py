@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
-from test_render import sarif_validator, validate_report_json
+from helpers.reports import sarif_validator, validate_report_json
 
 from coralcheck import baseline
-from coralcheck.analyze import analyze
 from coralcheck.analyze.repeats import GROUP_FROM, SHOWN_PLACES, group_repeats
 from coralcheck.api import check
 from coralcheck.cli import main
 from coralcheck.model import load
 from coralcheck.options import Options
+from coralcheck.pipeline.source import analyze
 from coralcheck.report import Finding
 
 RANK5 = FIXTURES / "rank5_int8.tflite"  # RESHAPE to 5-D, MUL, ADD, RESHAPE back: 4 x S002
@@ -127,7 +127,7 @@ def test_a_baseline_written_before_grouping_knows_the_grouped_finding(
 @pytest.mark.tensorflow
 def test_keras_time_distributed_and_hard_swish_models_are_not_noisy(tmp_path: Path) -> None:
     """Issue 11: 8 identical S002 for one TimeDistributed layer; one A002 per HardSwish."""
-    from keras_toys import keras_module
+    from helpers.keras_toys import keras_module
 
     keras = keras_module()
     import numpy as np

@@ -1,16 +1,16 @@
 """Root causes as users act on them: the op a finding blames, the biggest wins, and what a fix
 is promised to bring (coralcheck/analyze/causes.py, analyze/placement.py rank_root_causes).
 
-Models are built with tests/tflite_builder.py (through `Net`), where a converter would not
+Models are built with tests/helpers/tflite_builder.py (through `Net`), where a converter would not
 write the case on its own or the real conversion is in tests/test_verdicts.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from test_checks import codes, found, report_of
-from test_placement import Net
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.findings import codes, found, source_report
+from helpers.nets import Net
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck.model import load
 from coralcheck.report import ModelReport
@@ -26,7 +26,7 @@ def float_island_model() -> ModelReport:
     q = net.op("QUANTIZE", [e], [1, 8, 8, 8])
     b = net.conv(q, [1, 8, 8, 8], 8)
     c = net.conv(b, [1, 8, 8, 8], 8)
-    return report_of(net.model([c]))
+    return source_report(net.model([c]))
 
 
 def test_a_float_island_is_blamed_on_its_float_op_not_its_dequantize() -> None:
@@ -56,7 +56,7 @@ def test_a_batch_larger_than_1_is_one_win_named_by_the_batch() -> None:
     flat = net.op("RESHAPE", [b, net.const(np.array([4, 512], np.int32))], [4, 512])
     w = net.const(np.ones((10, 512), np.int8))
     fc = net.op("FULLY_CONNECTED", [flat, w, -1], [4, 10])
-    report = report_of(net.model([fc]))
+    report = source_report(net.model([fc]))
     first = report.root_causes[0]
     assert "batch 4" in first.reason and "batch 1" in first.fix
     assert first.ops_recovered == len(report.ops)
@@ -72,7 +72,7 @@ def test_a_custom_op_is_never_promised_to_move_to_the_edge_tpu() -> None:
     net.ops.append(OpSpec("CUSTOM:MyPostProcess", [a], [net.tensor([1, 8, 8, 8])]))
     custom_out = len(net.tensors) - 1
     b = net.conv(custom_out, [1, 8, 8, 8], 8)
-    report = report_of(net.model([b]))
+    report = source_report(net.model([b]))
     (cause,) = [c for c in report.root_causes if c.opcode.startswith("CUSTOM:")]
     assert cause.ops_recovered == 1  # the conv after it, not the custom op itself
     assert "never runs on the Edge TPU" in cause.fix
@@ -93,7 +93,7 @@ def dispatch_model(stamp: bytes | None) -> bytes:
 def test_a_model_precompiled_for_a_phone_npu_is_named_and_fails(tmp_path) -> None:
     path = tmp_path / "simple_model_qualcomm_precompiled.tflite"
     path.write_bytes(dispatch_model(b"Qualcomm"))
-    report = report_of(load(path))
+    report = source_report(load(path))
     (o007,) = found(report, "O007")
     assert o007.severity == "error" and "'Qualcomm'" in o007.message
     assert "nothing in it can run on the Edge TPU" in o007.message
@@ -114,7 +114,7 @@ def test_foreign_accelerator_ops_are_recognised_without_a_stamp(tmp_path) -> Non
             inputs=[0],
             outputs=[1],
         )
-        report = report_of(load(data))
+        report = source_report(load(data))
         (o007,) = found(report, "O007")
         assert o007.opcode == f"CUSTOM:{code}" and "stamped" not in o007.message
     other = build_model(
@@ -126,7 +126,7 @@ def test_foreign_accelerator_ops_are_recognised_without_a_stamp(tmp_path) -> Non
         inputs=[0],
         outputs=[1],
     )
-    assert "O007" not in codes(report_of(load(other)))
+    assert "O007" not in codes(source_report(load(other)))
 
 
 def test_g004_a_cheap_tail_is_a_warning_and_g001_takes_over_above_the_share() -> None:
@@ -141,7 +141,7 @@ def test_g004_a_cheap_tail_is_a_warning_and_g001_takes_over_above_the_share() ->
             out = net.conv(g, [1, 8, 8, 64], 8, kernel=3)
         else:
             out = net.op("RESHAPE", [g, net.const(np.array([1, 512], np.int32))], [1, 512])
-        report = report_of(net.model([out]))
+        report = source_report(net.model([out]))
         assert ("G001" in codes(report)) is tail_is_conv
         assert ("G004" in codes(report)) is not tail_is_conv
         (finding,) = found(report, "G001" if tail_is_conv else "G004")
@@ -150,12 +150,13 @@ def test_g004_a_cheap_tail_is_a_warning_and_g001_takes_over_above_the_share() ->
 
 def test_the_mac_share_gate_of_a_model_without_macs_counts_ops() -> None:
     """No MACs and nothing on the Edge TPU: 0%, not 100% (a 5-D model of elementwise ops)."""
-    from coralcheck.config import Config, check_gates
+    from coralcheck.config import Config
+    from coralcheck.gates import check_gates
 
     net = Net()
     x = net.input([1, 2, 4, 8, 8])
     y = net.op("ADD", [x, x], [1, 2, 4, 8, 8])
-    report = report_of(net.model([y]))
+    report = source_report(net.model([y]))
     assert report.summary.macs_total == 0 and report.summary.ops_tpu == 0
     assert report.summary.tpu_mac_share == 0.0
     (gate,) = check_gates(report, Config(min_tpu_mac_share=0.5))
@@ -173,6 +174,6 @@ def test_a_float_quantize_inside_the_model_is_not_told_to_change_the_input_type(
     f = net.op("DEQUANTIZE", [a], [1, 8, 8, 8], "FLOAT32")
     q = net.op("QUANTIZE", [f], [1, 8, 8, 8])
     b = net.conv(q, [1, 8, 8, 8], 8)
-    report = report_of(net.model([b]))
+    report = source_report(net.model([b]))
     (quantize,) = [c for c in report.root_causes if c.opcode == "QUANTIZE"]
     assert "inference_input_type" not in quantize.fix and quantize.fix

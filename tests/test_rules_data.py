@@ -9,10 +9,11 @@ import re
 import pytest
 import tflite
 from conftest import REPO
-from test_placement import agreement
+from helpers.agreement import agreement
 
-from coralcheck.edgetpu.constraints import CHECKS
-from coralcheck.edgetpu.knowledge import knowledge, load_toml, parse_version, target
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS
+from coralcheck.edgetpu.knowledge import knowledge, load_toml, parse_version
+from coralcheck.edgetpu.target import target
 from coralcheck.model import load
 
 BUILTINS = {k for k, v in vars(tflite.BuiltinOperator).items() if isinstance(v, int)}
@@ -42,7 +43,7 @@ def _constraints():
 def test_every_constraint_names_a_check_and_says_where_it_comes_from() -> None:
     assert knowledge().common_constraints  # the row limit applies to every op
     for c in _constraints():
-        assert c.check in CHECKS, (c.op, c.check)
+        assert c.check in CONSTRAINT_CHECKS, (c.op, c.check)
         assert c.kind in ("documented", "inferred"), (c.op, c.check)
         assert c.effect in ("unmap", "note"), (c.op, c.check)
         assert c.text and c.source, (c.op, c.check)

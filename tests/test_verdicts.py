@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-import user_conversions as uc
 from conftest import CORPUS, FIXTURES
+from helpers import user_conversions as uc
 
 from coralcheck.analyze.cost import work
 from coralcheck.analyze.placement import predict
-from coralcheck.checks import all_rules
+from coralcheck.checks.catalogue import all_rules
 from coralcheck.cli import main
-from coralcheck.edgetpu.knowledge import knowledge, target
+from coralcheck.edgetpu.knowledge import knowledge
+from coralcheck.edgetpu.target import target
 from coralcheck.model import load
 from coralcheck.options import Options
 
@@ -210,7 +211,7 @@ class Case(NamedTuple):
     """One Keras model and converter recipe, with the exit code a Coral user expects."""
 
     name: str
-    build: Callable[[], Any]  # builds the Keras model (tests/user_conversions.py)
+    build: Callable[[], Any]  # builds the Keras model (tests/helpers/user_conversions.py)
     recipe: str
     exit_code: int
     why: str

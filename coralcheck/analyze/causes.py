@@ -18,27 +18,27 @@ named as the cause) and ranks each unit as one root cause, recovered by fixing a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from coralcheck.analyze.partition import partition, tpu_ops, unmap_boundary_quantizes
+from coralcheck.analyze.prediction import CauseUnit, Prediction
+from coralcheck.analyze.verdicts import FLOAT_TYPES, OpVerdict
 from coralcheck.edgetpu import layout
+from coralcheck.report import RootCause
+from coralcheck.wording import shape_text
 
 if TYPE_CHECKING:
-    from coralcheck.analyze.placement import Verdict
     from coralcheck.model.graph import Subgraph, Tensor
 
-FLOAT_TYPES = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
+_CUSTOM_OP_FIX = (
+    "A custom op never runs on the Edge TPU: replace it with builtin ops, or move it after the "
+    "last op that should run on the Edge TPU."
+)
+
+# Root causes whose recovery is computed exactly (one re-partition each); the rest are estimated.
+_EXACT_RECOVERY_BUDGET = 24
 _BOUNDARY = frozenset({"QUANTIZE", "DEQUANTIZE"})
 _EIGHT_BIT = frozenset({"INT8", "UINT8"})
-
-
-class CauseUnit(NamedTuple):
-    """Ops on the CPU for one reason that one change removes."""
-
-    kind: str  # "float-island" | "batch"
-    anchor: int  # the op reported as the cause
-    members: tuple[int, ...]  # every op the change brings back to being mappable, ascending
-    reason: str
-    fix: str
 
 
 def connected_groups(
@@ -84,7 +84,7 @@ def _is_float(t: Tensor) -> bool:
 
 
 def float_islands(
-    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[Verdict]
+    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[OpVerdict]
 ) -> list[CauseUnit]:
     """Groups of ops that compute in float inside an integer model, each with at least one
     compute op (not only the QUANTIZE/DEQUANTIZE of a float model input or output)."""
@@ -130,7 +130,7 @@ def _io(sg: Subgraph, i: int) -> list[int]:
 
 
 def batch_unit(
-    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[Verdict]
+    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[OpVerdict]
 ) -> CauseUnit | None:
     """The ops rejected only because a model input has a batch larger than 1: their named
     tensor has that batch as its first dimension and it is the only outer dimension above 1
@@ -161,7 +161,7 @@ def batch_unit(
     first = batched[0]
     consumers = sg.consumers[first.index]
     anchor = consumers[0] if consumers and consumers[0] in members else members[0]
-    shape = layout.shape_text(first.shape)
+    shape = shape_text(first.shape)
     return CauseUnit(
         kind="batch",
         anchor=anchor,
@@ -175,7 +175,7 @@ def batch_unit(
 
 
 def cause_units(
-    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[Verdict]
+    sg: Subgraph, rejected: Sequence[int], verdicts: Sequence[OpVerdict]
 ) -> list[CauseUnit]:
     """Every unit of ops that one change brings back (see the module docstring); an op belongs
     to at most one unit (the batch wins: it is the change that comes first)."""
@@ -190,3 +190,100 @@ def cause_units(
             units.append(island)
             taken.update(island.members)
     return units
+
+
+# --- ranking: what fixing each root cause alone brings back ---------------------------------
+
+
+def _recovered(
+    fixed: Sequence[int],
+    supported: list[bool],
+    preds,
+    p: Prediction,
+    sg: Subgraph,
+    quantizes: Sequence[int],
+) -> tuple[int, int]:
+    """Ops and MACs that would join the Edge TPU segment if the ops `fixed` could map."""
+    trial = list(supported)
+    for i in fixed:
+        trial[i] = True
+    first = min(fixed)
+    # Only ops from `first` on can change epoch (from op 0 on: everything, as its kind changes).
+    after = tpu_ops(trial, partition(trial, preds, first, p.epochs), p.multiple_subgraphs)
+    unmap_boundary_quantizes(sg, quantizes, trial, after)
+    on_tpu, macs = p.on_tpu, p.macs
+    ops = sum(after) - sum(on_tpu)
+    gained = sum(
+        m for m, now, before in zip(macs, after, on_tpu, strict=True) if now and not before
+    )
+    lost = sum(m for m, now, before in zip(macs, after, on_tpu, strict=True) if before and not now)
+    return max(ops, 0), max(gained - lost, 0)
+
+
+def _fix_here(sg: Subgraph, index: int, v: OpVerdict) -> str:
+    """The verdict's fix for op `index`: a constraint's `fix_inside` (rules/ops.toml) instead
+    when the op's data input is not a model input (e.g. a float QUANTIZE after a float island,
+    where an integer inference_input_type changes nothing). Verdicts are shared by op
+    signature, which does not say where in the graph an op is; this does."""
+    inside = v.constraint.params.get("fix_inside") if v.constraint is not None else None
+    if inside:
+        inputs = sg.operators[index].inputs
+        if inputs and inputs[0] not in sg.inputs:
+            return str(inside)
+    return v.fix
+
+
+def rank_root_causes(
+    sg: Subgraph, p: Prediction, preds, output_quantizes: Sequence[int] = ()
+) -> list[RootCause]:
+    """Every op on the CPU on its own account, ranked by what fixing it alone would bring back.
+
+    A cause unit (`analyze.causes`: a float island, a batch larger than 1) is one root cause,
+    named by its anchor and recovered by fixing all its members. A custom op is never promised
+    to move to the Edge TPU: what replacing it brings back counts the ops after it only.
+    """
+    if not p.rejected:
+        return []
+    units = {unit.anchor: unit for unit in p.units}
+    in_unit = {i for unit in p.units for i in unit.members}
+    causes = [i for i in p.rejected if i in units or i not in in_unit]
+    supported = [v.supported for v in p.verdicts]
+    blamed: dict[int, list[int]] = {}
+    for placement in p.ops:
+        if placement.blamed_on is not None:
+            blamed.setdefault(placement.blamed_on, []).append(placement.index)
+    # Exact recovery for the most promising causes (most ops blamed on them); the others are
+    # estimated as themselves plus what is blamed on them.
+    by_promise = sorted(causes, key=lambda i: (-len(blamed.get(i, ())), i))
+    exact = set(by_promise[:_EXACT_RECOVERY_BUDGET])
+    result = []
+    for i in causes:
+        unit = units.get(i)
+        fixed = unit.members if unit is not None else (i,)
+        if i in exact:
+            ops, macs = _recovered(fixed, supported, preds, p, sg, output_quantizes)
+        else:
+            ops = len(fixed) + len(blamed.get(i, ()))
+            macs = sum(p.macs[j] for j in (*fixed, *blamed.get(i, ())))
+        v = p.verdicts[i]
+        if unit is not None:
+            reason, fix = unit.reason, unit.fix
+        else:
+            reason, fix = v.reason, _fix_here(sg, i, v)
+        if sg.operators[i].is_custom:
+            ops, macs = max(ops - 1, 0), max(macs - p.macs[i], 0)
+            fix = fix or _CUSTOM_OP_FIX
+        result.append(
+            RootCause(
+                op=i,
+                opcode=sg.operators[i].opcode,
+                status=v.status,
+                reason=reason,
+                ops_recovered=ops,
+                macs_recovered=macs,
+                fix=fix,
+            )
+        )
+    blocked = {i: len(v) for i, v in blamed.items()}
+    result.sort(key=lambda r: (-r.ops_recovered, -r.macs_recovered, -blocked.get(r.op, 0), r.op))
+    return result

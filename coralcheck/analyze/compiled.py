@@ -1,13 +1,15 @@
 """Inspect a compiled model (`*_edgetpu.tflite`): what really runs on the Edge TPU and the CPU.
 
-`inspect_compiled(model, options)` gives a `ModelReport` with `kind="compiled"`: `ops` are the
-operators of the compiled main subgraph, each `edgetpu-custom-op` segment placed "tpu" and every
-other op "cpu"; the summary counts a whole segment as one op (the ops inside a segment are not
-recorded in the file: pair it with its source, `--compiled`, to count them). Findings are the
-C001–C009 rules of `coralcheck.checks.compiled`.
+`compiled_placements(model, segments)`: the operators of the compiled main subgraph, each
+`edgetpu-custom-op` segment placed "tpu" and every other op "cpu" (the ops inside a segment are
+not recorded in the file: pair it with its source, `--compiled`, to count them).
+`coralcheck.pipeline.compiled.inspect_compiled` makes the report of a compiled model from them.
 
-`ModelReport.compiled` (also produced in pair and `--compile` mode, see
-`coralcheck.analyze.pair`) is a JSON-ready dict:
+`executable_problems(segment)` and `binding_problems(model, segment)` say why the runtime would
+reject a segment (rules C006, C007).
+
+`compiled_facts(...)` is `ModelReport.compiled` (also produced in pair and `--compile` mode, see
+`coralcheck.pipeline.pair`), a JSON-ready dict:
 
 - `path`: the compiled file; `origin`: "inspect" | "pair" | "compiler".
 - `description`: the TFLite description (a hint of the producing tool, not a version).
@@ -42,23 +44,37 @@ C001–C009 rules of `coralcheck.checks.compiled`.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
-from coralcheck.checks.compiled import COMPILED_MODEL_RULES, CompiledContext
-from coralcheck.model.edgetpu import Executable, Layer, Segment, decode_segments
-from coralcheck.model.graph import Model, Subgraph
+from coralcheck.edgetpu.statuses import MAPPED_STATUS
+from coralcheck.model.edgetpu import (
+    EXECUTION_ONLY,
+    PARAMETER_CACHING,
+    STAND_ALONE,
+    Executable,
+    Layer,
+    Segment,
+)
+from coralcheck.model.graph import Model, Subgraph, Tensor
 from coralcheck.options import Options
-from coralcheck.report import Finding, Memory, ModelReport, OpPlacement, Summary
+from coralcheck.report import Memory, OpPlacement
 
 # No clock is stored in a compiled model; 500 MHz is the commonly quoted Edge TPU clock
 # (facts.md §7: matches 4 TOPS on a 64x64 MAC array; not confirmed by Coral).
 ASSUMED_CLOCK_MHZ = 500
 
 EDGETPU_OPCODE = "CUSTOM:edgetpu-custom-op"
-MAPPED_STATUS = "Mapped to Edge TPU"
 # The compiler's status for an op left on the CPU is not stored in the compiled file.
 CPU_STATUS_UNKNOWN = "not mapped (reason unknown)"
+
+
+# TFLite tensor type → the executable layer data type the compiler writes for it.
+_LAYER_TYPE_OF_DTYPE = {"UINT8": 0, "UINT16": 1, "INT32": 2, "FLOAT16": 4, "FLOAT32": 5, "INT8": 8}
+_LAYER_TYPE_OF_DTYPE["INT16"] = 9
+# Zero-point shift of signed layer types (the runtime flips the sign bit).
+_SIGNED_ZERO_POINT_SHIFT = {8: 128, 9: 32768}
 
 
 def token_text(token: int) -> str:
@@ -271,10 +287,100 @@ def compiled_facts(
     }
 
 
-def compiled_findings(model: Model, segments: list[Segment], options: Options) -> list[Finding]:
-    """The C001–C009 findings of a compiled model."""
-    ctx = CompiledContext(model, segments, options, cpu_ops_between_segments(model.main))
-    return [finding for rule in COMPILED_MODEL_RULES for finding in rule(ctx)]
+# --- what the runtime would reject (C006, C007) ---------------------------------------------
+
+
+def executable_problems(seg: Segment) -> list[str]:
+    """Why the runtime would reject a segment's packages (libedgetpu package_registry.cc)."""
+    problems = []
+    for pkg_no, pkg in enumerate(seg.packages):
+        where = f"package {pkg_no}"
+        execs = pkg.executables
+        if not execs:
+            problems.append(f"{where} has no executable")
+            continue
+        if pkg.virtual_chip_id == -1:
+            problems.append(f"{where} is a multi-chip package (virtual_chip_id -1)")
+        if pkg.layout != "legacy":
+            types = sorted(e.type for e in execs)
+            legal = (
+                len(execs) == 1,
+                types == [PARAMETER_CACHING, EXECUTION_ONLY],
+                types == [STAND_ALONE, PARAMETER_CACHING, EXECUTION_ONLY],
+            )
+            if not any(legal):
+                names = "+".join(e.type_name for e in execs)
+                problems.append(f"{where} has an executable set the runtime rejects ({names})")
+        for exec_no, e in enumerate(execs):
+            if e.batch_size < 1:
+                problems.append(f"{where} executable {exec_no} has batch size {e.batch_size}")
+    return problems
+
+
+def _layer_problem(layer: Layer, tensor: Tensor) -> str | None:
+    """How a TPU-side layer disagrees with the TFLite tensor bound to it; None if it agrees."""
+    if layer.name != tensor.name:
+        return f"layer {layer.name!r} is bound to tensor {tensor.name!r}"
+    expected_type = _LAYER_TYPE_OF_DTYPE.get(tensor.dtype)
+    if expected_type is not None and layer.data_type != expected_type:
+        return f"{tensor.name!r}: layer type {layer.data_type_name} for a {tensor.dtype} tensor"
+    elem = layer.element_bytes
+    if elem is not None and tensor.nbytes:
+        layer_bytes = max(layer.y_dim, 1) * max(layer.x_dim, 1) * max(layer.z_dim, 1) * elem
+        batch = tensor.shape[0] if len(tensor.shape) > 1 and tensor.shape[0] > 0 else 1
+        if tensor.nbytes not in (layer_bytes, layer_bytes * batch):
+            return (
+                f"{tensor.name!r}: the layer holds {layer_bytes} bytes, the tensor {tensor.nbytes}"
+            )
+    q = tensor.quantization
+    if q is not None and len(q.scale) == 1 and layer.scale is not None:
+        if not math.isclose(layer.scale, q.scale[0], rel_tol=1e-6, abs_tol=1e-12):
+            return f"{tensor.name!r}: layer scale {layer.scale:g}, tensor scale {q.scale[0]:g}"
+        if len(q.zero_point) == 1 and layer.zero_point is not None:
+            shift = _SIGNED_ZERO_POINT_SHIFT.get(layer.data_type, 0)
+            if layer.zero_point != q.zero_point[0] + shift:
+                return (
+                    f"{tensor.name!r}: layer zero point {layer.zero_point}, expected "
+                    f"{q.zero_point[0] + shift} for tensor zero point {q.zero_point[0]}"
+                )
+    return None
+
+
+def binding_problems(model: Model, seg: Segment) -> list[str]:
+    """Where the main executable's I/O layers disagree with the custom op's tensors.
+
+    Layers bind to the node's inputs and outputs by position; `*_variable_output` output layers
+    are variable-tensor write-backs and must name a variable input (libedgetpu custom_op.cc).
+    """
+    if seg.legacy:  # legacy layer slots 6-8 do not follow the current schema
+        return []
+    main = seg.package.main_executable()
+    if main is None:
+        return []
+    sg = model.subgraphs[seg.subgraph]
+    op = sg.operators[seg.op_index]
+    inputs = sg.op_inputs(op)
+    outputs = sg.op_outputs(op)
+    problems = []
+    plain_outputs = [layer for layer in main.output_layers if not layer.is_variable_output]
+    for role, layers, tensors in (
+        ("input", main.input_layers, inputs),
+        ("output", plain_outputs, outputs),
+    ):
+        if len(layers) != len(tensors):
+            problems.append(f"{len(layers)} {role} layers for {len(tensors)} {role} tensors")
+            continue
+        for layer, tensor in zip(layers, tensors, strict=True):
+            problem = _layer_problem(layer, tensor)
+            if problem:
+                problems.append(problem)
+    variable_inputs = {t.name for t in inputs if t.is_variable}
+    for layer in main.output_layers:
+        if layer.is_variable_output:
+            state = layer.name.removesuffix("_variable_output")
+            if state not in variable_inputs and state not in {t.name for t in inputs}:
+                problems.append(f"{layer.name!r} writes back a tensor that is not an input")
+    return problems
 
 
 def compiled_memory(segments: list[Segment]) -> Memory:
@@ -284,51 +390,10 @@ def compiled_memory(segments: list[Segment]) -> Memory:
     return Memory(on_chip + off_chip, on_chip, on_chip, off_chip, source="compiled")
 
 
-def inspect_compiled(model: Model, options: Options) -> ModelReport:
-    """The report of a compiled model on its own (see the module docstring)."""
-    from coralcheck.analyze import io_tensors, op_histogram
-    from coralcheck.analyze.latency import estimate_compiled
-    from coralcheck.checks.compiled import no_latency_estimate
-    from coralcheck.checks.graph import identifier_findings
-
-    segments = decode_segments(model)
-    ops = compiled_placements(model, segments)
-    tpu = sum(1 for p in ops if p.placement == "tpu")
-    findings = compiled_findings(model, segments, options)
-    estimate = estimate_compiled(model, segments, options)
-    if estimate is None and segments:
-        findings.extend(no_latency_estimate(CompiledContext(model, segments, options)))
-    latency, latency_detail = estimate if estimate is not None else (None, None)
-    return ModelReport(
-        path=model.path,
-        kind="compiled",
-        file_size=model.file_size,
-        compiler_version=options.compiler_version,
-        summary=Summary(
-            ops_total=len(ops),
-            ops_tpu=tpu,
-            ops_cpu=len(ops) - tpu,
-            tpu_segments=sum(1 for s in segments if s.subgraph == model.main.index),
-        ),
-        ops=ops,
-        findings=[*identifier_findings(model), *findings],
-        io=io_tensors(model),
-        memory=compiled_memory(segments),
-        op_histogram=op_histogram(model),
-        subgraphs=len(model.subgraphs),
-        compiled=compiled_facts(model, segments, options),
-        latency=latency,
-        latency_detail=latency_detail,
-    )
-
-
 __all__ = [
     "ASSUMED_CLOCK_MHZ",
     "CPU_STATUS_UNKNOWN",
-    "MAPPED_STATUS",
     "compiled_facts",
-    "compiled_findings",
     "compiled_placements",
     "cpu_ops_between_segments",
-    "inspect_compiled",
 ]

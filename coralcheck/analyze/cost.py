@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from coralcheck.edgetpu.constraints import OpView
+from coralcheck.edgetpu.opview import OpView
 
 
 def op_macs(view: OpView) -> int:

@@ -15,7 +15,7 @@ The model (rules/devices.toml holds every coefficient and where it comes from):
 The coefficients were fitted to published latencies (../shared/latency/ground_truth.csv) and are
 checked on held-out models by benchmarks/latency_agreement.py; the estimate's range is the
 held-out error of the device plus the CPU spread. Three entry points fill `ModelReport.latency`
-and `.latency_detail`:
+and `.latency_detail` (the last two in coralcheck.analyze.latency_compiled):
 
 - `estimate_source(model, prediction, memory, options)`: a source model, from the prediction;
 - `estimate_pair(model, compiled, mapping, options)`: a source model with its compiled twin
@@ -29,315 +29,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
-from coralcheck.analyze.cost import op_macs
-from coralcheck.edgetpu.constraints import OpView, OpViews
-from coralcheck.errors import UsageError
+from coralcheck.analyze.latency_costs import (
+    FEW_CHANNELS,
+    PlannedSegment,
+    cpu_op_ms,
+    few_channel_conv,
+    predicted_segments,
+    tpu_op_ms,
+)
+from coralcheck.edgetpu.devices import Device, LatencyModel, check_clock, device, latency_model
 from coralcheck.options import DEFAULT_CLOCK, DEFAULT_DEVICE
-from coralcheck.report import Latency, LatencyDetail, LatencySegment, Memory, TpuSegment
+from coralcheck.report import Latency, LatencyDetail, LatencySegment, Memory
 
 if TYPE_CHECKING:
-    from coralcheck.analyze.pair import PairMapping
-    from coralcheck.analyze.placement import Prediction
-    from coralcheck.model.edgetpu import Segment
-    from coralcheck.model.graph import Model, Subgraph
+    from coralcheck.analyze.prediction import Prediction
+    from coralcheck.model.graph import Model
     from coralcheck.options import Options
 
-CLOCKS = ("max", "std")
 PARTS = ("compute", "streaming", "io", "cpu")  # `Latency.dominant` values, in report order
 
-# MAC ops: (input position of the filter, axis of its output channels, axis of its input
-# channels); None: no channel padding is known (the MACs count as they are).
-_MAC_OPS: dict[str, tuple[int, int, int] | None] = {
-    "CONV_2D": (1, 0, -1),
-    "FULLY_CONNECTED": (1, 0, -1),
-    "TRANSPOSE_CONV": (1, 0, -1),
-    "CONV_3D": None,
-    "BATCH_MATMUL": None,
-    "LSTM": None,
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": None,
-}
-_DEPTHWISE = "DEPTHWISE_CONV_2D"
-
-
-class Device(NamedTuple):
-    """A Coral device as the latency model sees it (rules/devices.toml [device.NAME])."""
-
-    name: str
-    description: str
-    link: str
-    invoke_ms: float
-    link_mb_per_s: float
-    relative_error: float  # held-out error of the Edge TPU part (the range's half-width)
-    host: str
-    cpu_scale: float
-    cpu_low: float
-    cpu_high: float
-
-    def transfer_ms(self, nbytes: float) -> float:
-        """Milliseconds to move `nbytes` over the link (1 MB = 10^6 bytes)."""
-        return nbytes / (self.link_mb_per_s * 1e3)
-
-
-class LatencyModel(NamedTuple):
-    """rules/devices.toml, read: devices, Edge TPU coefficients and CPU rates."""
-
-    devices: dict[str, Device]
-    clock_mhz: dict[str, float]
-    ms_per_work: dict[str, float]  # kind of `tpu_op_work` -> ms at 500 MHz per unit of work
-    granularity: int
-    free_ops: frozenset[str]
-    compiler_cycles_scale: float
-    near_cache_share: float
-    cpu_conv_ns_per_mac: float
-    cpu_depthwise_ns_per_mac: float
-    cpu_op_us: float
-    cpu_ns_per_element: dict[str, float]
-    cpu_runtime_factor: float  # the Edge TPU runtime's TFLite against today's LiteRT
-    cpu_runtime_range: tuple[float, float]
-
-
-@cache
-def latency_model() -> LatencyModel:
-    """The latency model's data, read once (see the module docstring)."""
-    from coralcheck.edgetpu.knowledge import load_toml
-
-    data = load_toml("devices.toml")
-    tpu, cpu, hosts = data["tpu"], data["cpu"], data["host"]
-    devices = {}
-    for name, d in data["device"].items():
-        host = hosts[d["host"]]
-        devices[name] = Device(
-            name=name,
-            description=d["description"],
-            link=d["link"],
-            invoke_ms=float(d["invoke_ms"]),
-            link_mb_per_s=float(d["link_mb_per_s"]),
-            relative_error=float(d["relative_error"]),
-            host=host["description"],
-            cpu_scale=float(host["scale"]),
-            cpu_low=float(host["low"]),
-            cpu_high=float(host["high"]),
-        )
-    return LatencyModel(
-        devices=devices,
-        clock_mhz={k: float(v) for k, v in tpu["clock_mhz"].items()},
-        ms_per_work={
-            "conv": float(tpu["conv_ms_per_gmac"]),
-            "depthwise": float(tpu["depthwise_ms_per_gmac"]),
-            "elementwise": float(tpu["elementwise_ms_per_melement"]),
-            "free": 0.0,
-        },
-        granularity=int(tpu["channel_granularity"]),
-        free_ops=frozenset(tpu["free_ops"]),
-        compiler_cycles_scale=float(tpu["compiler_cycles_scale"]),
-        near_cache_share=float(tpu["near_cache_share"]),
-        cpu_conv_ns_per_mac=float(cpu["conv_ns_per_mac"]),
-        cpu_depthwise_ns_per_mac=float(cpu["depthwise_ns_per_mac"]),
-        cpu_op_us=float(cpu["op_us"]),
-        cpu_ns_per_element={k: float(v) for k, v in cpu["ns_per_element"].items()},
-        cpu_runtime_factor=float(cpu["runtime_factor"]),
-        cpu_runtime_range=(
-            float(cpu["runtime_factor_range"][0]),
-            float(cpu["runtime_factor_range"][1]),
-        ),
-    )
-
-
-def device_names() -> list[str]:
-    """Every device name `--device` accepts, in the data file's order."""
-    return list(latency_model().devices)
-
-
-def device(name: str, where: str = "--device") -> Device:
-    """The device called `name`; an unknown name is a usage error listing the valid ones."""
-    found = latency_model().devices.get(name)
-    if found is None:
-        raise UsageError(where, f"unknown device {name!r} (valid: {', '.join(device_names())})")
-    return found
-
-
-def check_clock(name: str, where: str = "--clock") -> str:
-    """`name` if it is a clock of `CLOCKS`; else a usage error listing them."""
-    if name not in CLOCKS:
-        raise UsageError(where, f"unknown clock {name!r} (valid: {', '.join(CLOCKS)})")
-    return name
-
-
-# --- per-op costs -------------------------------------------------------------------------------
-
-
-def _padded(channels: int, granularity: int) -> float:
-    """How much a dimension of `channels` grows when padded to the array's granularity."""
-    if channels <= 0:
-        return 1.0
-    return math.ceil(channels / granularity) * granularity / channels
-
-
-def channel_padding(view: OpView, granularity: int) -> float:
-    """The factor by which padding the input and output channels grows an op's MACs."""
-    opcode = view.op.opcode
-    if opcode == _DEPTHWISE:
-        weights = view.input(1)
-        return _padded(weights.shape[-1], granularity) if weights and weights.shape else 1.0
-    where = _MAC_OPS.get(opcode)
-    if where is None:
-        return 1.0
-    position, out_axis, in_axis = where
-    weights = view.input(position)
-    if weights is None or len(weights.shape) < 2:
-        return 1.0
-    shape = weights.shape
-    return _padded(shape[out_axis], granularity) * _padded(shape[in_axis], granularity)
-
-
-def _elements(tensors: Iterable[Any]) -> int:
-    return sum(t.num_elements for t in tensors)
-
-
-def tpu_op_work(view: OpView, macs: int, lm: LatencyModel) -> tuple[str, float]:
-    """An op's work on the Edge TPU by kind: ("conv" | "depthwise", billions of MACs with the
-    channels padded), ("elementwise", millions of output elements) or ("free", 0)."""
-    opcode = view.op.opcode
-    if opcode in lm.free_ops:
-        return "free", 0.0
-    if opcode in _MAC_OPS:
-        return "conv", macs * channel_padding(view, lm.granularity) * 1e-9
-    if opcode == _DEPTHWISE:
-        return "depthwise", macs * channel_padding(view, lm.granularity) * 1e-9
-    return "elementwise", _elements(view.outputs) * 1e-6
-
-
-def tpu_op_ms(view: OpView, macs: int, lm: LatencyModel) -> float:
-    """Edge TPU compute of one op at 500 MHz: its work times its kind's coefficient."""
-    kind, work = tpu_op_work(view, macs, lm)
-    return work * lm.ms_per_work[kind]
-
-
-def cpu_op_ms(view: OpView, macs: int, lm: LatencyModel) -> float:
-    """Cost of one op on the reference host CPU with today's LiteRT (before the device's host
-    factor and the Edge TPU runtime's `cpu_runtime_factor`)."""
-    opcode = view.op.opcode
-    if opcode in _MAC_OPS and macs:
-        work = macs * lm.cpu_conv_ns_per_mac
-    elif opcode == _DEPTHWISE and macs:
-        work = macs * lm.cpu_depthwise_ns_per_mac
-    else:
-        rates = lm.cpu_ns_per_element
-        rate = rates.get(opcode, rates["default"])
-        work = rate * (_elements(view.activations)) if rate else 0.0
-    return lm.cpu_op_us * 1e-3 + work * 1e-6
-
-
-# --- segments -------------------------------------------------------------------------------------
-
-
-class PlannedSegment(NamedTuple):
-    """An Edge TPU segment to cost: its ops (source op indices), boundary bytes, streamed bytes."""
-
-    ops: list[int] | None
-    input_bytes: int
-    output_bytes: int
-    streamed_bytes: int
-    compiler_cycles: int | None = None
-
-
-def boundary_bytes(sg: Subgraph, members: Sequence[int]) -> tuple[int, int]:
-    """Bytes of the tensors that cross into and out of a set of ops: what a segment made of
-    them sends and receives over the link (constants stay on the device). Found from the ops
-    outside the set and the graph's inputs and outputs (usually far fewer than the members)."""
-    tensors = sg.tensors
-    if len(members) == len(sg.operators):  # the whole graph: its inputs and outputs
-        return (
-            sum(tensors[i].nbytes for i in sg.inputs if i >= 0),
-            sum(tensors[i].nbytes for i in sg.outputs if i >= 0),
-        )
-    inside = set(members)
-    producers, consumers = sg.producers, sg.consumers
-    into = {t for t in sg.inputs if t >= 0 and any(c in inside for c in consumers[t])}
-    out = {t for t in sg.outputs if t >= 0 and producers[t] in inside}
-    for op in sg.operators:
-        if op.index in inside:
-            continue
-        out.update(t for t in op.inputs if t >= 0 and producers[t] in inside)
-        into.update(t for t in op.outputs if t >= 0 and any(c in inside for c in consumers[t]))
-    return sum(tensors[t].nbytes for t in into), sum(tensors[t].nbytes for t in out)
-
-
-def predicted_segments(
-    model: Model, segments: Sequence[TpuSegment], memory: Memory
-) -> list[PlannedSegment]:
-    """The predicted Edge TPU segments (`Prediction.segments`: one, or several with `-a`), each
-    with its boundary and streamed bytes. Each segment is one invocation whose inputs and outputs
-    cross the link: a CPU op between two segments costs a round trip. Streamed bytes are the
-    memory estimate's off-chip bytes, shared between segments by their number of ops."""
-    total = sum(len(seg.ops) for seg in segments)
-    planned = []
-    for seg in segments:
-        group = list(seg.ops)
-        in_bytes, out_bytes = boundary_bytes(model.main, group)
-        streamed = round(memory.off_chip_bytes * len(group) / total) if total else 0
-        planned.append(PlannedSegment(group, in_bytes, out_bytes, streamed))
-    return planned
-
-
-def _op_bytes(sg: Subgraph, indices: Iterable[int]) -> int:
-    return sum(sg.tensors[t].nbytes for t in indices if t >= 0)
-
-
-def compiled_segments(compiled: Model, segments: Sequence[Segment]) -> list[PlannedSegment]:
-    """The segments of a compiled model (main subgraph), with what its executables record."""
-    from coralcheck.analyze.compiled import segment_parameter_bytes
-
-    sg = compiled.main
-    planned = []
-    for seg in segments:
-        if seg.subgraph != sg.index:
-            continue
-        op = sg.operators[seg.op_index]
-        main = seg.package.main_executable()
-        cycles = main.estimated_cycles if main is not None else 0
-        planned.append(
-            PlannedSegment(
-                ops=None,
-                input_bytes=_op_bytes(sg, op.inputs),
-                output_bytes=_op_bytes(sg, op.outputs),
-                streamed_bytes=segment_parameter_bytes(seg)[1] or 0,
-                compiler_cycles=cycles or None,
-            )
-        )
-    return planned
-
-
 # --- the estimate ---------------------------------------------------------------------------------
-
-
-def op_costs(
-    views: Sequence[OpView], macs: Sequence[int], lm: LatencyModel
-) -> tuple[list[float], list[float]]:
-    """Both costs of every op, (Edge TPU ms at 500 MHz, host CPU nominal ms): which one applies
-    depends on where the op runs."""
-    tpu = [tpu_op_ms(v, m, lm) for v, m in zip(views, macs, strict=True)]
-    cpu = [cpu_op_ms(v, m, lm) for v, m in zip(views, macs, strict=True)]
-    return tpu, cpu
-
-
-# Convolutions with this many input and output channels or fewer: the compiler's own cycle
-# estimates for them are 4x to 30x this model's (corpus single-channel convolutions), and no
-# published latency covers them.
-FEW_CHANNELS = 4
-
-
-def few_channel_conv(view: OpView) -> bool:
-    """A CONV_2D (or TRANSPOSE_CONV) with at most FEW_CHANNELS input and output channels."""
-    if view.op.opcode not in ("CONV_2D", "TRANSPOSE_CONV"):
-        return False
-    weights = view.input(1)
-    if weights is None or len(weights.shape) < 2:
-        return False
-    return max(weights.shape[0], weights.shape[-1]) <= FEW_CHANNELS
 
 
 def _prediction_costs(prediction: Prediction, lm: LatencyModel) -> tuple[list[float], list[float]]:
@@ -367,12 +80,12 @@ def _dominant(parts: dict[str, float]) -> str:
     return max(PARTS, key=lambda k: parts[k])
 
 
-def _round(x: float) -> float:
+def round_ms(x: float) -> float:
     """Milliseconds as reported: 4 significant digits (the model is good to ~15%)."""
     return float(f"{x:.4g}")
 
 
-def _assemble(
+def assemble(
     dev: Device,
     clock: str,
     lm: LatencyModel,
@@ -393,9 +106,9 @@ def _assemble(
             LatencySegment(
                 index=n,
                 ops=len(seg.ops) if seg.ops is not None else None,
-                compute_ms=_round(compute),
-                streaming_ms=_round(dev.transfer_ms(seg.streamed_bytes)),
-                io_ms=_round(dev.invoke_ms + dev.transfer_ms(seg.input_bytes + seg.output_bytes)),
+                compute_ms=round_ms(compute),
+                streaming_ms=round_ms(dev.transfer_ms(seg.streamed_bytes)),
+                io_ms=round_ms(dev.invoke_ms + dev.transfer_ms(seg.input_bytes + seg.output_bytes)),
                 input_bytes=seg.input_bytes,
                 output_bytes=seg.output_bytes,
                 streamed_bytes=seg.streamed_bytes,
@@ -420,13 +133,13 @@ def _assemble(
     latency = Latency(
         device=dev.name,
         clock=clock,
-        estimate_ms=_round(estimate),
-        low_ms=_round(min(low, estimate)),
-        high_ms=_round(max(high, estimate)),
-        tpu_ms=_round(tpu),
-        streaming_ms=_round(streaming),
-        io_ms=_round(io),
-        cpu_ms=_round(cpu),
+        estimate_ms=round_ms(estimate),
+        low_ms=round_ms(min(low, estimate)),
+        high_ms=round_ms(max(high, estimate)),
+        tpu_ms=round_ms(tpu),
+        streaming_ms=round_ms(streaming),
+        io_ms=round_ms(io),
+        cpu_ms=round_ms(cpu),
         dominant=_dominant(parts),
     )
     detail = LatencyDetail(
@@ -435,10 +148,12 @@ def _assemble(
         compute_from=compute_from,
         segments=segments,
         op_ms=op_ms,
-        cpu_low_ms=_round(cpu_low),
-        cpu_high_ms=_round(cpu_high),
+        cpu_low_ms=round_ms(cpu_low),
+        cpu_high_ms=round_ms(cpu_high),
         compiler_cycles=compiler_cycles,
-        compiler_ms=None if compiler_cycles is None else _round(compiler_cycles / clock_mhz / 1e3),
+        compiler_ms=None
+        if compiler_cycles is None
+        else round_ms(compiler_cycles / clock_mhz / 1e3),
         notes=notes or [],
     )
     return latency, detail
@@ -481,7 +196,7 @@ def _per_op(
     return [int(x * 1e4 + 0.5) / 1e4 for x in ms]
 
 
-def _from_ops(
+def from_ops(
     dev: Device,
     clock: str,
     planned: list[PlannedSegment],
@@ -499,7 +214,7 @@ def _from_ops(
     scale = _scale(clock, lm)
     compute = [sum(tpu[i] for i in seg.ops or ()) * scale for seg in planned]
     host = dev.cpu_scale * lm.cpu_runtime_factor
-    return _assemble(
+    return assemble(
         dev,
         clock,
         lm,
@@ -548,93 +263,13 @@ def estimate_source(
             f"the parameters nearly fill the on-chip cache: up to {near / 1e6:.2f} MB more may "
             "be streamed (in the range's high end)"
         )
-    return _from_ops(
+    return from_ops(
         dev, options.clock, planned, segment_of, tpu, cpu, cpu_ops, near=near, notes=notes
     )
 
 
-def estimate_pair(
-    source: Model, compiled: Model, mapping: PairMapping, options: Options
-) -> tuple[Latency, LatencyDetail] | None:
-    """The estimate for a source model with its compiled twin: the real placement and segments,
-    the compiled file's streamed bytes and boundary tensors. None for a rejected pair."""
-    from coralcheck.model.edgetpu import decode_segments
-
-    if not mapping.valid:
-        return None
-    lm = latency_model()
-    dev = device(options.device)
-    sg = source.main
-    views = OpViews(source, sg)
-    macs = [op_macs(v) for v in views]
-    tpu, cpu = op_costs(views, macs, lm)
-    planned = compiled_segments(compiled, decode_segments(compiled))
-    segment_of = [
-        (s - 1 if s is not None else None) if p == "tpu" else None
-        for p, s in zip(mapping.placements, mapping.segment_of, strict=True)
-    ]
-    members: list[list[int]] = [[] for _ in planned]
-    for i, s in enumerate(segment_of):
-        if s is not None and s < len(members):
-            members[s].append(i)
-    planned = [seg._replace(ops=m) for seg, m in zip(planned, members, strict=True)]
-    cpu_ops = [i for i, p in enumerate(mapping.placements) if p == "cpu"]
-    return _from_ops(dev, options.clock, planned, segment_of, tpu, cpu, cpu_ops)
-
-
-def estimate_compiled(
-    compiled: Model, segments: Sequence[Segment], options: Options
-) -> tuple[Latency, LatencyDetail] | None:
-    """The estimate for a compiled model alone: compute from the compiler's own cycle estimate
-    (None when a segment does not record it: the ops inside a segment are not in the file)."""
-    lm = latency_model()
-    dev = device(options.device)
-    planned = compiled_segments(compiled, segments)
-    if not planned or any(s.compiler_cycles is None for s in planned):
-        return None
-    clock_mhz = lm.clock_mhz[check_clock(options.clock)]
-    compute = [
-        (s.compiler_cycles or 0) / clock_mhz / 1e3 * lm.compiler_cycles_scale for s in planned
-    ]
-    sg = compiled.main
-    views = OpViews(compiled, sg)
-    cpu_ops = [op.index for op in sg.operators if not op.is_edgetpu]
-    cpu_ms = {i: cpu_op_ms(views[i], op_macs(views[i]), lm) for i in cpu_ops}
-    number = {s.op_index: n for n, s in enumerate(segments) if s.subgraph == sg.index}
-    op_ms: list[float | None] = []
-    for op in sg.operators:
-        if op.is_edgetpu:
-            n = number.get(op.index)
-            op_ms.append(_round(compute[n]) if n is not None and n < len(compute) else None)
-        else:
-            op_ms.append(_round(cpu_ms[op.index] * dev.cpu_scale * lm.cpu_runtime_factor))
-    notes = [
-        "compute is the compiler's own cycle estimate (the ops inside a segment are not in "
-        "the file): lint the source model for a per-op estimate"
-    ]
-    return _assemble(
-        dev,
-        options.clock,
-        lm,
-        planned,
-        compute,
-        sum(cpu_ms.values()),
-        op_ms,
-        compute_from="compiler-cycles",
-        notes=notes,
-    )
-
-
 __all__ = [
-    "CLOCKS",
     "DEFAULT_CLOCK",
     "DEFAULT_DEVICE",
-    "Device",
-    "check_clock",
-    "device",
-    "device_names",
-    "estimate_compiled",
-    "estimate_pair",
     "estimate_source",
-    "latency_model",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from coralcheck.edgetpu.knowledge import Target
+from coralcheck.edgetpu.target import Target
 from coralcheck.model.graph import Model, Tensor
 from coralcheck.report import Memory
 

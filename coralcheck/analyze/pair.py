@@ -13,52 +13,19 @@ and every tensor of a CPU op), so:
    until its input tensors, graph inputs or constants; an op claimed twice is a conflict;
 4. source ops in neither set are reported as unassigned (dead code).
 
-`compare_with_compiled(report, source, compiled, options, origin, log)` fills a source model's
-report from a compiled twin (from `--compiled` or a `--compile` run):
-
-- `report.compiled`: the compiled model's facts (see `coralcheck.analyze.compiled`) plus
-  - `pair`: {`source`, `compiled`, `valid`, `problems` [str], `quantization_differs`
-    [tensor names], `surviving_tensors`, `source_tensors`};
-  - `placement` (valid pairs only), the real placement of the source ops: {`ops_total`,
-    `ops_tpu`, `ops_cpu`, `tpu_segments`, `unassigned` [op indices], `cpu_op_indices`
-    [op indices], `tpu_op_counts` {opcode: n}, `cpu_op_counts` {opcode: n}}.
-- `report.diff`: None when there is no prediction (no `report.ops`) or the pair is invalid;
-  otherwise one dict per op where prediction and compiler disagree, in op order:
-  {`index`, `opcode`, `predicted` ("tpu"|"cpu"), `actual` ("tpu"|"cpu"), `segment` (the
-  1-based Edge TPU segment of a TPU op, else None), `predicted_status`, `predicted_reason`,
-  `actual_status` (the compiler's status when known: "Mapped to Edge TPU" for TPU ops; for a
-  CPU op the log's status when the log gives that op type only one non-mapped status, else
-  None)}.
-- findings: the compiled file's own findings (C001–C009, relabelled with its file name; op
-  indices mapped to source ops where possible), C010 when it has no segment, C020 when the pair
-  is rejected, C021–C024 otherwise.
-
-`log_vs_placement(log, source, placements)` compares a compiler log's per-type mapped/unmapped
-counts with a real placement ([{`operator`, `mapped`, `logged`, `real`}] where they differ).
+`diff_placements` lists the ops where a prediction and the real placement disagree.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from coralcheck.analyze.compiled import MAPPED_STATUS, compiled_facts, compiled_findings
-from coralcheck.checks.compiled import (
-    CompiledContext,
-    compiler_mapped_predicted_cpu,
-    compiler_put_on_cpu,
-    no_edgetpu_segment,
-    pair_mismatch,
-    pair_quantization_differs,
-    pair_unassigned_ops,
-)
-from coralcheck.model.edgetpu import decode_segments
-from coralcheck.model.graph import Model, Quantization, Tensor
-from coralcheck.options import Options
-from coralcheck.report import Finding, ModelReport, OpPlacement
+from coralcheck.edgetpu.statuses import MAPPED_STATUS
+from coralcheck.model.graph import Model, Quantization, Subgraph, Tensor
+from coralcheck.report import OpPlacement
 
 _MAX_LISTED = 10
 
@@ -171,21 +138,31 @@ def map_pair(source: Model, compiled: Model) -> PairMapping:
     if not mapping.valid:
         return mapping
 
-    def names(indices: tuple[int, ...], tensors: tuple[Tensor, ...]) -> list[str]:
-        return [tensors[i].name for i in indices if i >= 0]
+    _match_cpu_ops(mapping, src, cmp, by_name)
+    _claim_segments(mapping, src, cmp, by_name)
+    return mapping
 
-    # Step 2: CPU ops, matched by op type and output (and input) tensor names.
+
+def _names(indices: tuple[int, ...], tensors: tuple[Tensor, ...]) -> list[str]:
+    return [tensors[i].name for i in indices if i >= 0]
+
+
+def _match_cpu_ops(
+    mapping: PairMapping, src: Subgraph, cmp: Subgraph, by_name: dict[str, Tensor]
+) -> None:
+    """Step 2: each CPU op of the compiled model is the source op of its type that writes the
+    same output tensors (and reads the same inputs)."""
     for op in cmp.operators:
         if op.is_edgetpu:
             continue
-        outs = names(op.outputs, cmp.tensors)
+        outs = _names(op.outputs, cmp.tensors)
         writer = src.producers[by_name[outs[0]].index] if outs else None
         match = None if writer is None else src.operators[writer]
         if (
             match is None
             or match.opcode != op.opcode
-            or names(match.outputs, src.tensors) != outs
-            or names(match.inputs, src.tensors) != names(op.inputs, cmp.tensors)
+            or _names(match.outputs, src.tensors) != outs
+            or _names(match.inputs, src.tensors) != _names(op.inputs, cmp.tensors)
         ):
             mapping.problems.append(f"CPU op {op.index} ({op.opcode}) has no counterpart")
             continue
@@ -195,13 +172,17 @@ def map_pair(source: Model, compiled: Model) -> PairMapping:
         mapping.placements[match.index] = "cpu"
         mapping.source_of_cpu_op[op.index] = match.index
 
-    # Step 3: each segment owns what lies between its output and input tensors.
+
+def _claim_segments(
+    mapping: PairMapping, src: Subgraph, cmp: Subgraph, by_name: dict[str, Tensor]
+) -> None:
+    """Step 3: each segment owns what lies between its output and input tensors."""
     graph_inputs = {src.tensors[i].name for i in src.inputs}
     for number, seg_op in enumerate((op for op in cmp.operators if op.is_edgetpu), 1):
         mapping.tpu_segments = number
-        stop = set(names(seg_op.inputs, cmp.tensors)) | graph_inputs
+        stop = set(_names(seg_op.inputs, cmp.tensors)) | graph_inputs
         stack = []
-        for name in names(seg_op.outputs, cmp.tensors):
+        for name in _names(seg_op.outputs, cmp.tensors):
             writer = src.producers[by_name[name].index]
             if writer is None:
                 mapping.problems.append(f"segment {number} output {name!r} has no source op")
@@ -228,7 +209,6 @@ def map_pair(source: Model, compiled: Model) -> PairMapping:
                 writer = src.producers[t]
                 if writer is not None:
                     stack.append(writer)
-    return mapping
 
 
 def log_statuses(log: Any) -> dict[str, list[str]]:
@@ -246,7 +226,8 @@ def diff_placements(
     statuses: dict[str, list[str]] | None = None,
     log_names: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ops where the prediction and the real placement disagree (keys: module docstring).
+    """The ops where the prediction and the real placement disagree (`ModelReport.diff`; keys:
+    coralcheck.pipeline.pair).
 
     `log_names` are the names the compiler log uses for each source op (CUSTOM for custom ops),
     to look up `statuses`.
@@ -277,74 +258,3 @@ def diff_placements(
             }
         )
     return out
-
-
-def _relabel(f: Finding, name: str, mapping: PairMapping) -> Finding:
-    """A compiled-file finding on the source model's report: named, op indices of the source."""
-    op = mapping.source_of_cpu_op.get(f.op) if f.op is not None else None
-    return f._replace(
-        message=f"{name}: {f.message}",
-        op=op,
-        opcode=mapping.opcodes[op] if op is not None else None,
-    )
-
-
-def compare_with_compiled(
-    report: ModelReport,
-    source: Model,
-    compiled: Model,
-    options: Options,
-    origin: str = "pair",
-    log: Any = None,
-) -> PairMapping:
-    """Fill `report` (the source model's) from its compiled twin; see the module docstring."""
-    name = os.path.basename(compiled.path)
-    segments = decode_segments(compiled)
-    facts = compiled_facts(compiled, segments, options, origin)
-    mapping = map_pair(source, compiled)
-    facts["pair"] = mapping.pair_dict()
-    findings = [
-        _relabel(f, name, mapping)
-        for f in compiled_findings(compiled, segments, options)
-        if f.code != "C004"
-    ]
-    if not segments:
-        ctx = CompiledContext(compiled, segments, options)
-        findings += [_relabel(f, name, mapping) for f in no_edgetpu_segment(ctx)]
-    report.diff = None
-    if not mapping.valid:
-        findings += pair_mismatch(name, mapping.problems)
-    else:
-        facts["placement"] = mapping.placement_dict()
-        unassigned = [(i, mapping.opcodes[i]) for i in mapping.unassigned]
-        findings += pair_unassigned_ops(name, unassigned)
-        findings += pair_quantization_differs(name, mapping.quantization_differs)
-        if report.ops:
-            log_names = [op.log_name for op in source.main.operators]
-            report.diff = diff_placements(report.ops, mapping, log_statuses(log), log_names)
-            findings += compiler_put_on_cpu(name, report.diff)
-            findings += compiler_mapped_predicted_cpu(name, report.diff)
-    report.compiled = facts
-    report.findings.extend(findings)
-    return mapping
-
-
-def log_vs_placement(log: Any, model: Model, placements: list[str | None]) -> list[dict]:
-    """Op types whose mapped / not-mapped counts differ between a log and a real placement."""
-    real: Counter[tuple[str, bool]] = Counter()
-    for op, placement in zip(model.main.operators, placements, strict=True):
-        if placement is not None:
-            real[(op.log_name, placement == "tpu")] += 1
-    logged: Counter[tuple[str, bool]] = Counter()
-    for row in log.rows:
-        logged[(row.operator, row.mapped)] += row.count
-    return [
-        {
-            "operator": op,
-            "mapped": mapped,
-            "logged": logged[(op, mapped)],
-            "real": real[(op, mapped)],
-        }
-        for op, mapped in sorted(set(real) | set(logged))
-        if real[(op, mapped)] != logged[(op, mapped)]
-    ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from coralcheck.checks import CheckContext, chain, finding, rule
-from coralcheck.render.phrases import plural
+from coralcheck.checks.context import CheckContext, chain
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
+from coralcheck.wording import plural
 
 # The unsupported activations that TFLite emits as one builtin, by rule code.
 _SINGLE_OP_ACTIVATIONS = {"A002": "HARD_SWISH", "A003": "LEAKY_RELU", "A004": "GELU", "A005": "ELU"}
@@ -115,7 +116,7 @@ def _single_op(ctx: CheckContext, code: str) -> Iterator[Finding]:
         placement = ctx.prediction.ops[op.index]
         yield finding(
             code,
-            f"{ctx.op_label(op.index)}{detail}: {facts['name']} is not an Edge TPU op "
+            f"{ctx.label(op.index)}{detail}: {facts['name']} is not an Edge TPU op "
             f"({placement.status})",
             op=op.index,
             opcode=opcode,

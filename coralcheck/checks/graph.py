@@ -1,17 +1,15 @@
 """G: graph. The single Edge TPU segment, and the single TFLite subgraph the compiler handles."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from coralcheck.analyze.cost import work
-from coralcheck.checks import CheckContext, chain, finding, rule
+from coralcheck.checks.context import CheckContext, chain
 from coralcheck.checks.ops import foreign_ops
-from coralcheck.edgetpu.constraints import quote
 from coralcheck.model.graph import Model
-from coralcheck.render.phrases import plural
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
+from coralcheck.wording import plural, quote
 
 # Builtin options that name another TFLite subgraph (control flow).
 _SUBGRAPH_OPTIONS = (
@@ -81,10 +79,9 @@ def _cause_label(ctx: CheckContext, i: int, own: tuple[int, ...]) -> str:
     """The cause as the finding names it: the op and its own verdict, or its float island."""
     if len(own) > 1:  # a float island
         return (
-            f"{ctx.op_label(i)} was left in float by the converter ({chain(ctx, own)} run on "
-            "the CPU)"
+            f"{ctx.label(i)} was left in float by the converter ({chain(ctx, own)} run on the CPU)"
         )
-    return f"{ctx.op_label(i)} stays on the CPU ({ctx.prediction.verdicts[i].status})"
+    return f"{ctx.label(i)} stays on the CPU ({ctx.prediction.verdicts[i].status})"
 
 
 def _run(count: int) -> str:
@@ -235,7 +232,7 @@ def control_flow(ctx: CheckContext) -> Iterator[Finding]:
         called = [op.options[k] for k in _SUBGRAPH_OPTIONS if isinstance(op.options.get(k), int)]
         names = [quote(subgraphs[i].name or str(i)) for i in called if 0 <= i < len(subgraphs)]
         if names:
-            callers.append(f"{ctx.op_label(op.index)} calls {' and '.join(names)}")
+            callers.append(f"{ctx.label(op.index)} calls {' and '.join(names)}")
     detail = "; ".join(callers) if callers else "no op of the main subgraph calls them"
     first = next((op.index for op in ctx.sg.operators if op.opcode in ("WHILE", "IF")), None)
     yield finding(

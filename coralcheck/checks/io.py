@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from coralcheck.checks import CheckContext, finding, rule
-from coralcheck.edgetpu.constraints import quote
+from coralcheck.checks.context import CheckContext
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
+from coralcheck.wording import quote
 
 _FLOAT = frozenset({"FLOAT32", "FLOAT16", "FLOAT64"})
 
@@ -44,7 +45,7 @@ def float_io(ctx: CheckContext) -> Iterator[Finding]:
         placed = ctx.prediction.ops[boundary[0]]
         yield finding(
             "I001",
-            f"{role} {quote(t.name)} is {t.dtype}: {ctx.op_label(boundary[0])} converts it on the "
+            f"{role} {quote(t.name)} is {t.dtype}: {ctx.label(boundary[0])} converts it on the "
             f"{placed.placement.upper()} at every inference",
             op=boundary[0],
             tensor=t.name,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from coralcheck.checks import CheckContext, finding, rule
-from coralcheck.render.phrases import human_bytes
+from coralcheck.checks.context import CheckContext
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
+from coralcheck.wording import human_bytes
 
 
 @rule("M001")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from coralcheck.checks import CheckContext, finding, rule
 from coralcheck.checks.activations import activation_ops, mish_patterns
-from coralcheck.edgetpu.constraints import quote
+from coralcheck.checks.context import CheckContext
+from coralcheck.edgetpu.constraints import limit_text
+from coralcheck.edgetpu.knowledge import Constraint, knowledge
 from coralcheck.model.graph import Operator, Subgraph
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
+from coralcheck.wording import quote
 
 # Ops reported by other families: control flow (G002) and DEQUANTIZE (Q002, Q004, I001).
 _REPORTED_ELSEWHERE = frozenset({"WHILE", "IF", "CALL_ONCE", "DEQUANTIZE"})
@@ -60,7 +63,7 @@ def unsupported_op(ctx: CheckContext) -> Iterator[Finding]:
         hint = advice.get(op.opcode)
         yield finding(
             "O001",
-            f"{ctx.op_label(i)} {_why_unsupported(ctx, op.opcode)}",
+            f"{ctx.label(i)} {_why_unsupported(ctx, op.opcode)}",
             op=i,
             opcode=op.opcode,
             fix=hint if hint else None,
@@ -78,7 +81,7 @@ def _verdict_findings(ctx: CheckContext, code: str, kinds: set[str]) -> Iterator
         detail = v.reason.removeprefix(f"{opcode} ")
         yield finding(
             code,
-            f"{ctx.op_label(i)} {detail}",
+            f"{ctx.label(i)} {detail}",
             op=i,
             tensor=v.tensor,
             opcode=opcode,
@@ -86,7 +89,37 @@ def _verdict_findings(ctx: CheckContext, code: str, kinds: set[str]) -> Iterator
         )
 
 
-@rule("O002")
+def _releases(c: Constraint) -> str:
+    """The compiler releases a constraint applies to, for the rules' documentation."""
+    kb = knowledge()
+
+    def name(version: tuple[int, ...]) -> str:
+        found = [r for r in kb.releases if r.version == version]
+        return kb.label(found[0]) if found else ".".join(map(str, version))
+
+    if c.since and c.until:
+        return f" (compilers {name(c.since)} to {name(c.until)})"
+    if c.since:
+        return f" (compiler {name(c.since)} and newer)"
+    return f" (up to compiler {name(c.until)})" if c.until else ""
+
+
+def _constraint_list(inferred: bool) -> str:
+    """The constraints of rules/ops.toml that keep a supported op off the Edge TPU, one line
+    each: the documented ones (O002) or the inferred size limits with their numbers (O003)."""
+    kb = knowledge()
+    lines = []
+    every_op = [*kb.common_constraints, *(c for spec in kb.ops.values() for c in spec.constraints)]
+    for c in every_op:
+        if c.effect != "unmap" or c.inferred != inferred or c.check in _CONSTRAINTS_ELSEWHERE:
+            continue
+        op = "Every op" if c.op == "*" else c.op
+        text = f"{limit_text(c)}. {c.text}" if inferred else c.text
+        lines.append(f"- {op}{_releases(c)}: {text}")
+    return "\n".join(lines)
+
+
+@rule("O002", doc_args=lambda: {"constraints": _constraint_list(inferred=False)})
 def op_constraint(ctx: CheckContext) -> Iterator[Finding]:
     """The op is supported, but one of its documented constraints fails.
 
@@ -95,11 +128,16 @@ def op_constraint(ctx: CheckContext) -> Iterator[Finding]:
     it is all zeros, SOFTMAX only along a short axis, reductions and padding not over the batch
     axis. The compiler then reports "Operation is otherwise supported, but not mapped due to some
     unspecified limitation" and the op runs on the CPU.
+
+    The constraints checked (rules/ops.toml; constant weights are Q007's, a float QUANTIZE
+    input I001's and Q002's):
+
+    {constraints}
     """
     yield from _verdict_findings(ctx, "O002", {"constraint"})
 
 
-@rule("O003")
+@rule("O003", doc_args=lambda: {"limits": _constraint_list(inferred=True)})
 def op_too_large(ctx: CheckContext) -> Iterator[Finding]:
     """The op is supported, but its tensors are larger than the compiler maps.
 
@@ -109,6 +147,10 @@ def op_too_large(ctx: CheckContext) -> Iterator[Finding]:
     (rules/ops.toml gives the evidence for each): any op whose tensor rows are very long (the
     [1, N, C] tensors of detection heads), large transposes, reshapes and resizes, and large
     reductions. YOLO detection heads and full-resolution segmentation outputs typically hit them.
+
+    The limits (rules/ops.toml):
+
+    {limits}
     """
     yield from _verdict_findings(ctx, "O003", {"limit"})
 
@@ -233,7 +275,7 @@ def foreign_accelerator_op(ctx: CheckContext) -> Iterator[Finding]:
         stamp = f" (stamped '{vendor}')" if vendor else ""
         yield finding(
             "O007",
-            f"{ctx.op_label(i)} holds a program compiled for {entry['accelerator']}{stamp}: "
+            f"{ctx.label(i)} holds a program compiled for {entry['accelerator']}{stamp}: "
             "this file is a package for that accelerator, and nothing in it can run on the Edge "
             "TPU",
             op=i,
@@ -255,7 +297,7 @@ def custom_op(ctx: CheckContext) -> Iterator[Finding]:
     for i in sorted(i for members in custom for i in members if i not in foreign):
         yield finding(
             "O006",
-            f"{ctx.op_label(i)} is a custom op: it runs on the CPU",
+            f"{ctx.label(i)} is a custom op: it runs on the CPU",
             op=i,
             opcode=operators[i].opcode,
         )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 
-from coralcheck.checks import CheckContext, chain, finding, regions, rule
-from coralcheck.edgetpu.constraints import CHECKS, OpView, quote
+from coralcheck.checks.context import CheckContext, chain, regions
+from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS
+from coralcheck.edgetpu.opview import OpView
 from coralcheck.model.graph import Tensor
-from coralcheck.render.phrases import plural
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
+from coralcheck.wording import plural, quote
 
 FLOAT = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
 EIGHT_BIT = frozenset({"INT8", "UINT8"})
@@ -72,7 +74,7 @@ def _constant_weights_required(ctx: CheckContext, v: OpView) -> bool:
     """Whether the target release's table (rules/ops.toml) keeps this op off the Edge TPU for
     its non-constant parameters: its `constant-weights` constraint fails."""
     return any(
-        c.check == "constant-weights" and CHECKS[c.check](v, c)
+        c.check == "constant-weights" and CONSTRAINT_CHECKS[c.check](v, c)
         for c in ctx.target.constraints(v.op.opcode)
     )
 
@@ -105,7 +107,7 @@ def not_integer_quantized(ctx: CheckContext) -> Iterator[Finding]:
     yield finding(
         "Q001",
         f"not integer-quantized: all {len(floats)} compute ops run in {tensor.dtype} (first: "
-        f"{ctx.op_label(first.op.index)} reads {quote(tensor.name)})",
+        f"{ctx.label(first.op.index)} reads {quote(tensor.name)})",
         op=first.op.index,
         tensor=tensor.name,
         opcode=first.op.opcode,
@@ -177,7 +179,7 @@ def hybrid_weights(ctx: CheckContext) -> Iterator[Finding]:
         "Q003",
         f"{plural(len(hybrid_ops), 'dynamic-range (hybrid) op')}: "
         f"{chain(ctx, hybrid_ops, sep=', ')}"
-        f"; e.g. {ctx.op_label(first)} has {weights.dtype} weights {quote(weights.name)} but "
+        f"; e.g. {ctx.label(first)} has {weights.dtype} weights {quote(weights.name)} but "
         f"{floats.dtype} activations ({quote(floats.name)})",
         op=first,
         tensor=weights.name,
@@ -201,7 +203,7 @@ def float16_weights(ctx: CheckContext) -> Iterator[Finding]:
         return
     users = [c for t in halves for c in ctx.consumers(t)]
     first = min(users) if users else None
-    where = f", expanded by {ctx.op_label(first)}" if first is not None else ""
+    where = f", expanded by {ctx.label(first)}" if first is not None else ""
     yield finding(
         "Q004",
         f"{plural(len(halves), 'FLOAT16 constant')} ({_names(halves)}){where}: float16 weights, "
@@ -248,7 +250,7 @@ def bias_not_int32(ctx: CheckContext) -> Iterator[Finding]:
         assert bias is not None  # as _bias_not_int32 found
         yield finding(
             "Q006",
-            f"{ctx.op_label(i)} has {bias.dtype} bias {quote(bias.name)} (int32 needed)",
+            f"{ctx.label(i)} has {bias.dtype} bias {quote(bias.name)} (int32 needed)",
             op=i,
             tensor=bias.name,
             opcode=v.op.opcode,
@@ -274,12 +276,10 @@ def weights_not_constant(ctx: CheckContext) -> Iterator[Finding]:
             source = ctx.producer(t)
             if source is not None and _weight_dequantize(ctx, source):
                 continue  # float16 weights expanded at run time: Q004
-            origin = (
-                f"the output of {ctx.op_label(source)}" if source is not None else "a graph input"
-            )
+            origin = f"the output of {ctx.label(source)}" if source is not None else "a graph input"
             yield finding(
                 "Q007",
-                f"{ctx.op_label(i)} takes its {role} {quote(t.name)} from {origin}",
+                f"{ctx.label(i)} takes its {role} {quote(t.name)} from {origin}",
                 op=i,
                 tensor=t.name,
                 opcode=v.op.opcode,

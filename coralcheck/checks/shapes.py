@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from coralcheck.checks import CheckContext, chain, finding, rule
+from coralcheck.checks.context import CheckContext, chain
 from coralcheck.edgetpu import layout
-from coralcheck.edgetpu.constraints import quote
-from coralcheck.render.phrases import plural
+from coralcheck.registry import finding, rule
 from coralcheck.report import Finding
+from coralcheck.wording import plural, quote, shape_text
 
 INDEX_TYPES = frozenset({"INT32", "INT64"})
 
@@ -30,7 +30,7 @@ def _runtime_shape_ops(ctx: CheckContext) -> list[int]:
 
 
 def _signature(t) -> str:
-    return layout.shape_text(t.shape_signature or t.shape)
+    return shape_text(t.shape_signature or t.shape)
 
 
 def _open_beyond_batch(t) -> bool:
@@ -84,16 +84,16 @@ def dynamic_shape(ctx: CheckContext) -> Iterator[Finding]:
         first = shape_ops[0]
         yield finding(
             "S001",
-            f"{ctx.op_label(first)} computes a tensor size at run time{computed}",
+            f"{ctx.label(first)} computes a tensor size at run time{computed}",
             op=first,
             opcode=sg.operators[first].opcode,
         )
         return
     for t, producer in starts:
         where = "input" if t.index in sg.inputs else "tensor"
-        origin = f" (made by {ctx.op_label(producer)})" if producer is not None else ""
+        origin = f" (made by {ctx.label(producer)})" if producer is not None else ""
         placeholder = (
-            f"; the compiler would compile the stored placeholder size {layout.shape_text(t.shape)}"
+            f"; the compiler would compile the stored placeholder size {shape_text(t.shape)}"
             if _open_beyond_batch(t) and not shape_ops
             else ""
         )
@@ -131,7 +131,7 @@ def dynamic_batch(ctx: CheckContext) -> Iterator[Finding]:
         yield finding(
             "S004",
             f"{where} {quote(t.name)} has shape signature {_signature(t)}: the batch is left "
-            f"open; the compiler compiles it as stored, {layout.shape_text(t.shape)}",
+            f"open; the compiler compiles it as stored, {shape_text(t.shape)}",
             op=producer,
             tensor=t.name,
             opcode=sg.operators[producer].opcode if producer is not None else None,
@@ -168,7 +168,7 @@ def unsupported_rank(ctx: CheckContext) -> Iterator[Finding]:
                 continue
         yield finding(
             "S002",
-            f"{ctx.op_label(i)}: {v.reason}",
+            f"{ctx.label(i)}: {v.reason}",
             op=i,
             tensor=v.tensor,
             opcode=sg.operators[i].opcode,
@@ -193,7 +193,7 @@ def batch_size(ctx: CheckContext) -> Iterator[Finding]:
         consumers = ctx.consumers(t)
         yield finding(
             "S003",
-            f"input {quote(t.name)} has batch {t.shape[0]} ({layout.shape_text(t.shape)}): "
+            f"input {quote(t.name)} has batch {t.shape[0]} ({shape_text(t.shape)}): "
             f"{plural(rank_ops, 'op')} cannot map because of it",
             op=consumers[0] if consumers else None,
             tensor=t.name,

@@ -17,8 +17,15 @@ import sys
 from collections import Counter
 from typing import Any
 
+from coralcheck.api import check
+from coralcheck.cli import write_stdout
+from coralcheck.commands.lint import add_latency_arguments
 from coralcheck.commands.quant import add_data_arguments
+from coralcheck.config_keys import parse_clock, parse_device
 from coralcheck.errors import UsageError
+from coralcheck.model import load
+from coralcheck.render.escape import no_workflow_commands, printable
+from coralcheck.render.phrases import LATENCY_PARTS, human_ms
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +39,6 @@ def register(parser: argparse.ArgumentParser) -> None:
         "in the same order (e.g. each variant's own float model)",
     )
     add_data_arguments(parser, required=False)
-    from coralcheck.commands.lint import add_latency_arguments
 
     add_latency_arguments(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -94,7 +100,6 @@ def numeric_errors(args: argparse.Namespace, paths: list[str]) -> list[dict[str,
 
 def latency_options(args: argparse.Namespace) -> dict[str, str]:
     """The `check()` options for `--device` and `--clock` (checked: unknown names exit 2)."""
-    from coralcheck.config import parse_clock, parse_device
 
     target = {}
     if args.device is not None:
@@ -116,8 +121,6 @@ def reference_paths(references: list[str], paths: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coralcheck import load
-    from coralcheck.api import check
     from coralcheck.numeric.activations import activation_summary
 
     if len(args.models) < 2:
@@ -138,7 +141,6 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         for row, error in zip(facts, numeric_errors(args, args.models), strict=True):
             row["numeric"] = error
-    from coralcheck.cli import write_stdout
 
     if args.format == "json":
         document = {"models": facts}
@@ -202,7 +204,6 @@ def table_rows(facts: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
 
 def latency_rows(facts: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
     """The estimate and its parts, in ms, one row each (the device is in the first label)."""
-    from coralcheck.render.phrases import LATENCY_PARTS, human_ms
 
     latencies = [r["latency"] for r in facts]
     known = [lat for lat in latencies if lat]
@@ -246,8 +247,6 @@ def render_text(facts: list[dict[str, Any]]) -> str:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
-
-    from coralcheck.render.phrases import no_workflow_commands, printable
 
     out = io.StringIO()
     console = Console(file=out, width=120, force_terminal=sys.stdout.isatty(), highlight=False)

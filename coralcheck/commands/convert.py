@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any
 
-from coralcheck.config import FAIL_ON
+from coralcheck.cli import build_parser
+from coralcheck.config_keys import FAIL_ON
+from coralcheck.convert.files import check_output, write_atomically
 from coralcheck.convert.ptq import IO_TYPES
 from coralcheck.errors import UsageError
 from coralcheck.numeric.samples import DEFAULT_IMAGE_RANGE, DEFAULT_SAMPLES
@@ -83,7 +83,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(args: argparse.Namespace) -> tuple[tuple[float, float], dict[str, str]]:
     """Everything a user can get wrong, checked before TensorFlow is imported (seconds)."""
-    from coralcheck.convert.files import check_output
     from coralcheck.convert.source import check_model_path
     from coralcheck.keras import parse_swap
     from coralcheck.numeric.samples import check_source, parse_image_range
@@ -108,45 +107,8 @@ def _print_note(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def swapped_source(
-    source: Any, swaps: dict[str, str], notify: Callable[[str], None] = _print_note
-) -> Any:
-    """The source with its activations swapped (Keras models only), said through `notify`."""
-    from coralcheck.convert.source import keras_source
-    from coralcheck.keras import swap_with_count
-
-    if source.kind != "keras":
-        raise UsageError(source.path, "--swap-activations needs a Keras model file")
-    try:
-        model, count = swap_with_count(source.model, swaps)
-    except ValueError as e:
-        raise UsageError(source.path, f"cannot swap activations: {e}") from None
-    pairs = ", ".join(f"{a}→{b}" for a, b in swaps.items())
-    notify(
-        f"coralcheck: swapped {count} activation(s) ({pairs}); fine-tune the swapped model "
-        "before trusting its accuracy"
-    )
-    return keras_source(source.path, model)
-
-
-def refuse_float_ops(model_path: str, tflite: bytes) -> None:
-    """Refuse a result in which ops stayed float: the Edge TPU runs only int8 ops."""
-    from coralcheck.convert.ptq import float_ops
-
-    left_float = float_ops(tflite)
-    if left_float:
-        more = " and more" if len(left_float) > 5 else ""
-        raise UsageError(
-            model_path,
-            f"cannot become fully integer: the converter has no int8 kernel for "
-            f"{', '.join(left_float[:5])}{more} (left in float); the Edge TPU runs only int8 "
-            f"ops, so replace {'it' if len(left_float) == 1 else 'them'}",
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     from coralcheck.convert.child import convert_in_child
-    from coralcheck.convert.files import write_atomically
 
     image_range, swaps = check_arguments(args)
     request = {
@@ -174,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
 
 def lint_result(path: str, fail_on: str | None) -> int:
     """`coralcheck PATH [--fail-on X]`: the report on stdout, and its exit code."""
-    from coralcheck.cli import build_parser
 
     lint_args = [*(["--fail-on", fail_on] if fail_on else []), "--", path]
     args = build_parser("lint").parse_args(lint_args)

@@ -14,6 +14,7 @@ import math
 import sys
 from typing import Any
 
+from coralcheck.cli import write_stdout
 from coralcheck.numeric.samples import DEFAULT_IMAGE_RANGE, DEFAULT_SAMPLES
 
 
@@ -66,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     result = compare_models(reference, quantized, samples, layers=True)
     if result.different_models:
         print(different_models_warning(args.quant_model, args.float_model, result), file=sys.stderr)
-    from coralcheck.cli import write_stdout
 
     if args.format == "json":
         write_stdout(json.dumps(result.to_dict(), indent=2) + "\n")

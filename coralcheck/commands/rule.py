@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from coralcheck.checks.catalogue import rules_by_code
+from coralcheck.cli import write_stdout
+from coralcheck.errors import UsageError
+from coralcheck.gates import GATES, PREFIX, find_gate
+from coralcheck.render.ruledocs import rule_dict, rule_markdown
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -20,11 +26,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 def find_rule(code: str):  # type: ignore[no-untyped-def]
     """The registered rule with this code or name (any case), or the gate with this id
     (`gate/max-cpu-ops`, as SARIF names it). Raises UsageError."""
-    from coralcheck.config import registry
-    from coralcheck.errors import UsageError
-    from coralcheck.gates import GATES, PREFIX, find_gate
 
-    rules = registry()
+    rules = rules_by_code()
     wanted = code.strip()
     for rule in rules.values():
         if wanted.upper() == rule.code.upper() or wanted.lower() == rule.name.lower():
@@ -39,10 +42,7 @@ def find_rule(code: str):  # type: ignore[no-untyped-def]
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from coralcheck.render.ruledocs import rule_dict, rule_markdown
-
     rule = find_rule(args.code)
-    from coralcheck.cli import write_stdout
 
     if args.format == "json":
         write_stdout(json.dumps(rule_dict(rule), indent=2, ensure_ascii=False) + "\n")

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from coralcheck.checks.catalogue import rules_by_code
+from coralcheck.cli import write_stdout
+from coralcheck.errors import UsageError
+from coralcheck.render import terminal
+from coralcheck.render.ruledocs import rules_json, rules_markdown
+from coralcheck.render.text import render_rules
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -16,12 +23,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coralcheck.config import registry
-    from coralcheck.errors import UsageError
-    from coralcheck.render.ruledocs import rules_json, rules_markdown
-    from coralcheck.render.text import render_rules, terminal
 
-    rules = list(registry().values())
+    rules = list(rules_by_code().values())
     if args.format == "json":
         text = rules_json(rules)
     elif args.format == "markdown":
@@ -30,8 +33,6 @@ def run(args: argparse.Namespace) -> int:
         color, width = terminal(to_file=bool(args.output))
         text = render_rules(rules, color=color, width=width)
     if not args.output:
-        from coralcheck.cli import write_stdout
-
         write_stdout(text)
         return 0
     try:

@@ -15,7 +15,13 @@ import sys
 import tempfile
 from typing import Any
 
+from coralcheck import __version__
+from coralcheck import config as settings
+from coralcheck.api import check_model
+from coralcheck.errors import UsageError
 from coralcheck.options import DEFAULT_COMPILER_VERSION, DEFAULT_RUNTIME_VERSION, Options
+from coralcheck.render import render
+from coralcheck.report import Report
 
 INSTALL_HINT = "needs Model Explorer: pip install 'coralcheck[view]' (ai-edge-model-explorer)"
 # Model Explorer's own TFLite adapter, whose node ids the overlay uses (render.modelexplorer).
@@ -56,18 +62,12 @@ def model_explorer() -> Any:
 
 def overlay_text(path: str, options: Options) -> str:
     """The Model Explorer overlay of one model (`--format model-explorer`)."""
-    from coralcheck import __version__
-    from coralcheck.api import check_model
-    from coralcheck.render import render
-    from coralcheck.report import Report
 
     report = Report([check_model(path, options._replace(graph=True))], tool_version=__version__)
     return render(report, "model-explorer")
 
 
 def run(args: argparse.Namespace) -> int:
-    from coralcheck import config as settings
-    from coralcheck.errors import UsageError
 
     explorer = model_explorer()
     if explorer is None:

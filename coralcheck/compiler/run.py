@@ -27,7 +27,7 @@
   output named), `output_tail` [last lines of stdout/stderr when the run failed], and
   `log_matches_compiled` / `log_mismatches` [{operator, mapped, logged, real}] (set by the
   caller when the pair is valid: the log's per-type mapped/unmapped counts against the real
-  placement read from the compiled model, `coralcheck.analyze.pair.log_vs_placement`).
+  placement read from the compiled model, `coralcheck.analyze.logcompare.log_vs_placement`).
 
 When the compiler is missing, `missing_compiler_dict(problem)` gives {`available`: False,
 `problem`, `install_hint`}.
@@ -39,24 +39,22 @@ import contextlib
 import math
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coralcheck.checks.compiled import FAILURE_RULE_BY_KIND, INSTALL_HINT
-from coralcheck.compiler.log import CompilerFailure, CompilerLog, parse_log
+from coralcheck import registry
+from coralcheck.compiler.failures import CompilerFailure
+from coralcheck.compiler.log import parse_log
+from coralcheck.compiler.process import MAX_OUTPUT_BYTES, Process, run_process
+from coralcheck.compiler.records import CompilerLog
 from coralcheck.errors import UsageError
+from coralcheck.fileio import read_regular
 from coralcheck.options import Options
 
 COMPILER_NAME = "edgetpu_compiler"
-# Output beyond this is not read (a runaway process must not fill our memory).
-MAX_OUTPUT_BYTES = 4 << 20
 VERSION_TIMEOUT_S = 30.0
 TAIL_LINES = 20
 
@@ -87,93 +85,14 @@ def find_compiler(explicit: str | None = None) -> str | None:
 
 def missing_compiler_dict(problem: str) -> dict[str, Any]:
     """`ModelReport.compiler` when the compiler could not be run."""
-    return {"available": False, "problem": problem, "install_hint": INSTALL_HINT}
-
-
-@dataclass
-class _Process:
-    """What one subprocess did. `flooded`: it printed more than MAX_OUTPUT_BYTES on stdout or
-    stderr and was stopped."""
-
-    returncode: int | None
-    timed_out: bool
-    duration_s: float
-    stdout: str
-    stderr: str
-    flooded: bool = False
-
-
-class _Capture:
-    """Reads one output pipe of a process in a thread, keeping its first MAX_OUTPUT_BYTES; a
-    process that prints more is killed (nothing it prints is written to disk or kept)."""
-
-    def __init__(self, stream: Any, proc: subprocess.Popen[bytes]) -> None:
-        self.data = bytearray()
-        self.flooded = False
-        self.thread = threading.Thread(target=self._read, args=(stream, proc), daemon=True)
-        self.thread.start()
-
-    def _read(self, stream: Any, proc: subprocess.Popen[bytes]) -> None:
-        with stream:
-            while chunk := stream.read1(1 << 16):
-                room = MAX_OUTPUT_BYTES - len(self.data)
-                self.data += chunk[: max(room, 0)]
-                if len(chunk) > room and not self.flooded:
-                    self.flooded = True
-                    _kill_group(proc)
-
-    def text(self) -> str:
-        # (a grandchild that left the process group may still hold the pipe: not waited for)
-        self.thread.join(timeout=5)
-        return bytes(self.data).decode("utf-8", errors="replace")
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill the process and every process it started (its own session / process group)."""
-    if hasattr(os, "killpg"):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-
-
-def _run(argv: list[str], cwd: str, timeout: float) -> _Process:
-    """Run `argv` (no shell), its output read through pipes (at most MAX_OUTPUT_BYTES each),
-    killed with its process group after `timeout` seconds."""
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        start_new_session=hasattr(os, "killpg"),
-    )
-    out, err = _Capture(proc.stdout, proc), _Capture(proc.stderr, proc)
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        proc.wait()
-    stdout, stderr = out.text(), err.text()
-    flooded = out.flooded or err.flooded
-    return _Process(
-        None if timed_out or flooded else proc.returncode,
-        timed_out,
-        round(time.monotonic() - start, 3),
-        stdout,
-        stderr,
-        flooded,
-    )
+    return {"available": False, "problem": problem, "install_hint": registry.entry("C030")["fix"]}
 
 
 def read_version(executable: str, timeout: float = VERSION_TIMEOUT_S) -> str | None:
     """`edgetpu_compiler --version` → its version ("16.0.384591198"), None if none printed.
     Raises `TimeoutError` when it gives no answer within `timeout` seconds."""
     try:
-        done = _run([executable, "--version"], tempfile.gettempdir(), timeout)
+        done = run_process([executable, "--version"], tempfile.gettempdir(), timeout)
     except OSError:
         return None
     if done.timed_out:
@@ -248,7 +167,7 @@ class CompilerRun:
     executable: str
     version: str | None
     command: list[str]
-    process: _Process
+    process: Process
     output_dir: str
     kept: bool
     output_model: str | None = None
@@ -329,7 +248,7 @@ class CompilerRun:
             "failures": [
                 {
                     "kind": f.kind,
-                    "code": FAILURE_RULE_BY_KIND.get(f.kind, FAILURE_RULE_BY_KIND["other"]).code,
+                    "code": registry.failure_code(f.kind),
                     "message": f.message,
                 }
                 for f in failures
@@ -367,7 +286,6 @@ def _read_text(path: str | None) -> str | None:
     """The first MAX_OUTPUT_BYTES of the `.log` (opened without blocking: never a FIFO)."""
     if path is None:
         return None
-    from coralcheck.fileio import read_regular
 
     try:
         data = read_regular(path, MAX_OUTPUT_BYTES)
@@ -407,7 +325,7 @@ def run_compiler(
     """
     argv = build_command(executable, model_path, out_dir, options, version)
     grace = min(10.0, max(1.0, 0.1 * options.compiler_timeout))
-    process = _run(argv, out_dir, options.compiler_timeout + grace)
+    process = run_process(argv, out_dir, options.compiler_timeout + grace)
     console = parse_log(process.stdout + "\n" + process.stderr)
     block = console.models[0] if console.models else None
     stem = Path(model_path).name.removesuffix(".tflite")

@@ -30,7 +30,11 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from coralcheck.convert import CONVERT_EXTRA
+from coralcheck.convert.ptq import refuse_float_ops, to_tflite
+from coralcheck.convert.source import load_source, static_inputs, swapped_source
 from coralcheck.errors import UsageError
+from coralcheck.numeric.samples import load_samples
 
 # Layer classes that Keras 3 turns into a WHILE loop when converted.
 RECURRENT_LAYERS = frozenset(
@@ -108,8 +112,6 @@ def run_child(
 def convert_in_child(request: dict[str, Any], notify: Callable[[str], None]) -> tuple[bytes, dict]:
     """Convert as `request` says in a child process: (TFLite bytes, facts) or a UsageError."""
     import importlib.util
-
-    from coralcheck.convert import CONVERT_EXTRA
 
     try:
         found = importlib.util.find_spec("tensorflow") is not None
@@ -239,10 +241,6 @@ def recurrent_layers(model: Any) -> list[tuple[str, str]]:
 
 
 def _convert(request: dict[str, Any], send: Callable[..., None]) -> tuple[bytes, dict]:
-    from coralcheck.commands.convert import refuse_float_ops, swapped_source
-    from coralcheck.convert.ptq import to_tflite
-    from coralcheck.convert.source import load_source, static_inputs
-    from coralcheck.numeric.samples import load_samples
 
     send("phase", "loading the model")
     source = load_source(request["model"])

@@ -15,8 +15,10 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
+from coralcheck.convert import import_tensorflow
 from coralcheck.convert.source import Source
 from coralcheck.errors import UsageError
+from coralcheck.model import load
 from coralcheck.numeric.samples import InputSpec, Sample, progress
 
 IO_TYPES = ("uint8", "int8")
@@ -49,7 +51,6 @@ def to_tflite(
     Without: a plain float32 model (the reference for `coralcheck quant`).
     `on_phase` hears what the converter is doing (the message of a crash names it).
     """
-    from coralcheck.convert import import_tensorflow
 
     if samples is not None and io_type not in IO_TYPES:
         raise UsageError("--io-type", f"must be one of {', '.join(IO_TYPES)}")
@@ -136,7 +137,6 @@ def float_ops(tflite: bytes) -> list[str]:
     DEQUANTIZE/QUANTIZE, even with int8 builtins only; the Edge TPU cannot run such a model.
     The wrappers themselves are not listed.
     """
-    from coralcheck.model import load
 
     model = load(tflite)
     sg = model.main
@@ -148,3 +148,16 @@ def float_ops(tflite: bytes) -> list[str]:
         if any(t.dtype in FLOAT_DTYPES and not t.is_constant for t in tensors):
             found.append(f"{op.opcode} (op {index})")
     return found
+
+
+def refuse_float_ops(model_path: str, tflite: bytes) -> None:
+    """Refuse a result in which ops stayed float: the Edge TPU runs only int8 ops."""
+    left_float = float_ops(tflite)
+    if left_float:
+        more = " and more" if len(left_float) > 5 else ""
+        raise UsageError(
+            model_path,
+            f"cannot become fully integer: the converter has no int8 kernel for "
+            f"{', '.join(left_float[:5])}{more} (left in float); the Edge TPU runs only int8 "
+            f"ops, so replace {'it' if len(left_float) == 1 else 'them'}",
+        )

@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from coralcheck.convert import import_tensorflow
 from coralcheck.errors import UsageError
+from coralcheck.keras import swap_with_count
 from coralcheck.numeric.samples import InputSpec
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -67,7 +69,6 @@ def load_source(path: str) -> Source:
 
 def load_keras(path: str) -> Any:
     """Load a .keras/.h5 file in Keras safe mode, without compiling it."""
-    from coralcheck.convert import import_tensorflow
 
     import_tensorflow()
     import keras
@@ -104,7 +105,6 @@ def keras_source(path: str, model: Any) -> Source:
 
 def _load_saved_model(path: str) -> Source:
     """Wrap the serving signature of a SavedModel (`serving_default`, or its only one)."""
-    from coralcheck.convert import import_tensorflow
 
     tf = import_tensorflow()
     try:
@@ -195,3 +195,19 @@ def _static_input(decl: DeclaredInput, given: tuple[int, ...] | None) -> InputSp
             f"input shape {label} has unknown dimensions: give --input-shape {decl.name}=1,...",
         )
     return InputSpec(decl.name, tuple(int(d) for d in shape), decl.dtype)  # type: ignore[arg-type]
+
+
+def swapped_source(source: Source, swaps: dict[str, str], notify: Callable[[str], None]) -> Source:
+    """The source with its activations swapped (Keras models only), said through `notify`."""
+    if source.kind != "keras":
+        raise UsageError(source.path, "--swap-activations needs a Keras model file")
+    try:
+        model, count = swap_with_count(source.model, swaps)
+    except ValueError as e:
+        raise UsageError(source.path, f"cannot swap activations: {e}") from None
+    pairs = ", ".join(f"{a}→{b}" for a, b in swaps.items())
+    notify(
+        f"coralcheck: swapped {count} activation(s) ({pairs}); fine-tune the swapped model "
+        "before trusting its accuracy"
+    )
+    return keras_source(source.path, model)

@@ -1,11 +1,11 @@
-"""The constraint functions that ops.toml names (`check = "..."`).
+"""The constraint functions that ops.toml names (`check = "..."`): the registry by name
+(`CONSTRAINT_CHECKS`, filled by `@constraint_check`), and the documented constraints of Coral's
+op table; the inferred size limits are in coralcheck.edgetpu.limits (importing the
+`coralcheck.edgetpu` package registers both).
 
 Each takes the op (an `OpView`) and its `Constraint` (parameters in `constraint.params`) and returns
 None when the op passes, or a short sentence saying what fails, naming the tensor or option. For
 constraints with effect "note" the sentence is a caveat and the op still maps.
-
-Only tensor metadata is read, except where a value matters: CONCATENATION's constant input must be
-all zeros, STRIDED_SLICE's strides must be 1, and axes/paddings come from small constant tensors.
 
 The predictor decides once for all ops of one `op_signature` (opcode, version, options, the
 tensors' dtypes, shapes and constness). So whether a check passes may depend only on what the
@@ -15,191 +15,58 @@ signature holds; a check that reads constant values or quantization is registere
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache
-from typing import Any, overload
+from collections.abc import Callable
 
 from coralcheck.edgetpu import layout
 from coralcheck.edgetpu.knowledge import Constraint
-from coralcheck.model.graph import Model, Operator, Subgraph, Tensor
-from coralcheck.model.schema import NUMPY_DTYPES
+from coralcheck.edgetpu.opview import OpView
+from coralcheck.model.graph import Tensor
+from coralcheck.wording import quote, shape_text
 
-# Longest constant tensor whose values a check reads (axes, strides, paddings, zero padding).
-_MAX_VALUES_READ = 1 << 20
-# struct codes of the tensor types whose values `OpView.values` reads.
-_INTEGER_CODES = {
-    "INT8": "b",
-    "UINT8": "B",
-    "INT16": "h",
-    "UINT16": "H",
-    "INT32": "i",
-    "UINT32": "I",
-    "INT64": "q",
-    "UINT64": "Q",
-    "BOOL": "?",
-}
-# Longest name quoted in full in a message (names come from the file: they can be megabytes).
-_NAME_TEXT = 120
-
-
-def quote(name: str) -> str:
-    """A tensor or subgraph name in quotes for a message, shortened in the middle when huge."""
-    if len(name) > _NAME_TEXT:
-        name = f"{name[: _NAME_TEXT // 2]}...{name[-_NAME_TEXT // 3 :]}"
-    return f"'{name}'"
-
-
-class OpView:
-    """One operator with its tensors, as the constraint checks and the predictor see it.
-
-    `inputs` and `outputs` are the op's present tensors; `activations` are its non-constant,
-    non-variable inputs and its outputs: the data the op computes on. They are resolved once,
-    when the view is made: the predictor's steps, the constraints and the checks all read them.
-    """
-
-    __slots__ = ("activations", "inputs", "model", "op", "outputs", "subgraph")
-
-    def __init__(self, model: Model, subgraph: Subgraph, op: Operator) -> None:
-        self.model = model
-        self.subgraph = subgraph
-        self.op = op
-        self.inputs = inputs = subgraph.op_inputs(op)
-        self.outputs = outputs = subgraph.op_outputs(op)
-        activations = [t for t in inputs if not t.is_constant and not t.is_variable]
-        activations += [t for t in outputs if not t.is_variable]
-        self.activations = activations
-
-    def input(self, position: int) -> Tensor | None:
-        """The tensor at input position `position` (None when omitted or absent)."""
-        if position >= len(self.op.inputs) or self.op.inputs[position] < 0:
-            return None
-        return self.subgraph.tensors[self.op.inputs[position]]
-
-    def values(self, tensor: Tensor | None) -> list[int] | None:
-        """A small integer constant's values (None if not constant, not integer, or too large).
-
-        Read with `struct`, not `Model.tensor_data`: these are a few bytes (axes, paddings,
-        strides), and numpy's import alone takes longer than the whole lint of most models.
-        Values are what `tensor_data` gives: whole elements in file order, and the raw bytes of
-        a type numpy has no name for.
-        """
-        if tensor is None or not tensor.is_constant or tensor.data_size > _MAX_VALUES_READ:
-            return None
-        code = _INTEGER_CODES.get(tensor.dtype, None if tensor.dtype in NUMPY_DTYPES else "B")
-        if code is None:  # floats and complex numbers
-            return None
-        size = struct.calcsize(code)
-        count = tensor.data_size // size
-        raw = self.model.read_bytes(tensor.data_offset, count * size)
-        return [int(v) for v in struct.unpack(f"<{count}{code}", raw)]
-
-    def option(self, name: str, default: Any = None) -> Any:
-        return self.op.options.get(name, default)
-
-
-class OpViews(Sequence[OpView]):
-    """The views of every op of a subgraph, each made when it is first read.
-
-    The predictor reads the views of a few ops only (one per `op_signature`), and most checks
-    select ops by signature group before they look at any: making all views up front costs
-    ~1.3 µs per op (4.7 ms for a model of 3,500 ops) for objects mostly never read.
-    """
-
-    __slots__ = ("_made", "_model", "_subgraph")
-
-    def __init__(self, model: Model, subgraph: Subgraph) -> None:
-        self._model = model
-        self._subgraph = subgraph
-        self._made: list[OpView | None] = [None] * len(subgraph.operators)
-
-    def __len__(self) -> int:
-        return len(self._made)
-
-    @overload
-    def __getitem__(self, index: int) -> OpView: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[OpView]: ...
-
-    def __getitem__(self, index: int | slice) -> OpView | list[OpView]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self._made)))]
-        view = self._made[index]
-        if view is None:
-            op = self._subgraph.operators[index]
-            view = self._made[index] = OpView(self._model, self._subgraph, op)
-        return view
-
-    def __iter__(self) -> Iterator[OpView]:
-        for i in range(len(self._made)):
-            yield self[i]
-
-
-def op_signature(subgraph: Subgraph, op: Operator) -> tuple[Any, ...]:
-    """Everything about an op that its verdict, MACs and the signature-grouped checks read.
-
-    That is: opcode (builtin code, custom code), version, options, and per input position (None
-    where omitted) and per output the tensor's dtype, shape, constness and variableness, and for
-    inputs whether the same tensor is also an output of the op. Not in it: the tensors' names,
-    indices and place in the graph, constant values and quantization parameters. Ops with equal
-    signatures therefore get the same decisions from every constraint that reads only these (all
-    but those in `READS_CONSTANT_DATA`); only messages, which name tensors, differ.
-    Option values that cannot be hashed make the signature unhashable (callers fall back to the
-    op on its own).
-    """
-    tensors = subgraph.tensors
-    outs = op.outputs
-    inputs = []
-    for i in op.inputs:
-        if i < 0:
-            inputs.append(None)
-        else:
-            t = tensors[i]
-            inputs.append((t.dtype, t.shape, t.is_constant, t.is_variable, i in outs))
-    outputs = []
-    for i in outs:
-        if i < 0:
-            outputs.append(None)
-        else:
-            t = tensors[i]
-            outputs.append((t.dtype, t.shape, t.is_constant, t.is_variable))
-    return (
-        op.opcode,
-        op.builtin_code,
-        op.custom_code,
-        op.version,
-        tuple(op.options.items()),
-        tuple(inputs),
-        tuple(outputs),
-    )
-
-
-Check = Callable[[OpView, Constraint], "str | None"]
-CHECKS: dict[str, Check] = {}
+ConstraintCheck = Callable[[OpView, Constraint], "str | None"]
+CONSTRAINT_CHECKS: dict[str, ConstraintCheck] = {}
 # The checks whose decision reads what `op_signature` leaves out: a constant's values or
 # quantization. The predictor decides the ops they apply to one by one.
 READS_CONSTANT_DATA: set[str] = set()
 
 
-def check(name: str, *, reads_constant_data: bool = False) -> Callable[[Check], Check]:
-    def register(fn: Check) -> Check:
-        CHECKS[name] = fn
+# How a size limit reads in the rules' documentation, filled with the constraint's parameters
+# from rules/ops.toml (O003 lists them; see `limit_text`).
+LIMIT_TEXTS: dict[str, str] = {}
+
+
+def constraint_check(
+    name: str, *, reads_constant_data: bool = False, limit: str = ""
+) -> Callable[[ConstraintCheck], ConstraintCheck]:
+    """Register the function of the constraint named `name` in rules/ops.toml (`check = ...`);
+    `limit` says what its parameters limit, e.g. "at most {limit:,} elements"."""
+
+    def register(fn: ConstraintCheck) -> ConstraintCheck:
+        CONSTRAINT_CHECKS[name] = fn
         if reads_constant_data:
             READS_CONSTANT_DATA.add(name)
+        if limit:
+            LIMIT_TEXTS[name] = limit
         return fn
 
     return register
 
 
+def limit_text(c: Constraint) -> str:
+    """What a size-limit constraint allows, with its numbers ("at most 1,048,576 elements");
+    "" for a constraint that has no limit text."""
+    text = LIMIT_TEXTS.get(c.check, "")
+    return text.format(**c.params) if text else ""
+
+
 def _shape(t: Tensor) -> str:
-    return layout.shape_text(t.shape)
+    return shape_text(t.shape)
 
 
 # --- documented constraints (Coral's op table) ------------------------------------------------
 
 
-@check("no-fused-activation")
+@constraint_check("no-fused-activation")
 def no_fused_activation(view: OpView, c: Constraint) -> str | None:
     act = view.option("fused_activation_function", "NONE")
     if act in (None, "NONE", 0):
@@ -207,7 +74,7 @@ def no_fused_activation(view: OpView, c: Constraint) -> str | None:
     return f"has a fused {act} activation; this op maps only without one"
 
 
-@check("constant-input-is-zero-padding", reads_constant_data=True)
+@constraint_check("constant-input-is-zero-padding", reads_constant_data=True)
 def constant_input_is_zero_padding(view: OpView, c: Constraint) -> str | None:
     constants = [t for t in view.inputs if t.is_constant]
     if not constants:
@@ -234,7 +101,7 @@ def constant_input_is_zero_padding(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("same-dilation")
+@constraint_check("same-dilation")
 def same_dilation(view: OpView, c: Constraint) -> str | None:
     w, h = view.option("dilation_w_factor", 1), view.option("dilation_h_factor", 1)
     if w == h:
@@ -242,7 +109,7 @@ def same_dilation(view: OpView, c: Constraint) -> str | None:
     return f"has dilation {h} (y) x {w} (x); x and y dilation must be equal"
 
 
-@check("constant-weights")
+@constraint_check("constant-weights")
 def constant_weights(view: OpView, c: Constraint) -> str | None:
     """`either_operand`: a constant input (position 0) may stand in for the weights, as in a
     product of a constant matrix and an activation."""
@@ -267,7 +134,7 @@ def _constant_input(view: OpView) -> bool:
     return first is not None and first.is_constant
 
 
-@check("default-weights-format")
+@constraint_check("default-weights-format")
 def default_weights_format(view: OpView, c: Constraint) -> str | None:
     fmt = view.option("weights_format", 0)
     if fmt in (0, "DEFAULT", None):
@@ -275,7 +142,7 @@ def default_weights_format(view: OpView, c: Constraint) -> str | None:
     return f"uses weights format {fmt}; only the default format maps"
 
 
-@check("one-dimensional-output")
+@constraint_check("one-dimensional-output")
 def one_dimensional_output(view: OpView, c: Constraint) -> str | None:
     """`constant_input_exempt`: the rule does not bind an op whose first input is constant."""
     if c.params.get("constant_input_exempt") and _constant_input(view):
@@ -295,7 +162,7 @@ def _axes_outside(view: OpView, axes: list[int], rank: int, allowed: str) -> lis
     return [a for a in (layout.normalize_axis(a, rank) for a in axes) if a not in ok]
 
 
-@check("reduce-axes", reads_constant_data=True)
+@constraint_check("reduce-axes", reads_constant_data=True)
 def reduce_axes(view: OpView, c: Constraint) -> str | None:
     data = view.input(0)
     axes = view.values(view.input(1))
@@ -313,7 +180,7 @@ def reduce_axes(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("pad-axes", reads_constant_data=True)
+@constraint_check("pad-axes", reads_constant_data=True)
 def pad_axes(view: OpView, c: Constraint) -> str | None:
     data = view.input(0)
     pads = view.values(view.input(1))
@@ -333,7 +200,7 @@ def pad_axes(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("axis-not-batch", reads_constant_data=True)
+@constraint_check("axis-not-batch", reads_constant_data=True)
 def axis_not_batch(view: OpView, c: Constraint) -> str | None:
     if view.op.opcode == "SPLIT":
         data, axes = view.input(1), view.values(view.input(0))
@@ -349,7 +216,7 @@ def axis_not_batch(view: OpView, c: Constraint) -> str | None:
     batch = 0 if c.params.get("outermost") else layout.batch_axis(len(shape))
     # A size-1 batch axis is a no-op (yamnet's SPLIT into 1 along axis 0 maps with compiler 16.0).
     if batch == axis and _dim_of(shape, axis) > 1:
-        return f"works along the batch axis ({axis}) of shape {layout.shape_text(shape)}"
+        return f"works along the batch axis ({axis}) of shape {shape_text(shape)}"
     return None
 
 
@@ -357,7 +224,7 @@ def _dim_of(shape, axis: int) -> int:
     return shape[axis] if 0 <= axis < len(shape) else 1
 
 
-@check("softmax-1d")
+@constraint_check("softmax-1d")
 def softmax_1d(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params.get("max_elements", 16000))
     for t in view.inputs[:1]:
@@ -368,7 +235,7 @@ def softmax_1d(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("max-innermost")
+@constraint_check("max-innermost")
 def max_innermost(view: OpView, c: Constraint) -> str | None:
     limit = int(c.params["limit"])
     for t in view.inputs[:1]:
@@ -380,7 +247,7 @@ def max_innermost(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("squeeze-leading")
+@constraint_check("squeeze-leading")
 def squeeze_leading(view: OpView, c: Constraint) -> str | None:
     if not view.inputs or not view.outputs:
         return None
@@ -389,11 +256,11 @@ def squeeze_leading(view: OpView, c: Constraint) -> str | None:
     dropped = len(src) - len(dst)
     if dropped >= 0 and tuple(src[dropped:]) == tuple(dst) and all(d == 1 for d in src[:dropped]):
         return None
-    src_text, dst_text = layout.shape_text(src), layout.shape_text(dst)
+    src_text, dst_text = shape_text(src), shape_text(dst)
     return f"squeezes {src_text} to {dst_text}, not only leading 1s (a relayout)"
 
 
-@check("unit-strides", reads_constant_data=True)
+@constraint_check("unit-strides", reads_constant_data=True)
 def unit_strides(view: OpView, c: Constraint) -> str | None:
     strides = view.values(view.input(3))
     if strides is None:
@@ -403,7 +270,7 @@ def unit_strides(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("zero-masks")
+@constraint_check("zero-masks")
 def zero_masks(view: OpView, c: Constraint) -> str | None:
     set_masks = [m for m in c.params.get("masks", ()) if view.option(m, 0)]
     if set_masks:
@@ -411,7 +278,7 @@ def zero_masks(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("constant-alpha")
+@constraint_check("constant-alpha")
 def constant_alpha(view: OpView, c: Constraint) -> str | None:
     alpha = view.input(1)
     if alpha is not None and not alpha.is_constant:
@@ -419,112 +286,9 @@ def constant_alpha(view: OpView, c: Constraint) -> str | None:
     return None
 
 
-@check("integer-input")
+@constraint_check("integer-input")
 def integer_input(view: OpView, c: Constraint) -> str | None:
     for t in view.inputs[:1]:
         if t.dtype not in ("INT8", "UINT8"):
             return f"quantizes {t.dtype} {quote(t.name)}; only integer requantization maps"
     return None
-
-
-# --- inferred size limits (undocumented; derived from real compiler output) ---------------------
-
-
-def _largest(tensors: list[Tensor], measure: Callable[[Tensor], int]) -> tuple[Tensor, int] | None:
-    """The first of the largest tensors by `measure`, with its size (None for no tensors)."""
-    best: tuple[Tensor, int] | None = None
-    for t in tensors:
-        size = measure(t)
-        if best is None or size > best[1]:
-            best = (t, size)
-    return best
-
-
-@lru_cache(maxsize=4096)
-def _row_elements(shape: tuple[int, ...]) -> int:
-    """`layout.row_elements`, remembered: checked for every tensor of every op, and a model has
-    thousands of tensors but few distinct shapes."""
-    return layout.row_elements(shape)
-
-
-@check("max-row-elements")
-def max_row_elements(view: OpView, c: Constraint) -> str | None:
-    limit = int(c.params["limit"])
-    found = _largest(view.activations, lambda t: _row_elements(t.shape))
-    if found is None or found[1] <= limit:
-        return None
-    t, row = found
-    _, x, z = layout.inner3(t.shape)
-    return (
-        f"tensor {quote(t.name)} {_shape(t)} has rows of {x} x {z} = {row} elements; rows above "
-        f"{limit} did not map in real compiles"
-    )
-
-
-@check("max-elements")
-def max_elements(view: OpView, c: Constraint) -> str | None:
-    limit = int(c.params["limit"])
-    found = _largest(view.activations, lambda t: t.num_elements)
-    if found is None or found[1] <= limit:
-        return None
-    t, n = found
-    where = f"{quote(t.name)} {_shape(t)}"
-    return f"moves {n} elements ({where}); above {limit} did not map in real compiles"
-
-
-@check("max-reduced-elements", reads_constant_data=True)
-def max_reduced_elements(view: OpView, c: Constraint) -> str | None:
-    limit = int(c.params["limit"])
-    data, axes = view.input(0), view.values(view.input(1))
-    if data is None or axes is None:
-        return None
-    rank = len(data.shape)
-    reduced = {layout.normalize_axis(a, rank) for a in axes}
-    window = layout.elements([d for i, d in enumerate(data.shape) if i in reduced])
-    if window <= limit:
-        return None
-    return (
-        f"reduces {window} values into each output (axes {sorted(reduced)} of "
-        f"{quote(data.name)} {_shape(data)}); above {limit} did not map"
-    )
-
-
-@check("max-output-elements")
-def max_output_elements(view: OpView, c: Constraint) -> str | None:
-    limit = int(c.params["limit"])
-    for t in view.outputs:
-        if t.num_elements > limit:
-            return (
-                f"output {quote(t.name)} {_shape(t)} has {t.num_elements} elements; above "
-                f"{limit} did not map in real compiles"
-            )
-    return None
-
-
-@check("max-upscale")
-def max_upscale(view: OpView, c: Constraint) -> str | None:
-    factor = float(c.params["factor"])
-    src, dst = view.input(0), view.outputs[0] if view.outputs else None
-    if src is None or dst is None or len(src.shape) < 3 or len(dst.shape) < 3:
-        return None
-    (h_in, w_in), (h_out, w_out) = src.shape[-3:-1], dst.shape[-3:-1]
-    scale = max(h_out / max(h_in, 1), w_out / max(w_in, 1))
-    if scale <= factor:
-        return None
-    return (
-        f"upscales {h_in}x{w_in} to {h_out}x{w_out} ({scale:.1f}x); above {factor:g}x is not "
-        "expected to map (the exact limit is not known)"
-    )
-
-
-@check("large-input-note")
-def large_input_note(view: OpView, c: Constraint) -> str | None:
-    t = view.input(0)
-    width = layout.inner3(t.shape)[2] if t is not None else 0
-    return c.text if width >= int(c.params["min_input"]) else None
-
-
-@check("large-output-note")
-def large_output_note(view: OpView, c: Constraint) -> str | None:
-    big = any(t.num_elements >= int(c.params["min_output"]) for t in view.outputs)
-    return c.text if big else None

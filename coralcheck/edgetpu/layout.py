@@ -9,17 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-# Longest shape written out in full in a message; corrupt files can claim thousands of dimensions.
-_SHAPE_TEXT_DIMS = 8
-
-
-def shape_text(shape: Sequence[int]) -> str:
-    """ "[1, 2, 8, 16, 8]"; a shape of more than 8 dimensions is shortened ("..., 12000 dims")."""
-    dims = [str(d) for d in shape]
-    if len(dims) > _SHAPE_TEXT_DIMS:
-        dims = [*dims[:3], "...", *dims[-3:], f"({len(shape)} dims)"]
-    return "[" + ", ".join(dims) + "]"
-
 
 def inner3(shape: Sequence[int]) -> tuple[int, int, int]:
     """The three innermost dimensions (y, x, z), padded with 1s on the left: [5, 7] → (1, 5, 7)."""

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from coralcheck.convert import import_tensorflow
 from coralcheck.errors import UsageError
+from coralcheck.model import load
 from coralcheck.numeric.samples import InputSpec
 
 NUMERIC_EXTRA = "pip install 'coralcheck[numeric]'"
@@ -75,7 +77,6 @@ def interpreter_class(command: str) -> tuple[Any, Any, str]:
         return Interpreter, OpResolverType, "ai-edge-litert"
     except ImportError:
         pass
-    from coralcheck.convert import import_tensorflow
 
     try:
         tf = import_tensorflow(command)
@@ -105,7 +106,6 @@ class ModelRunner:
     """One model in an interpreter that keeps every intermediate tensor for inspection."""
 
     def __init__(self, path: str, command: str) -> None:
-        from coralcheck.model import load
 
         self.path = path
         self.model = load(path)  # one-line ModelError for anything that is not a valid model

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from coralcheck.convert import import_tensorflow
 from coralcheck.errors import UsageError
 
 DEFAULT_SAMPLES = 100
@@ -254,7 +255,6 @@ def _image_decoder(directory: str) -> Any:
         return decode_pil
     except ImportError:
         pass
-    from coralcheck.convert import import_tensorflow
 
     try:
         tf = import_tensorflow(directory)

@@ -1,55 +1,21 @@
 """render: a finished Report (and what the settings decided about it) → one output format.
 
 Renderers only format: placement, findings and numbers come from the analysis (`Report`), pass or
-fail from the settings (`Outcome`, see coralcheck.config and coralcheck.baseline).
+fail from the run's `Outcome` (coralcheck.outcome).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import NamedTuple
 
-from coralcheck.config import Config, Verdict, judge
-from coralcheck.report import MutableRecord, Report
+from coralcheck.outcome import Outcome, default_outcome
+from coralcheck.render.escape import no_workflow_commands, printable
+from coralcheck.report import Report
 
 FORMATS = ("text", "json", "sarif", "github", "junit", "markdown", "html", "model-explorer")
 # Formats that draw the data flow: the analysis records it for them (`Options.graph`).
 GRAPH_FORMATS = frozenset({"html", "model-explorer"})
-
-
-class ModelFailure(NamedTuple):
-    """A model that could not be checked: its one-line error."""
-
-    path: str
-    problem: str
-    internal: bool = False  # a bug in coralcheck rather than bad input
-
-
-class Outcome(MutableRecord):
-    """What a run decided: one verdict per model of the report (same order), and the models
-    that could not be checked at all."""
-
-    __slots__ = _fields = ("verdicts", "failures", "baseline")
-
-    def __init__(
-        self,
-        verdicts: list[Verdict],
-        failures: list[ModelFailure] | None = None,
-        baseline: str | None = None,  # the --baseline file, when findings were compared with one
-    ) -> None:
-        self.verdicts = verdicts
-        self.failures: list[ModelFailure] = [] if failures is None else failures
-        self.baseline = baseline
-
-    @property
-    def exit_code(self) -> int:
-        """3 for a bug, 2 for bad input, 1 for a failed model, else 0 (see the README)."""
-        if any(f.internal for f in self.failures):
-            return 3
-        if self.failures:
-            return 2
-        return 1 if any(v.failed for v in self.verdicts) else 0
 
 
 def terminal(to_file: bool) -> tuple[bool, int]:
@@ -66,11 +32,6 @@ def terminal(to_file: bool) -> tuple[bool, int]:
     return color, max(60, shutil.get_terminal_size().columns)
 
 
-def default_outcome(report: Report) -> Outcome:
-    """The default settings' verdicts (fail on errors, no gates), for callers with no config."""
-    return Outcome([judge(m, Config()) for m in report.models])
-
-
 def render(
     report: Report,
     fmt: str,
@@ -85,8 +46,6 @@ def render(
     # Read by people, or XML (which forbids most control characters): no raw control characters,
     # and (but in the workflow commands of `github`) no line a CI log reads as a command.
     if fmt in ("text", "markdown", "github", "junit", "html"):
-        from coralcheck.render.phrases import no_workflow_commands, printable
-
         report, outcome = printable(report), printable(outcome)
         if fmt not in ("github", "html"):  # github writes commands; a page is not a CI log
             return no_workflow_commands(_render(report, fmt, outcome, verbose, color, width))

@@ -9,7 +9,7 @@ properties.
 
 from __future__ import annotations
 
-from coralcheck.render import Outcome
+from coralcheck.outcome import Outcome
 from coralcheck.render.phrases import where, with_fix
 from coralcheck.report import Report
 

@@ -23,24 +23,22 @@ import math
 from pathlib import Path
 from typing import Any
 
-from coralcheck.render import Outcome
+from coralcheck.outcome import Outcome, default_outcome
+from coralcheck.render.escape import printable
 from coralcheck.render.phrases import (
     SEVERITY_ORDER,
     SEVERITY_TITLE,
-    human_bytes,
-    human_count,
     io_formulas,
-    op_label,
-    plural,
+    io_shape,
     recovery,
     run_headline,
     severity_counts,
-    shape_text,
     sorted_findings,
     verdict_line,
     where,
 )
-from coralcheck.report import ModelReport, Report
+from coralcheck.report import ModelReport, Report, _json_ready
+from coralcheck.wording import human_bytes, human_count, op_location, plural
 
 _HERE = Path(__file__).resolve().parent
 SHOWN_WINS = 5
@@ -125,7 +123,6 @@ def _latency(m: ModelReport) -> str:
     value = getattr(m, "latency", None)
     if value is None:
         return ""
-    from coralcheck.report import _json_ready
 
     lat = _json_ready(value)
     if not isinstance(lat, dict) or lat.get("estimate_ms") is None:
@@ -183,7 +180,7 @@ def _io(m: ModelReport) -> str:
         contract = "<br>".join(e(f) for f in formulas) if formulas else "—"
         rows.append(
             f"<tr><td>{e(t.role)}</td><td class='name'>{e(t.name)}</td><td>{e(t.dtype.lower())}"
-            f"</td><td>{e(shape_text(t))}</td>"
+            f"</td><td>{e(io_shape(t))}</td>"
             f"<td>{'—' if t.scale is None else e(f'{t.scale:.8g}')}</td>"
             f"<td>{'—' if t.zero_point is None else e(t.zero_point)}</td>"
             f"<td class='formula'>{contract}</td></tr>"
@@ -292,7 +289,7 @@ def _wins(m: ModelReport, n: int) -> str:
             gain += f" (+{human_count(cause.macs_recovered)} MACs, {share:.0%})"
         fix = f'<p class="fix"><b>Fix:</b> {e(cause.fix)}</p>' if cause.fix else ""
         items.append(
-            f"<li>{_op_link(n, cause.op, op_label(cause.op, cause.opcode))}: "
+            f"<li>{_op_link(n, cause.op, op_location(cause.op, cause.opcode))}: "
             f"{e(cause.reason or cause.status)}<p class='gain'>{e(gain)}</p>{fix}</li>"
         )
     more = len(m.root_causes) - len(items)
@@ -377,9 +374,7 @@ def render_html(report: Report, outcome: Outcome) -> str:
 def notebook_frame(report: Report, height: int = 900) -> str:
     """The page in an iframe of its own (`Report._repr_html_`): a notebook shows it as it is,
     without its styles and ids meeting the notebook's."""
-    from coralcheck.render import render
-
-    page = render(report, "html")
+    page = render_html(printable(report), printable(default_outcome(report)))  # as render() does
     return (
         f'<iframe srcdoc="{e(page)}" style="width:100%;height:{height}px;border:0" '
         'title="coralcheck report"></iframe>'

@@ -15,8 +15,8 @@ from typing import Any
 
 from coralcheck.baseline import fingerprints, model_key
 from coralcheck.fileio import json_safe
-from coralcheck.render import Outcome
-from coralcheck.render.phrases import statistics, verdict_line
+from coralcheck.outcome import Outcome, statistics
+from coralcheck.render.phrases import verdict_line
 from coralcheck.report import Report
 
 

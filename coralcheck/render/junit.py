@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from coralcheck.render import Outcome
+from coralcheck.outcome import Outcome
 from coralcheck.render.phrases import latency_line, verdict_line, where
 from coralcheck.report import Report
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 
-from coralcheck.render import Outcome
+from coralcheck.outcome import Outcome
 from coralcheck.render.phrases import (
     human_ms,
     latency_line,
-    op_label,
-    plural,
     recovery,
     run_headline,
     severity_counts,
@@ -23,6 +21,7 @@ from coralcheck.render.phrases import (
     where,
 )
 from coralcheck.report import ModelReport, Report
+from coralcheck.wording import op_location, plural
 
 SEVERITY_ICON = {"error": "🔴 error", "warning": "🟡 warning", "info": "🔵 info"}
 SHOWN_WINS = 3
@@ -99,7 +98,7 @@ def _model_section(m: ModelReport, outcome: Outcome, n: int) -> list[str]:
         lines.append("")
         for rank, cause in enumerate(m.root_causes[:SHOWN_WINS], 1):
             win = (
-                f"{op_label(cause.op, cause.opcode)} ({cause.reason or cause.status}): "
+                f"{op_location(cause.op, cause.opcode)} ({cause.reason or cause.status}): "
                 f"{recovery(cause.ops_recovered)}"
             )
             if cause.fix:

@@ -3,150 +3,16 @@
 Only presentation lives here (grouping, ordering, wording); every number comes from the report.
 """
 
-from __future__ import annotations
-
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from coralcheck.report import Finding, IOTensor, Latency, ModelReport, OpPlacement, Report
+from coralcheck.wording import MOST_ITEMS, dims_text, human_bytes, human_count, op_location, plural
 
 T = TypeVar("T")
 SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_TITLE = {"error": "Errors", "warning": "Warnings", "info": "Info"}
-# Control characters (but tab): a tensor name holding ESC [31m must not restyle, clear or retitle
-# the user's terminal, and one holding a newline must not start a line of its own (in a CI log a
-# line "::error ...::" is a GitHub Actions command). Messages are single lines: renderers add
-# their own line breaks. Also the bidirectional overrides and isolates (U+202E shows a name
-# backwards: "Trojan Source") and lone surrogates: the bytes of a file name that is not UTF-8
-# (`m\xff.tflite` is read as "m\udcff.tflite"), shown as the byte they stand for.
-_CONTROL = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-
-
-# Longer strings (a million-character tensor name, a 12,000-dimension shape quoted in a message)
-# are cut in the middle: nobody reads them, and wrapping them would take the renderer seconds.
-LONGEST_SHOWN = 1000
-MOST_ITEMS = 16  # of a shape or a list shown in a table cell
-_HEAD, _TAIL = 700, 200
-
-
-def printable(value: T) -> T:
-    """`value` (a report, outcome, or any of their parts) for the formats people read: control
-    characters in every string shown as escapes (`\\x1b`), very long strings cut in the middle.
-
-    Immutable parts that need no change are returned as they are, so a report of thousands of
-    clean op placements is walked, not copied; mutable ones (lists, dicts, reports) are copies.
-    """
-    kind = type(value)
-    if kind is str:
-        return _printable_text(value)  # type: ignore[return-value, arg-type]
-    if value is None or kind in _SCALARS:
-        return value
-    names = getattr(kind, "_fields", None)
-    if names is not None:  # a record (a NamedTuple is also a tuple: tested first)
-        if isinstance(value, tuple):
-            return _printable_record(value)  # type: ignore[return-value]
-        # A mutable record (a report, an outcome): always a copy.
-        changes = {name: printable(getattr(value, name)) for name in names}
-        return value._replace(**changes)  # type: ignore[attr-defined, no-any-return]
-    if isinstance(value, str):
-        return _printable_text(value)  # type: ignore[return-value]
-    if isinstance(value, tuple | frozenset):
-        items = [printable(v) for v in value]
-        unchanged = all(new is old for new, old in zip(items, value, strict=True))
-        return value if unchanged else kind(items)  # type: ignore[return-value, call-arg]
-    if isinstance(value, list):
-        if all(v is None or type(v) in _SCALARS for v in value):  # numbers (per-op costs)
-            return kind(value)  # type: ignore[return-value, call-arg]
-        return kind(printable(v) for v in value)  # type: ignore[return-value, call-arg]
-    if isinstance(value, dict):
-        return {printable(k): printable(v) for k, v in value.items()}  # type: ignore[return-value]
-    return value
-
-
-_SCALARS = frozenset({int, float, bool})
-
-
-def _printable_record(record: tuple[Any, ...]) -> tuple[Any, ...]:
-    """An immutable record as it is when all its strings are clean (nearly always: a quick
-    look at each value), else a copy with the changed values."""
-    for v in record:
-        kind = type(v)
-        if kind is str:
-            # isprintable() (C, no regex call) is true for nearly every string: no control
-            # character in it. When false, _printable_text decides.
-            if len(v) > LONGEST_SHOWN or not v.isprintable():
-                break
-        elif v is not None and kind not in _SCALARS:
-            break
-    else:
-        return record
-    items = [printable(v) for v in record]
-    if all(new is old for new, old in zip(items, record, strict=True)):
-        return record
-    return record._make(items)  # type: ignore[attr-defined, no-any-return]
-
-
-def _printable_text(text: str) -> str:
-    if len(text) <= LONGEST_SHOWN and not _CONTROL.search(text):
-        return text  # nearly every string: nothing to escape or cut
-    if len(text) > LONGEST_SHOWN:
-        hidden = len(text) - _HEAD - _TAIL
-        text = f"{text[:_HEAD]} …({hidden:,} characters not shown)… {text[-_TAIL:]}"
-    return _CONTROL.sub(_escape, text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if 0xDC80 <= code <= 0xDCFF:  # a surrogate escape: the byte of the file name
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def escaped(text: str) -> str:
-    """`text` with control characters, bidirectional overrides and undecodable bytes shown as
-    escapes (as `printable` shows them), but never shortened: for error lines."""
-    return _CONTROL.sub(_escape, text)
-
-
-# GitHub Actions reads any line of a job's output whose first non-blank characters are "::" as
-# a workflow command (actions/runner ActionCommand.TryParseV2 trims leading white space); colour
-# codes before them are taken as blank too, to be safe.
-_COMMAND_LINE = re.compile(r"^((?:[^\S\n]|\x1b\[[0-9;]*m)*):(?=:)", re.MULTILINE)
-
-
-def no_workflow_commands(text: str) -> str:
-    """Output text in which no line can be read as a workflow command: a line that would start
-    with "::" (a model or op name at the start of a line) gets its first colon escaped."""
-    return _COMMAND_LINE.sub(r"\1\\x3a", text) if "::" in text else text
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (words or word + 's')}"
-
-
-def human_bytes(n: int) -> str:
-    """Sizes as the Edge TPU compiler prints them: B, KiB, MiB with two decimals."""
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.2f} KiB"
-    return f"{n / (1024 * 1024):.2f} MiB"
-
-
-def human_count(n: int) -> str:
-    """Large counts (MACs) in engineering notation: 12.3 M."""
-    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return str(n)
-
-
-def op_label(index: int, opcode: str) -> str:
-    return f"op {index} {opcode}"
 
 
 def where(m: ModelReport, f: Finding) -> str:
@@ -156,7 +22,7 @@ def where(m: ModelReport, f: Finding) -> str:
         parts.append(f"subgraph {f.subgraph}")
     if f.op is not None:
         opcode = f.opcode or next((o.opcode for o in m.ops if o.index == f.op), "")
-        parts.append(op_label(f.op, opcode).rstrip() if opcode else f"op {f.op}")
+        parts.append(op_location(f.op, opcode).rstrip() if opcode else f"op {f.op}")
     if f.tensor:
         parts.append(f"tensor '{f.tensor}'")
     return ", ".join(parts) or "model"
@@ -259,7 +125,7 @@ def segment_rows(m: ModelReport) -> list[tuple[str, str, str]]:
     for seg in m.segments:
         macs = f", {human_count(seg.macs)} MACs" if seg.macs else ""
         ops = f"ops {index_ranges(seg.ops)} ({plural(len(seg.ops), 'op')}{macs})"
-        after = [op_label(i, m.ops[i].opcode) for i in seg.cpu_after[:3] if i < len(m.ops)]
+        after = [op_location(i, m.ops[i].opcode) for i in seg.cpu_after[:3] if i < len(m.ops)]
         if not seg.cpu_after:
             then = "end of the Edge TPU part" if seg.number == len(m.segments) else "—"
         else:
@@ -347,14 +213,14 @@ def verdict_line(m: ModelReport) -> str:
         return f"{head} — {s.ops_cpu} on CPU"
     if len(stretches) == 1:
         run = stretches[0]
-        first = op_label(run[0].index, run[0].opcode)
+        first = op_location(run[0].index, run[0].opcode)
         if len(run) == 1:
             return f"{head} — {s.ops_cpu} on CPU: {first}"
         return f"{head} — {s.ops_cpu} on CPU from {first}"
     parts = [
-        op_label(r[0].index, r[0].opcode)
+        op_location(r[0].index, r[0].opcode)
         if len(r) == 1
-        else f"{len(r)} from {op_label(r[0].index, r[0].opcode)}"
+        else f"{len(r)} from {op_location(r[0].index, r[0].opcode)}"
         for r in stretches[:3]
     ]
     more = ", …" if len(stretches) > 3 else ""
@@ -365,7 +231,7 @@ def run_headline(report: Report, outcome: Any) -> tuple[str, str]:
     """The run in a few words, and its state: `1 of 3 models failed, 1 could not be checked`
     ("failed"), `3 models passed` ("passed"), or, when findings fail nothing only because of
     --fail-on never, what was found and why nothing fails ("unfailed"). `outcome`: the run's
-    `render.Outcome`."""
+    `coralcheck.outcome.Outcome`."""
     failed = sum(v.failed for v in outcome.verdicts)
     total = len(report.models) + len(outcome.failures)
     if failed or outcome.failures:
@@ -384,18 +250,6 @@ def run_headline(report: Report, outcome: Any) -> tuple[str, str]:
     return f"{plural(total, 'model')} passed", "passed"
 
 
-def shape_text(t: IOTensor) -> str:
-    """`1x224x224x3`; a dynamic dimension (-1 in the shape signature) shows as `?`."""
-    return dims_text(t.shape_signature or t.shape)
-
-
-def dims_text(dims: Iterable[int]) -> str:
-    """`1x224x224x3`; a dimension known only at run time (-1) shows as `?`."""
-    dims = list(dims)
-    shown = "x".join("?" if d < 0 else str(d) for d in dims[:MOST_ITEMS]) or "scalar"
-    return shown + (f"x… ({len(dims):,} dimensions)" if len(dims) > MOST_ITEMS else "")
-
-
 def op_shapes_text(shapes: list[list[list[int]]]) -> str:
     """An op's tensors, `1x28x28x8, 1x28x28x8 → 1x28x28x8` (non-constant inputs → outputs)."""
     inputs, outputs = shapes
@@ -404,6 +258,12 @@ def op_shapes_text(shapes: list[list[list[int]]]) -> str:
 
 def _signed(n: int) -> str:
     return f"− {-n}" if n < 0 else f"+ {n}"
+
+
+def io_shape(t: IOTensor) -> str:
+    """An input's or output's shape in a table, `1x224x224x3`; a dimension known only at run time
+    (-1 in the shape signature) shows as `?`."""
+    return dims_text(t.shape_signature or t.shape)
 
 
 def io_formulas(t: IOTensor) -> tuple[str, str] | None:
@@ -415,31 +275,6 @@ def io_formulas(t: IOTensor) -> tuple[str, str] | None:
     q = f"q = round(x / {scale}) {_signed(zp)}"
     x = f"x = {scale} · q" if zp == 0 else f"x = {scale} · (q {_signed(-zp)})"
     return q, x
-
-
-class Statistic(NamedTuple):
-    code: str
-    count: int
-    severity: str
-    title: str
-
-
-def statistics(report: Report) -> list[Statistic]:
-    """Findings per rule code over all models, most frequent first (like `ruff --statistics`);
-    a finding that stands for several places counts each of them."""
-    counts: Counter[str] = Counter()
-    severity: dict[str, str] = {}
-    for m in report.models:
-        for f in m.findings:
-            counts[f.code] += len(f.places) or 1
-            severity.setdefault(f.code, f.severity)
-    from coralcheck.config import registry
-
-    rules = registry()
-    return [
-        Statistic(code, n, severity[code], getattr(rules.get(code), "title", ""))
-        for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
 
 
 # --- facts from compiled models and compiler runs: shown generically -----------------------------

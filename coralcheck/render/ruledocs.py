@@ -14,7 +14,7 @@ from typing import Any
 DOCS_COMMAND = "coralcheck rules --format markdown -o docs/rules.md"
 
 
-def rule_dict(rule: Any) -> dict[str, str]:
+def rule_dict(rule: Any) -> dict[str, Any]:
     """A rule as plain data (the `--format json` of `rule` and `rules`)."""
     return {
         "code": rule.code,
@@ -25,6 +25,8 @@ def rule_dict(rule: Any) -> dict[str, str]:
         "explanation": rule.explanation,
         "example": rule.example,
         "fix": rule.fix,
+        "source": getattr(rule, "source", ""),
+        "tests": list(getattr(rule, "tests", ())),
     }
 
 
@@ -38,6 +40,12 @@ def _body(rule: Any, level: str) -> list[str]:
     for heading, text in (("Why", rule.explanation), ("Example", rule.example), ("Fix", rule.fix)):
         if text and text.strip():
             lines += [f"{level} {heading}", "", text.strip(), ""]
+    source, tests = getattr(rule, "source", ""), getattr(rule, "tests", ())
+    if source or tests:
+        lines += [f"{level} Source", ""]
+        lines += [f"- Rule: `{source}`"] if source else []
+        lines += [f"- Tests: {', '.join(f'`{t}`' for t in tests)}"] if tests else []
+        lines.append("")
     return lines
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import quote
 
 from coralcheck.baseline import fingerprints, model_key
-from coralcheck.config import GateResult
+from coralcheck.checks import catalogue
 from coralcheck.fileio import json_safe, name_bytes
-from coralcheck.gates import gate_rule
-from coralcheck.render import Outcome
+from coralcheck.gates import GateResult, gate_rule
+from coralcheck.outcome import Outcome
 from coralcheck.render.phrases import latency_line, verdict_line, where, with_fix
 from coralcheck.report import Finding, ModelReport, Report
 
@@ -167,9 +167,8 @@ def _model_artifact(m: ModelReport) -> dict[str, Any]:
 
 
 def sarif_dict(report: Report, outcome: Outcome) -> dict[str, Any]:
-    from coralcheck.config import registry
 
-    rules = [_rule_descriptor(r) for r in registry().values()]
+    rules = [_rule_descriptor(r) for r in catalogue.all_rules()]
     rule_index = {r["id"]: i for i, r in enumerate(rules)}
 
     def index_of(rule_id: str, descriptor: dict[str, Any]) -> int:

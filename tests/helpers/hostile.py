@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import flatbuffers
-from edgetpu_builder import (
+import numpy as np
+
+from helpers.edgetpu_builder import (
     CustomOptionsSpec,
     ExecSpec,
     LayerSpec,
@@ -29,7 +32,7 @@ from edgetpu_builder import (
     executable_bytes,
     package_bytes,
 )
-from tflite_builder import OpSpec, TensorSpec, build_model
+from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 EDGETPU = "CUSTOM:edgetpu-custom-op"
 
@@ -148,7 +151,7 @@ def shared_custom_options(
     ops: int = 2_000, parameter_bytes: int = 64 << 10, layers: int = 1_000
 ) -> bytes:
     """`ops` Edge TPU ops whose `custom_options` offsets all point at one vector."""
-    from tflite_builder import locate
+    from helpers.tflite_builder import locate
 
     options = _segment_options(parameter_bytes, layers)
     data = bytearray(_chain(ops, lambda i: OpSpec(EDGETPU, [i], [i + 1], custom_options=b"x")))
@@ -224,3 +227,21 @@ def random_hostile(rng: random.Random) -> tuple[bytes, str]:
         kwargs = {"ops": rng.choice((10, 1_000, 3_000)), "repeats": rng.choice((2, 20, 60))}
     built = SHAPES[shape](**kwargs)
     return built, f"{shape}({', '.join(f'{k}={v}' for k, v in kwargs.items())})"
+
+
+def hostile_tensor_model(tmp_path: Path, name: str) -> Path:
+    """A FULLY_CONNECTED whose output tensor is called `name`; then an op the TPU cannot run."""
+    data = build_model(
+        tensors=[
+            TensorSpec("x", [1, 4], "INT8", scale=[0.5], zero_point=[0]),
+            TensorSpec("w", [2, 4], "INT8", data=np.ones((2, 4), np.int8), scale=[0.1]),
+            TensorSpec(name, [1, 2], "INT8", scale=[0.25], zero_point=[0]),
+            TensorSpec("y", [1, 2], "FLOAT32"),
+        ],
+        ops=[OpSpec("FULLY_CONNECTED", [0, 1, -1], [2]), OpSpec("DEQUANTIZE", [2], [3])],
+        inputs=[0],
+        outputs=[3],
+    )
+    path = tmp_path / "hostile.tflite"
+    path.write_bytes(data)
+    return path

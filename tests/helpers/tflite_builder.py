@@ -7,9 +7,9 @@ the `TFL3` identifier, old schema versions, and damaged files. This module write
 `tflite.TensorAddShape`, ...), so the bytes are what the real schema says, not what coralcheck's
 reader expects.
 
-Building (tests/conftest.py puts tests/ on sys.path, so tests import it as `tflite_builder`)::
+Building (tests/conftest.py puts tests/ on sys.path, so tests import `helpers.tflite_builder`)::
 
-    from tflite_builder import OpSpec, TensorSpec, build_model
+    from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
     data = build_model(
         tensors=[

@@ -6,7 +6,8 @@ browser. Playwright gives every launch a fresh, empty profile (user data directo
 Chromium needs `--no-sandbox`; the other flags keep it from reaching for the network (this
 machine has none) and from first-run work.
 
-    python tests/browser.py [MODEL] [OUT.png]   # the README's screenshot (docs/html-report.png)
+    python tests/helpers/browser.py [MODEL] [OUT.png]   # the README's screenshot
+                                                        # (docs/html-report.png)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus"
 # The YOLO of the README's screenshot (and of the browser test).
 YOLO = CORPUS / "models/goalbuddy/yolov8n_full_integer_quant.tflite"

@@ -36,7 +36,7 @@ from conftest import CORPUS as CORPUS_ROOT
 from conftest import FIXTURES, REPO
 
 CORPUS = CORPUS_ROOT / "models"
-CRASHERS = Path(__file__).resolve().parent / "crashers"
+CRASHERS = Path(__file__).resolve().parents[1] / "crashers"
 
 TIME_LIMIT_S = 2.0  # per model, whole lint
 HANG_ALARM_S = 10.0  # turn a hang into a failure instead of a stuck CI job
@@ -64,13 +64,13 @@ def seed_models(small: bool = True) -> dict[str, Path]:
 
 
 def built_seeds() -> dict[str, bytes]:
-    """Seeds no converter writes, built with tests/tflite_builder.py: constant data stored after
-    the flatbuffer (Buffer.offset/size, as converters do for models over 2 GB), and the two
-    amplification shapes of tests/hostile.py at a size that still lints (a package listing one
-    executable 8 times; Edge TPU ops sharing large custom options stored after the
+    """Seeds no converter writes, built with tests/helpers/tflite_builder.py: constant data stored
+    after the flatbuffer (Buffer.offset/size, as converters do for models over 2 GB), and the two
+    amplification shapes of tests/helpers/hostile.py at a size that still lints (a package
+    listing one executable 8 times; Edge TPU ops sharing large custom options stored after the
     flatbuffer), so that mutants grow them into what the read budget must stop."""
-    import hostile
-    from tflite_builder import add_model
+    from helpers import hostile
+    from helpers.tflite_builder import add_model
 
     return {
         "built:external_buffers": add_model(external_buffers=True),
@@ -211,9 +211,9 @@ TYPE_CODES = {
 
 
 def _schema() -> dict[str, dict[int, tuple[str, str]]]:
-    """table -> slot -> (field name, type): the TFLite tables from tests/tflite_builder.py
+    """table -> slot -> (field name, type): the TFLite tables from tests/helpers/tflite_builder.py
     (one copy of the schema's slot numbers in the tests) plus the Edge TPU package's."""
-    from tflite_builder import SCHEMA
+    from helpers.tflite_builder import SCHEMA
 
     out: dict[str, dict[int, tuple[str, str]]] = {}
     for table, fields in (*SCHEMA.items(), *EDGETPU_SCHEMA.items()):

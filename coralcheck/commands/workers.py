@@ -1,0 +1,123 @@
+"""Checking the models of a run: in parallel over the cores when there is more than one, with a
+progress bar on a terminal, each failure (bad input, a bug, a worker killed by a truncated
+mapped file) that model's `ModelFailure` and not the end of the run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from coralcheck import api
+from coralcheck.errors import CoralcheckError
+from coralcheck.model.reader import READ_WHOLE_BYTES, MappingRefused, refuse_mapping
+from coralcheck.options import Options
+from coralcheck.outcome import ModelFailure
+from coralcheck.report import ModelReport
+
+
+def check_one(path: str, options: Options) -> ModelReport | ModelFailure:
+    """One model's report, or its ModelFailure (picklable: runs in worker processes)."""
+    try:
+        return api.check_model(path, options)
+    except MappingRefused:
+        raise  # (check_all checks it in a worker process)
+    except CoralcheckError as e:
+        return ModelFailure(e.path, " ".join(e.problem.split()))
+    except Exception as e:
+        if os.environ.get("CORALCHECK_DEBUG"):
+            raise
+        return ModelFailure(
+            path,
+            f"internal error: {type(e).__name__}: {e} "
+            "(a bug in coralcheck; set CORALCHECK_DEBUG=1 for the traceback)",
+            internal=True,
+        )
+
+
+def _progress() -> Any:
+    """A progress bar on stderr (rich: only on a terminal, ~29 ms of imports)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def _maps_a_file(path: str, options: Options) -> bool:
+    """Whether checking this job maps a model file instead of reading it (see
+    `coralcheck.model.reader.READ_WHOLE_BYTES`)."""
+    for name in (path, options.compiled_path):
+        try:
+            if name and os.stat(name).st_size > READ_WHOLE_BYTES:
+                return True
+        except OSError:
+            continue  # (the reader reports it)
+    return False
+
+
+# A worker that dies takes the pool down: each job it left is checked again alone, and one that
+# kills its own worker too is this error (exit 2), the other models are reported as usual.
+WORKER_DIED = (
+    "the process reading it was killed (was the file truncated or replaced while it was read? "
+    "or out of memory)"
+)
+
+
+def check_all(jobs: list[tuple[str, Options]]) -> list[ModelReport | ModelFailure]:
+    """Reports (or failures) for every job, in job order: in parallel over the cores when there
+    is more than one model, with a progress bar when stderr is a terminal.
+
+    Large models are mapped, not read, and a mapped file truncated by another process kills the
+    process reading it (SIGBUS): those are always checked in worker processes, even alone, so
+    that such a death is that model's error and not the end of the run."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1 and not any(_maps_a_file(path, options) for path, options in jobs):
+        try:
+            with refuse_mapping():  # (a file may grow between the look above and the read)
+                return [check_one(path, options) for path, options in jobs]
+        except MappingRefused:
+            pass
+    # The process pool (multiprocessing, ~10 ms of imports) only for several models.
+    from concurrent.futures.process import BrokenProcessPool
+
+    results: list[Any] = [None] * len(jobs)
+    try:
+        _check_in_pool(jobs, range(len(jobs)), results, max(1, workers))
+    except BrokenProcessPool:
+        for n in [n for n, result in enumerate(results) if result is None]:
+            try:
+                _check_in_pool(jobs, [n], results, 1)
+            except BrokenProcessPool:
+                results[n] = ModelFailure(jobs[n][0], WORKER_DIED)
+    return results
+
+
+def _check_in_pool(
+    jobs: list[tuple[str, Options]], which: Any, results: list[Any], workers: int
+) -> None:
+    """Check `jobs[n]` for each n in `which` in a pool of `workers` processes into `results[n]`.
+    Raises BrokenProcessPool when a worker dies (the results so far are kept)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(check_one, *jobs[n]): n for n in which}
+        progress = _progress() if sys.stderr.isatty() and len(futures) > 1 else None
+        task = progress.add_task("", total=len(futures)) if progress else None
+        if progress:
+            progress.start()
+        try:
+            for future in as_completed(futures):
+                n = futures[future]
+                results[n] = future.result()
+                if progress:
+                    progress.update(task, advance=1, description=os.path.basename(jobs[n][0]))
+        finally:
+            if progress:
+                progress.stop()
