@@ -65,14 +65,13 @@ def _causes(ctx: CheckContext) -> list[tuple[int, tuple[int, ...], list[int]]]:
 
 
 def _compute_text(ctx: CheckContext, share: float, heavy: int) -> str:
-    """`17% of the model's multiply-accumulates (2 compute ops)`, `no multiply-accumulates`."""
+    """`17% of the model's multiply-accumulates, in 2 compute ops`, `no multiply-accumulates`."""
+    percent = "<1%" if share < 0.01 else f"{share:.0%}"
     if not sum(ctx.prediction.macs):
-        percent = "<1%" if share < 0.01 else f"{share:.0%}"
         return f"{percent} of the elements the model's ops write (it has no multiply-accumulates)"
     if not heavy:
         return "no multiply-accumulates"
-    percent = "<1%" if share < 0.01 else f"{share:.0%}"
-    return f"{percent} of the model's multiply-accumulates ({plural(heavy, 'compute op')})"
+    return f"{percent} of the model's multiply-accumulates, in {plural(heavy, 'compute op')}"
 
 
 def _cause_label(ctx: CheckContext, i: int, own: tuple[int, ...]) -> str:
