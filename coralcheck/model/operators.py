@@ -1,0 +1,367 @@
+"""OperatorCode and Operator tables → `Operator` records, builtin options decoded.
+
+Operators have two reads (see `coralcheck.model.walk`): `fast_operators`, one loop over the
+tables straight from the bytes, and `operator`, field by field through `Table`. They give equal
+records.
+"""
+
+from __future__ import annotations
+
+import struct
+from operator import itemgetter
+from types import MappingProxyType
+from typing import Any
+
+from coralcheck.model.flatbuf import _I32, _U32, Table, VectorReaders, field_kinds
+from coralcheck.model.graph import Operator
+from coralcheck.model.schema import decode_options, operator_name, option_fields
+from coralcheck.model.walk import ReadState, new_record
+
+CUSTOM = 32
+PLACEHOLDER_FOR_GREATER_OP_CODES = 127
+# Custom op names are identifiers ("TFLite_Detection_PostProcess", "edgetpu-custom-op", Flex
+# ops): far below this.
+MAX_CUSTOM_CODE_BYTES = 1024
+
+NO_OPTIONS: MappingProxyType[str, Any] = MappingProxyType({})
+# (name, builtin code, version, custom code) of one operator code.
+OpCode = tuple[str, int, int, str | None]
+
+
+class OperatorCodeField:
+    """The fields of table OperatorCode (tflite schema.fbs), by vtable slot."""
+
+    DEPRECATED_BUILTIN_CODE = 0  # int8: all old files set
+    CUSTOM_CODE = 1
+    VERSION = 2
+    BUILTIN_CODE = 3
+
+
+class OperatorField:
+    """The fields of table Operator, by vtable slot."""
+
+    OPCODE_INDEX = 0
+    INPUTS = 1
+    OUTPUTS = 2
+    BUILTIN_OPTIONS_TYPE = 3
+    BUILTIN_OPTIONS = 4
+    CUSTOM_OPTIONS = 5
+    CUSTOM_OPTIONS_FORMAT = 6  # (not read)
+    MUTATING_VARIABLE_INPUTS = 7  # (not read)
+    INTERMEDIATES = 8
+    LARGE_CUSTOM_OPTIONS_OFFSET = 9  # custom options after the flatbuffer (models over 2 GB)
+    LARGE_CUSTOM_OPTIONS_SIZE = 10
+
+
+C, F = OperatorCodeField, OperatorField
+# What the fast read reads of each table (`FlatBuffer.fields_reader`); `pick` gives the values
+# in slot order: opcode_index, inputs, outputs, builtin_options_type, builtin_options,
+# custom_options, intermediates, large custom options offset and size.
+OPERATOR_KINDS = field_kinds(
+    11,
+    {
+        F.OPCODE_INDEX: "I",
+        F.INPUTS: "O",
+        F.OUTPUTS: "O",
+        F.BUILTIN_OPTIONS_TYPE: "B",
+        F.BUILTIN_OPTIONS: "O",
+        F.CUSTOM_OPTIONS: "O",
+        F.INTERMEDIATES: "O",
+        F.LARGE_CUSTOM_OPTIONS_OFFSET: "Q",
+        F.LARGE_CUSTOM_OPTIONS_SIZE: "Q",
+    },
+)
+
+# Where the fields the fast read follows lie in the table, from `FieldsReader.offsets`.
+_VECTOR_OFFSETS = itemgetter(
+    F.INPUTS, F.OUTPUTS, F.INTERMEDIATES, F.BUILTIN_OPTIONS, F.CUSTOM_OPTIONS
+)
+_INTS = VectorReaders("i")
+
+
+def opcodes(r: ReadState, root: Table) -> list[OpCode]:
+    """(name, builtin code, version, custom code) for each operator code."""
+    out = []
+    for index, t in enumerate(root.tables(1, "operator_codes")):
+        deprecated = int(t.scalar(C.DEPRECATED_BUILTIN_CODE, "i8"))
+        builtin = int(t.scalar(C.BUILTIN_CODE, "i32"))
+        # Old files only set the deprecated int8 field; new ones set 127 there.
+        code = max(deprecated, builtin)
+        version = int(t.scalar(C.VERSION, "i32", 1))
+        custom = None
+        if code == CUSTOM:
+            check_custom_code_length(r, t, index)
+            custom = t.string(C.CUSTOM_CODE, "custom_code")
+            name = f"CUSTOM:{custom}" if custom else "CUSTOM"
+        else:
+            name = operator_name(code)
+        out.append((name, code, version, custom))
+    return out
+
+
+def check_custom_code_length(r: ReadState, t: Table, index: int) -> None:
+    """A custom op's name is a short identifier; a longer one is an offset gone astray (into
+    weights or a compiled package), and every op of that code, finding and output format would
+    repeat its megabytes."""
+    vec = t.vector(C.CUSTOM_CODE, 1, "custom_code")
+    if vec is not None and vec[1] > MAX_CUSTOM_CODE_BYTES:
+        r.buf.fail(
+            f"corrupt model: the custom op name (custom_code) of operator_codes[{index}] is "
+            f"{vec[1]:,} bytes long (at most {MAX_CUSTOM_CODE_BYTES} are read)"
+        )
+
+
+# --- the checked read ---------------------------------------------------------------------------
+
+
+def operator(
+    r: ReadState, index: int, t: Table, opcodes: list[OpCode], n_tensors: int, where: str
+) -> Operator:
+    """One operator, every field read and checked through `Table`."""
+    what = f"operator {index} of {where}"
+    opcode_index = int(t.scalar(F.OPCODE_INDEX, "u32"))
+    if opcode_index >= len(opcodes):
+        r.buf.fail(
+            f"corrupt model: {what} uses operator code {opcode_index}, but there are {len(opcodes)}"
+        )
+    tensor_lists = tuple(
+        indices(r, t.numbers(slot, "i", name), n_tensors, f"{what} {name}", True)
+        for slot, name in (
+            (F.INPUTS, "inputs"),
+            (F.OUTPUTS, "outputs"),
+            (F.INTERMEDIATES, "intermediates"),
+        )
+    )
+    options_type, options = None, NO_OPTIONS
+    options_table = t.table(F.BUILTIN_OPTIONS, "builtin_options")
+    if options_table is not None:
+        options_type, options = decoded_options(
+            r,
+            t.scalar(F.BUILTIN_OPTIONS_TYPE, "u8"),  # type: ignore[arg-type]
+            options_table,
+        )
+    custom_offset, custom_size = -1, 0
+    vec = t.vector(F.CUSTOM_OPTIONS, 1, "custom_options")
+    if vec is not None:
+        custom_offset, custom_size = vec
+    else:
+        large_offset = int(t.scalar(F.LARGE_CUSTOM_OPTIONS_OFFSET, "u64"))
+        large_size = int(t.scalar(F.LARGE_CUSTOM_OPTIONS_SIZE, "u64"))
+        if large_offset > 1:
+            r.buf.check_range(large_offset, large_size, f"large custom options of {what}")
+            r.buf.spend(large_size, f"large custom options of {what}")
+            custom_offset, custom_size = large_offset, large_size
+    return make_operator(
+        index,
+        opcodes[opcode_index],
+        tensor_lists,  # type: ignore[arg-type]
+        options_type,
+        options,
+        custom_offset,
+        custom_size,
+    )
+
+
+def indices(
+    r: ReadState, values: tuple[int, ...], count: int, what: str, optional: bool = False
+) -> tuple[int, ...]:
+    """`values`, checked to name tensors 0..count-1 (or -1, an omitted input, if `optional`)."""
+    low = -1 if optional else 0
+    if values and (min(values) < low or max(values) >= count):
+        bad = next(v for v in values if v < low or v >= count)
+        r.buf.fail(f"corrupt model: {what} names tensor {bad}, but there are {count}")
+    return values
+
+
+def decoded_options(
+    r: ReadState, options_type: int, table: Table
+) -> tuple[str | None, MappingProxyType[str, Any]]:
+    """Decode builtin options; equal scalar-only tables (the common case) decode once."""
+    key = (options_type, *table.fingerprint())
+    cached = r.options_cache.get(key)
+    if cached is not None:
+        return cached
+    name, options = decode_options(options_type, table)
+    result = (name, MappingProxyType(options))
+    # A present vector (even an empty one) lives elsewhere in the file: equal fingerprints
+    # cannot vouch for it, so only tables whose vectors are all absent are cached.
+    fields = option_fields(name) if name else None
+    if not any(f.vector and table.has(f.slot) for f in fields or ()):
+        r.options_cache[key] = result  # type: ignore[index]
+    return result
+
+
+def make_operator(
+    index: int,
+    opcode: OpCode,
+    tensor_lists: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+    options_type: str | None,
+    options: MappingProxyType[str, Any],
+    custom_offset: int,
+    custom_size: int,
+) -> Operator:
+    """The `Operator` both reads (fast and checked) build from what they decoded."""
+    name, code, version, custom = opcode
+    inputs, outputs, intermediates = tensor_lists
+    return new_record(
+        Operator,
+        (
+            index,
+            name,
+            code,
+            version,
+            inputs,
+            outputs,
+            intermediates,
+            custom,
+            options_type,
+            options,
+            custom_offset,
+            custom_size,
+        ),
+    )
+
+
+# --- the fast read ------------------------------------------------------------------------------
+
+
+def fast_operators(
+    r: ReadState,
+    first: int,
+    positions: list[int],
+    parent: Table,
+    opcodes: list[OpCode],
+    n_tensors: int,
+) -> list[Operator]:
+    """`operator` of the tables from `first` on, up to the first unusual one."""
+    data, size, buf = r.data, r.size, r.buf
+    readers = buf.reader_table(OPERATOR_KINDS)
+    options_cache, vtables_seen = r.options_cache, buf.vtables
+    n_opcodes = len(opcodes)
+    # The reader of the previous table (guessed, as in `tensors.fast_tensors`).
+    vt, unpack = None, _I32
+    fill = pick = None
+    inputs_off = outputs_off = intermediates_off = options_off = custom_off = obj_len = 0
+    operators = []
+    for index in range(first, len(positions)):
+        pos = positions[index]
+        try:
+            # (the guess only where its table would fit: else the offset to the vtable)
+            values = unpack(data, pos) if pos + obj_len <= size else _I32(data, pos)
+            if pos - values[0] != vt:
+                vt = pos - values[0]
+                reader = readers.get(vt) or buf.fields_reader(vt, OPERATOR_KINDS)
+                if reader is None:
+                    break
+                unpack, fill, pick, obj_len, offsets = reader
+                inputs_off, outputs_off, intermediates_off, options_off, custom_off = (
+                    _VECTOR_OFFSETS(offsets)
+                )
+                values = unpack(data, pos)
+        except struct.error:
+            break
+        if pos + obj_len > size:
+            break
+        (
+            opcode_index,
+            inputs_at,
+            outputs_at,
+            options_type,
+            options_at,
+            custom_at,
+            intermediates_at,
+            large_offset,
+            large_size,
+        ) = pick(values + fill)
+        if opcode_index >= n_opcodes:
+            break
+        # As in `fast_tensors`, `unpack_from` checks the bounds of the reads (struct.error).
+        try:
+            inputs = outputs = intermediates = ()
+            spent = 0
+            if inputs_at is not None:
+                at = pos + inputs_off + inputs_at
+                count = _U32(data, at)[0]
+                inputs = _INTS[count](data, at + 4)
+                if count and (min(inputs) < -1 or max(inputs) >= n_tensors):
+                    break
+                spent = 4 + 4 * count
+            if outputs_at is not None:
+                at = pos + outputs_off + outputs_at
+                count = _U32(data, at)[0]
+                outputs = _INTS[count](data, at + 4)
+                if count and (min(outputs) < -1 or max(outputs) >= n_tensors):
+                    break
+                spent += 4 + 4 * count
+            if intermediates_at is not None:
+                at = pos + intermediates_off + intermediates_at
+                count = _U32(data, at)[0]
+                intermediates = _INTS[count](data, at + 4)
+                if count and (min(intermediates) < -1 or max(intermediates) >= n_tensors):
+                    break
+                spent += 4 + 4 * count
+            custom_offset, custom_size = -1, 0
+            if custom_at is not None:
+                at = pos + custom_off + custom_at
+                custom_size = _U32(data, at)[0]
+                custom_offset = at + 4
+                if custom_size > size - custom_offset:
+                    break
+            elif large_offset > 1:
+                if large_offset + large_size > size:
+                    break
+                custom_offset, custom_size = large_offset, large_size
+            if options_at is not None:
+                options_pos = pos + options_off + options_at
+                options_vt = options_pos - _I32(data, options_pos)[0]
+        except struct.error:
+            break
+        # The options are read with the budget spent so far, as `operator` reads them.
+        budget = buf.read_budget
+        if budget < spent:
+            break
+        buf.read_budget = budget - spent
+        options_name, options = None, NO_OPTIONS
+        if options_at is not None:
+            # An options table equal to one decoded before (by its fingerprint) is taken from
+            # the cache straight from the bytes; any other is decoded through `Table`.
+            layout = vtables_seen.get(options_vt)
+            found = None
+            if layout is not None and options_pos + layout[1] <= size and buf.read_budget >= 4:
+                inline = bytes(data[options_pos + 4 : options_pos + layout[1]])
+                found = options_cache.get((options_type, options_vt, inline))
+                if found is not None:
+                    buf.read_budget -= 4  # as the Table would
+            if found is None:
+                found = _options_through_table(r, options_type, pos, index, parent)
+            options_name, options = found
+        # Custom options count as read, like any vector (large ones have no length word): ops
+        # that share one copy cannot make the decoding of compiled models read it again and
+        # again.
+        charge = custom_size + (4 if custom_at is not None else 0)
+        if charge:
+            if buf.read_budget < charge:
+                buf.read_budget = budget
+                break
+            buf.read_budget -= charge
+        operators.append(
+            make_operator(
+                index,
+                opcodes[opcode_index],
+                (inputs, outputs, intermediates),
+                options_name,
+                options,
+                custom_offset,
+                custom_size,
+            )
+        )
+    return operators
+
+
+def _options_through_table(
+    r: ReadState, options_type: int, pos: int, index: int, parent: Table
+) -> tuple[str | None, MappingProxyType[str, Any]]:
+    """The builtin options of the operator table at `pos` (`index` of `parent`), decoded."""
+    table = r.again(pos, ("operators", index), parent)
+    options = table.table(F.BUILTIN_OPTIONS, "builtin_options")
+    return decoded_options(r, options_type, options)  # type: ignore[arg-type]

@@ -1,0 +1,339 @@
+"""Tensor and QuantizationParameters tables → `Tensor` and `Quantization` records.
+
+Two reads of each (see `coralcheck.model.walk`): `fast_tensors`, one loop over the tables
+straight from the bytes, and `tensor`, field by field through `Table`. They give equal records.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from functools import cache
+from operator import itemgetter
+
+from coralcheck.model.flatbuf import _I32, _U32, Table, VectorReaders, field_kinds
+from coralcheck.model.graph import BufferRef, Quantization, Tensor
+from coralcheck.model.schema import tensor_type_name, tensor_type_names
+from coralcheck.model.walk import ReadState, new_record
+
+
+class TensorField:
+    """The fields of table Tensor (tflite schema.fbs), by vtable slot."""
+
+    SHAPE = 0
+    TYPE = 1
+    BUFFER = 2
+    NAME = 3
+    QUANTIZATION = 4
+    IS_VARIABLE = 5
+    SPARSITY = 6  # (not read)
+    SHAPE_SIGNATURE = 7
+
+
+class QuantizationField:
+    """The fields of table QuantizationParameters, by vtable slot."""
+
+    MIN = 0
+    MAX = 1
+    SCALE = 2
+    ZERO_POINT = 3
+    DETAILS_TYPE = 4  # (custom quantization: not read)
+    DETAILS = 5
+    QUANTIZED_DIMENSION = 6
+
+
+T, Q = TensorField, QuantizationField
+# What the fast read reads of each table (`FlatBuffer.fields_reader`); `pick` gives the values
+# in slot order: shape, type, buffer, name, quantization, is_variable, shape_signature.
+TENSOR_KINDS = field_kinds(
+    8,
+    {
+        T.SHAPE: "O",
+        T.TYPE: "b",
+        T.BUFFER: "I",
+        T.NAME: "O",
+        T.QUANTIZATION: "O",
+        T.IS_VARIABLE: "?",
+        T.SHAPE_SIGNATURE: "O",
+    },
+)
+# ... min, max, scale, zero_point, quantized_dimension.
+QUANTIZATION_KINDS = field_kinds(
+    7, {Q.MIN: "O", Q.MAX: "O", Q.SCALE: "O", Q.ZERO_POINT: "O", Q.QUANTIZED_DIMENSION: "i"}
+)
+
+# Where the fields the fast reads follow lie in the table, from `FieldsReader.offsets`.
+_TENSOR_OFFSETS = itemgetter(T.SHAPE, T.NAME, T.QUANTIZATION, T.SHAPE_SIGNATURE)
+_QUANTIZATION_OFFSETS = itemgetter(Q.MIN, Q.MAX, Q.SCALE, Q.ZERO_POINT)
+
+NO_DATA = BufferRef(0, 0)
+NOT_QUANTIZED = Quantization((), ())
+# TFLite sizes tensors in 64-bit bytes and rejects larger ones; a corrupt shape beyond that
+# would give sizes and MAC counts no float can hold (and math.prod of 100,000 huge dims takes
+# minutes).
+_MOST_ELEMENTS = 2**63
+
+# A vector's length and its first element (the vector may be shorter).
+_COUNT_AND_FLOAT = struct.Struct("<If").unpack_from
+_COUNT_AND_INT64 = struct.Struct("<Iq").unpack_from
+# Element count -> the `unpack_from` of a vector of int32, float32 or int64.
+_INTS, _FLOATS, _INT64S = VectorReaders("i"), VectorReaders("f"), VectorReaders("q")
+
+
+def holds(shape: tuple[int, ...]) -> bool:
+    """A tensor of `shape` has fewer than 2^63 elements (the product is checked dimension by
+    dimension: it stops at the first one out of range)."""
+    elements = 1
+    for d in shape:
+        elements *= d
+        if not -_MOST_ELEMENTS < elements < _MOST_ELEMENTS:
+            return False
+    return True
+
+
+@cache
+def dtype_names() -> dict[int, str]:
+    """Every int8 type code's name (a tensor's type field is an int8): one lookup per tensor."""
+    names = tensor_type_names()
+    return {code: names.get(code) or tensor_type_name(code) for code in range(-128, 128)}
+
+
+# --- the checked read ---------------------------------------------------------------------------
+
+
+def tensor(
+    r: ReadState, index: int, t: Table, buffers: tuple[BufferRef, ...], where: str
+) -> Tensor:
+    """One tensor, every field read and checked through `Table`."""
+    shape = t.numbers(T.SHAPE, "i", "shape")
+    if not holds(shape):
+        r.buf.fail(
+            f"corrupt model: tensor {index} of {where} has a shape of {len(shape)} "
+            "dimensions with more elements than a tensor can hold"
+        )
+    signature = None
+    if t.has(T.SHAPE_SIGNATURE):
+        signature = t.numbers(T.SHAPE_SIGNATURE, "i", "shape_signature")
+    elif shape and min(shape) < 0:
+        signature = shape  # old converters wrote -1 into the shape itself
+    buffer = t.scalar(T.BUFFER, "u32")
+    n_buffers = len(buffers)
+    if buffer >= n_buffers and n_buffers:
+        r.buf.fail(
+            f"corrupt model: tensor {index} of {where} uses buffer {buffer}, "
+            f"but there are {n_buffers}"
+        )
+    ref = buffers[buffer] if buffer < n_buffers else NO_DATA
+    q = t.table(T.QUANTIZATION, "quantization")
+    dtype = t.scalar(T.TYPE, "i8")
+    return Tensor(
+        index,
+        t.string(T.NAME, "name") or "",
+        dtype_names()[dtype],  # type: ignore[index]
+        shape,
+        signature,
+        buffer,  # type: ignore[arg-type]
+        bool(t.scalar(T.IS_VARIABLE, "bool")),
+        None if q is None else quantization(q),
+        ref.offset if ref.size else -1,
+        ref.size,
+    )
+
+
+def quantization(q: Table) -> Quantization:
+    scale = q.numbers(Q.SCALE, "f", "scale")
+    zero_point = q.numbers(Q.ZERO_POINT, "q", "zero_point")
+    dimension = q.scalar(Q.QUANTIZED_DIMENSION, "i32")
+    has_min, has_max = q.has(Q.MIN), q.has(Q.MAX)  # rare: skip two vector reads per tensor
+    if not (scale or zero_point or dimension or has_min or has_max):
+        return NOT_QUANTIZED  # the empty table converters write for float tensors
+    low = q.numbers(Q.MIN, "f", "min") if has_min else ()
+    high = q.numbers(Q.MAX, "f", "max") if has_max else ()
+    return Quantization(scale, zero_point, dimension, low, high)  # type: ignore[arg-type]
+
+
+# --- the fast read ------------------------------------------------------------------------------
+
+
+def fast_tensors(
+    r: ReadState, first: int, positions: list[int], buffers: tuple[BufferRef, ...]
+) -> list[Tensor]:
+    """`tensor` of the tables from `first` on, up to the first unusual one."""
+    data, size, buf = r.data, r.size, r.buf
+    readers = buf.reader_table(TENSOR_KINDS)
+    read_quantization = quantization_reader(r)
+    names = dtype_names()
+    n_buffers = len(buffers)
+    budget = buf.read_budget
+    # The reader of the previous table (none yet: the first guess fails). The first field a
+    # reader reads is the table's offset to its vtable, which tells whether the guess was
+    # right: the tables of a file share a few vtables.
+    vt, unpack = None, _I32
+    fill = pick = None
+    shape_off = name_off = quant_off = signature_off = obj_len = 0
+    tensors = []
+    for index in range(first, len(positions)):
+        pos = positions[index]
+        # A length or a vector past the end of the file raises struct.error, caught below:
+        # `unpack_from` checks the bounds of each read, so this loop need not.
+        try:
+            # (the guess only where its table would fit: else the offset to the vtable)
+            values = unpack(data, pos) if pos + obj_len <= size else _I32(data, pos)
+            if pos - values[0] != vt:
+                vt = pos - values[0]
+                reader = readers.get(vt) or buf.fields_reader(vt, TENSOR_KINDS)
+                if reader is None:
+                    break
+                unpack, fill, pick, obj_len, offsets = reader
+                shape_off, name_off, quant_off, signature_off = _TENSOR_OFFSETS(offsets)
+                values = unpack(data, pos)
+            if pos + obj_len > size:
+                break
+            shape_at, dtype, buffer, name_at, quant_at, is_variable, signature_at = pick(
+                values + fill
+            )
+            spent = 0
+            shape: tuple[int, ...] = ()
+            if shape_at is not None:
+                at = pos + shape_off + shape_at
+                count = _U32(data, at)[0]
+                shape = _INTS[count](data, at + 4)
+                spent = 4 + 4 * count
+                if count > 2 and not holds(shape):  # two int32 dimensions always fit
+                    break
+            signature = None
+            if signature_at is not None:
+                at = pos + signature_off + signature_at
+                count = _U32(data, at)[0]
+                signature = _INTS[count](data, at + 4)
+                spent += 4 + 4 * count
+            elif shape and min(shape) < 0:
+                signature = shape  # old converters wrote -1 into the shape itself
+            if buffer < n_buffers:
+                ref = buffers[buffer]
+            elif n_buffers:
+                break
+            else:
+                ref = NO_DATA
+            quantization = None
+            if quant_at is not None:
+                read = read_quantization(pos + quant_off + quant_at)
+                if read is None:
+                    break
+                quantization, quant_spent = read
+                spent += quant_spent
+            name = ""
+            if name_at is not None:
+                at = pos + name_off + name_at
+                length = _U32(data, at)[0]
+                if length > size - at - 4:  # (a slice does not check)
+                    break
+                name = data[at + 4 : at + 4 + length].decode("utf-8", "replace")
+                spent += 4 + length
+        except struct.error:
+            break
+        if budget < spent:
+            break
+        budget -= spent
+        tensors.append(
+            new_record(
+                Tensor,
+                (
+                    index,
+                    name,
+                    names[dtype],
+                    shape,
+                    signature,
+                    buffer,
+                    is_variable,
+                    quantization,
+                    ref.offset if ref.size else -1,
+                    ref.size,
+                ),
+            )
+        )
+    buf.read_budget = budget
+    return tensors
+
+
+def quantization_reader(r: ReadState) -> Callable[[int], tuple[Quantization, int] | None]:
+    """The fast read of QuantizationParameters tables: `read(at)` gives the table at `at` and
+    the bytes it read, or None when the table is unusual (the plain read then reads the whole
+    tensor); it raises struct.error past the end of the file. Each table's reader is guessed
+    from the table before, as in `fast_tensors`."""
+    data, size, buf = r.data, r.size, r.buf
+    readers = buf.reader_table(QUANTIZATION_KINDS)
+    shared, shared_per_tensor = r.quantizations, r.per_tensor_quantizations
+    vt, unpack = -1, _I32
+    fill = pick = None
+    min_off = max_off = scale_off = zero_off = obj_len = 0
+
+    def read(at: int) -> tuple[Quantization, int] | None:
+        nonlocal vt, unpack, fill, pick, obj_len, min_off, max_off, scale_off, zero_off
+        values = unpack(data, at) if at + obj_len <= size else _I32(data, at)
+        if at - values[0] != vt:
+            vt = at - values[0]
+            reader = readers.get(vt) or buf.fields_reader(vt, QUANTIZATION_KINDS)
+            if reader is None:
+                vt = -1  # (no guess: the next table looks its reader up)
+                return None
+            unpack, fill, pick, obj_len, offsets = reader
+            min_off, max_off, scale_off, zero_off = _QUANTIZATION_OFFSETS(offsets)
+            values = unpack(data, at)
+        if at + obj_len > size:
+            return None
+        min_at, max_at, scale_at, zero_at, dimension = pick(values + fill)
+        scale: tuple[float, ...] = ()
+        zero_point: tuple[int, ...] = ()
+        spent = 4  # the table
+        if scale_at is not None:
+            # The length and the first element in one read: most tensors have one scale and
+            # one zero point.
+            vec = at + scale_off + scale_at
+            count, element = _COUNT_AND_FLOAT(data, vec)
+            if zero_at is not None:
+                zvec = at + zero_off + zero_at
+                zcount, zelement = _COUNT_AND_INT64(data, zvec)
+                if count == 1 and zcount == 1 and min_at is None and max_at is None:
+                    # The common parameters, shared by value without making their tuples.
+                    key = (element, zelement, dimension)
+                    found = shared_per_tensor.get(key)
+                    if found is None:
+                        parameters = ((element,), (zelement,), dimension, (), ())
+                        found = new_record(Quantization, parameters)
+                        if element != 0.0:  # (-0.0 == 0.0: a signed zero stays as it is)
+                            shared_per_tensor[key] = found
+                    return found, 24
+                zero_point = (zelement,) if zcount == 1 else _INT64S[zcount](data, zvec + 4)
+                spent += 4 + 8 * zcount
+            scale = (element,) if count == 1 else _FLOATS[count](data, vec + 4)
+            spent += 4 + 4 * count
+        elif zero_at is not None:
+            vec = at + zero_off + zero_at
+            count, element = _COUNT_AND_INT64(data, vec)
+            zero_point = (element,) if count == 1 else _INT64S[count](data, vec + 4)
+            spent += 4 + 8 * count
+        low: tuple[float, ...] = ()
+        high: tuple[float, ...] = ()
+        if min_at is not None:  # calibration ranges (older converters)
+            vec = at + min_off + min_at
+            count, element = _COUNT_AND_FLOAT(data, vec)
+            low = (element,) if count == 1 else _FLOATS[count](data, vec + 4)
+            spent += 4 + 4 * count
+        if max_at is not None:
+            vec = at + max_off + max_at
+            count, element = _COUNT_AND_FLOAT(data, vec)
+            high = (element,) if count == 1 else _FLOATS[count](data, vec + 4)
+            spent += 4 + 4 * count
+        if not (scale or zero_point or dimension or min_off or max_off):
+            return NOT_QUANTIZED, spent  # the empty table converters write for float tensors
+        parameters = (scale, zero_point, dimension, low, high)
+        found = shared.get(parameters)
+        if found is None:
+            found = new_record(Quantization, parameters)
+            # (-0.0 == 0.0, but a signed zero must stay as the file has it.)
+            if not (0.0 in scale or 0.0 in low or 0.0 in high):
+                shared[parameters] = found
+        return found, spent
+
+    return read
