@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from operator import add, itemgetter
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 from coralcheck.errors import ModelError
 
@@ -144,19 +144,16 @@ _VECTORS: dict[str, VectorReaders] = {}
 _U16_PAIR = struct.Struct("<HH").unpack_from
 
 
-class FieldsReader(NamedTuple):
-    """How to read the fields of every table of one vtable in one call (`fields_reader`)."""
-
-    # `unpack(data, pos)`: the table's offset to its vtable (`pos - vt`, first) and its read
-    # fields, in the order they lie in the table.
-    unpack: Callable[[Any, int], tuple[Any, ...]]
-    # `pick(unpack(data, pos) + fill)`: the read fields in slot order (one field: its value),
-    # an absent one as 0 (False for a bool; an absent offset as None: it differs from a present
-    # empty vector).
-    fill: tuple[Any, ...]
-    pick: Callable[[tuple[Any, ...]], Any]
-    obj_len: int  # the table's length in bytes
-    offsets: tuple[int, ...]  # by slot: where the field lies in the table (0: absent)
+# How to read the fields of every table of one vtable in one call (`fields_reader`), a tuple
+# (read in hot loops as `unpack, fill, pick, obj_len, offsets = reader`):
+# - `unpack(data, pos)`: the table's offset to its vtable (`pos - vt`, first) and its read
+#   fields, in the order they lie in the table;
+# - `pick(unpack(data, pos) + fill)`: the read fields in slot order (one field: its value), an
+#   absent one as 0 (False for a bool; an absent offset as None: it differs from a present
+#   empty vector);
+# - `obj_len`: the table's length in bytes;
+# - `offsets`: by slot, where the field lies in the table (0: absent).
+FieldsReader = tuple[Any, ...]
 
 
 def field_kinds(count: int, kinds: dict[int, str]) -> tuple[str, ...]:
@@ -188,7 +185,7 @@ def _fields_reader(
     fill = tuple(_ABSENT.get(kinds[slot], 0) for slot in absent)
     where = {slot: i for i, slot in enumerate(order + absent, start=1)}
     pick = itemgetter(*(where[slot] for slot, kind in enumerate(kinds) if kind))
-    return FieldsReader(struct.Struct("".join(fmt)).unpack_from, fill, pick, obj_len, padded)
+    return (struct.Struct("".join(fmt)).unpack_from, fill, pick, obj_len, padded)
 
 
 class VectorReaders(dict[int, Callable[[Any, int], tuple]]):

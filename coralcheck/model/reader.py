@@ -1,11 +1,12 @@
 """bytes → verified `Model`. The only code that reads raw TFLite flatbuffers is this package:
 
-- `modelfile`: the file read whole (up to `READ_WHOLE_BYTES`, 64 MiB) or mapped (larger ones:
-  see `refuse_mapping`) by `read_or_map` here, and told apart from files that are no model;
 - `flatbuf`: the bounds-checked FlatBuffers reads and the read budget;
 - `walk`: the walk over a vector of tables, fast where it can and checked where not;
 - `tensors`, `operators`, `buffers`: each kind of table, read fast and read checked;
-- this module: the model and its subgraphs, put together.
+- this module: the file read whole (up to `READ_WHOLE_BYTES`, 64 MiB: nothing can change it
+  under the reader) or mapped (larger ones: a mapped file truncated meanwhile would be SIGBUS,
+  see `refuse_mapping`), told apart from files that are no model, and the model and its
+  subgraphs put together.
 
 Weight buffers are located (offset, size) but their bytes are not parsed, so a 300 MB model
 loads about as fast as a 3 MB one.
@@ -13,9 +14,12 @@ loads about as fast as a 3 MB one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from coralcheck.errors import ModelError
@@ -25,15 +29,6 @@ from coralcheck.model import operators as operator_reads
 from coralcheck.model import tensors as tensor_reads
 from coralcheck.model.flatbuf import FlatBuffer, Table
 from coralcheck.model.graph import BufferRef, Model, Operator, Subgraph, Tensor
-from coralcheck.model.modelfile import (
-    IDENTIFIER,
-    MAY_MAP,
-    READ_WHOLE_BYTES,
-    MappingRefused,
-    has_identifier,
-    other_format,
-    refuse_mapping,
-)
 from coralcheck.model.operators import (
     CUSTOM,
     MAX_CUSTOM_CODE_BYTES,
@@ -56,6 +51,60 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 3
+
+
+# --- the file -----------------------------------------------------------------------------------
+
+IDENTIFIER = b"TFL3"
+
+# Magic numbers of files people mistake for (or rename to) .tflite.
+_OTHER_FORMATS = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"PK\x03\x04", "a zip archive (a .keras file or a zipped model?)"),
+    (b"\x89HDF", "an HDF5 file (a Keras .h5 model?)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"{", "a JSON/text file"),
+    (b"ONNX", "an ONNX model"),
+    (b"\x08", "an ONNX (protobuf) model"),
+)
+
+# Files up to this size are read whole; larger ones are mapped (a 200 MB model loads in
+# milliseconds: its weights are never touched). A mapped file that someone truncates while it is
+# read kills the process with SIGBUS, so the CLI checks the models it maps in worker processes
+# (`coralcheck.commands.lint.check_all`); a file that is read cannot change under the reader.
+READ_WHOLE_BYTES = 64 << 20
+# False where a file must not be mapped (the CLI's own process): see `refuse_mapping`.
+_MAY_MAP: ContextVar[bool] = ContextVar("coralcheck_may_map", default=True)
+
+
+class MappingRefused(ModelError):
+    """The file is larger than `READ_WHOLE_BYTES` and mapping it was refused here."""
+
+
+@contextlib.contextmanager
+def refuse_mapping() -> Iterator[None]:
+    """Within: a file too large to read whole raises `MappingRefused` instead of being mapped
+    (the caller checks it in a worker process instead)."""
+    token = _MAY_MAP.set(False)
+    try:
+        yield
+    finally:
+        _MAY_MAP.reset(token)
+
+
+def has_identifier(data: Any) -> bool:
+    """The file says it is a TFLite flatbuffer ("TFL3" at bytes 4-8)."""
+    return bytes(data[4:8]) == IDENTIFIER
+
+
+def other_format(data: Any) -> str | None:
+    """What the file looks like when it is not a model ("a PNG image"), from its first bytes."""
+    head = bytes(data[:8])
+    for magic, what in _OTHER_FORMATS:
+        if head.startswith(magic):
+            return what
+    return None
 
 
 class ModelField:
@@ -110,7 +159,7 @@ def read_or_map(path: str) -> Any:
         if st.st_size <= READ_WHOLE_BYTES:
             with open(fd, "rb", closefd=False) as f:
                 return f.read(st.st_size)  # (shorter if the file shrank meanwhile)
-        if not MAY_MAP.get():
+        if not _MAY_MAP.get():
             raise MappingRefused(path, f"larger than {READ_WHOLE_BYTES} bytes: not mapped here")
         return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     except ValueError:  # mmap of a file emptied meanwhile
