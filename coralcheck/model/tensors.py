@@ -10,9 +10,11 @@ import struct
 from collections.abc import Callable
 from functools import cache
 from operator import itemgetter
+from typing import Any
 
-from coralcheck.model.flatbuf import _I32, _U32, Table, VectorReaders, field_kinds
+from coralcheck.model.flatbuf import _I32, _U32, Table, VectorReaders, field_kinds, numbers_at
 from coralcheck.model.graph import BufferRef, Quantization, Tensor
+from coralcheck.model.packed import PackedNumbers
 from coralcheck.model.schema import tensor_type_name, tensor_type_names
 from coralcheck.model.walk import ReadState, new_record
 
@@ -62,9 +64,8 @@ QUANTIZATION_KINDS = field_kinds(
     7, {Q.MIN: "O", Q.MAX: "O", Q.SCALE: "O", Q.ZERO_POINT: "O", Q.QUANTIZED_DIMENSION: "i"}
 )
 
-# Where the fields the fast reads follow lie in the table, from `FieldsReader.offsets`.
+# Where the fields the fast read follows lie in the table, from `FieldsReader.offsets`.
 _TENSOR_OFFSETS = itemgetter(T.SHAPE, T.NAME, T.QUANTIZATION, T.SHAPE_SIGNATURE)
-_QUANTIZATION_OFFSETS = itemgetter(Q.MIN, Q.MAX, Q.SCALE, Q.ZERO_POINT)
 
 NO_DATA = BufferRef(0, 0)
 NOT_QUANTIZED = Quantization((), ())
@@ -76,8 +77,9 @@ _MOST_ELEMENTS = 2**63
 # A vector's length and its first element (the vector may be shorter).
 _COUNT_AND_FLOAT = struct.Struct("<If").unpack_from
 _COUNT_AND_INT64 = struct.Struct("<Iq").unpack_from
-# Element count -> the `unpack_from` of a vector of int32, float32 or int64.
-_INTS, _FLOATS, _INT64S = VectorReaders("i"), VectorReaders("f"), VectorReaders("q")
+# Element count -> the `unpack_from` of a vector of int32.
+_INTS = VectorReaders("i")
+_ITEM_SIZES = {"f": 4, "q": 8}
 
 
 def holds(shape: tuple[int, ...]) -> bool:
@@ -141,15 +143,21 @@ def tensor(
 
 
 def quantization(q: Table) -> Quantization:
-    scale = q.numbers(Q.SCALE, "f", "scale")
-    zero_point = q.numbers(Q.ZERO_POINT, "q", "zero_point")
+    scale = _numbers(q, Q.SCALE, "f", "scale")
+    zero_point = _numbers(q, Q.ZERO_POINT, "q", "zero_point")
     dimension = q.scalar(Q.QUANTIZED_DIMENSION, "i32")
     has_min, has_max = q.has(Q.MIN), q.has(Q.MAX)  # rare: skip two vector reads per tensor
     if not (scale or zero_point or dimension or has_min or has_max):
         return NOT_QUANTIZED  # the empty table converters write for float tensors
-    low = q.numbers(Q.MIN, "f", "min") if has_min else ()
-    high = q.numbers(Q.MAX, "f", "max") if has_max else ()
+    low = _numbers(q, Q.MIN, "f", "min") if has_min else ()
+    high = _numbers(q, Q.MAX, "f", "max") if has_max else ()
     return Quantization(scale, zero_point, dimension, low, high)  # type: ignore[arg-type]
+
+
+def _numbers(t: Table, slot: int, code: str, what: str) -> tuple | PackedNumbers:
+    """A vector of quantization parameters: one value as a tuple, more left packed."""
+    vec = t.vector(slot, _ITEM_SIZES[code], what)
+    return () if vec is None else _numbers_at(t.buf.data, *vec, code)
 
 
 # --- the fast read ------------------------------------------------------------------------------
@@ -256,6 +264,16 @@ def fast_tensors(
     return tensors
 
 
+def _numbers_at(data: Any, start: int, count: int, code: str) -> tuple | PackedNumbers:
+    """`count` quantization parameters at `start` (checked to lie in `data`): one value as a
+    tuple, more left packed."""
+    return (
+        PackedNumbers(data, start, count, code)
+        if count > 1
+        else numbers_at(data, code, start, count)
+    )
+
+
 def quantization_reader(r: ReadState) -> Callable[[int], tuple[Quantization, int] | None]:
     """The fast read of QuantizationParameters tables: `read(at)` gives the table at `at` and
     the bytes it read, or None when the table is unusual (the plain read then reads the whole
@@ -266,10 +284,11 @@ def quantization_reader(r: ReadState) -> Callable[[int], tuple[Quantization, int
     shared, shared_per_tensor = r.quantizations, r.per_tensor_quantizations
     vt, unpack = -1, _I32
     fill = pick = None
-    min_off = max_off = scale_off = zero_off = obj_len = 0
+    offsets: tuple[int, ...] = ()
+    scale_off = zero_off = obj_len = 0
 
     def read(at: int) -> tuple[Quantization, int] | None:
-        nonlocal vt, unpack, fill, pick, obj_len, min_off, max_off, scale_off, zero_off
+        nonlocal vt, unpack, fill, pick, obj_len, offsets, scale_off, zero_off
         values = unpack(data, at) if at + obj_len <= size else _I32(data, at)
         if at - values[0] != vt:
             vt = at - values[0]
@@ -278,62 +297,77 @@ def quantization_reader(r: ReadState) -> Callable[[int], tuple[Quantization, int
                 vt = -1  # (no guess: the next table looks its reader up)
                 return None
             unpack, fill, pick, obj_len, offsets = reader
-            min_off, max_off, scale_off, zero_off = _QUANTIZATION_OFFSETS(offsets)
+            scale_off, zero_off = offsets[Q.SCALE], offsets[Q.ZERO_POINT]
             values = unpack(data, at)
         if at + obj_len > size:
             return None
         min_at, max_at, scale_at, zero_at, dimension = pick(values + fill)
-        scale: tuple[float, ...] = ()
-        zero_point: tuple[int, ...] = ()
-        spent = 4  # the table
-        if scale_at is not None:
-            # The length and the first element in one read: most tensors have one scale and
-            # one zero point.
-            vec = at + scale_off + scale_at
+        if scale_at is not None and zero_at is not None and min_at is None and max_at is None:
+            # What converters write: scales and zero points, one each (per tensor) or as many
+            # of each (per channel). The length and the first element in one read.
+            vec, zvec = at + scale_off + scale_at, at + zero_off + zero_at
             count, element = _COUNT_AND_FLOAT(data, vec)
-            if zero_at is not None:
-                zvec = at + zero_off + zero_at
-                zcount, zelement = _COUNT_AND_INT64(data, zvec)
-                if count == 1 and zcount == 1 and min_at is None and max_at is None:
-                    # The common parameters, shared by value without making their tuples.
-                    key = (element, zelement, dimension)
-                    found = shared_per_tensor.get(key)
-                    if found is None:
-                        parameters = ((element,), (zelement,), dimension, (), ())
-                        found = new_record(Quantization, parameters)
-                        if element != 0.0:  # (-0.0 == 0.0: a signed zero stays as it is)
-                            shared_per_tensor[key] = found
-                    return found, 24
-                zero_point = (zelement,) if zcount == 1 else _INT64S[zcount](data, zvec + 4)
-                spent += 4 + 8 * zcount
-            scale = (element,) if count == 1 else _FLOATS[count](data, vec + 4)
-            spent += 4 + 4 * count
-        elif zero_at is not None:
-            vec = at + zero_off + zero_at
-            count, element = _COUNT_AND_INT64(data, vec)
-            zero_point = (element,) if count == 1 else _INT64S[count](data, vec + 4)
-            spent += 4 + 8 * count
-        low: tuple[float, ...] = ()
-        high: tuple[float, ...] = ()
-        if min_at is not None:  # calibration ranges (older converters)
-            vec = at + min_off + min_at
-            count, element = _COUNT_AND_FLOAT(data, vec)
-            low = (element,) if count == 1 else _FLOATS[count](data, vec + 4)
-            spent += 4 + 4 * count
-        if max_at is not None:
-            vec = at + max_off + max_at
-            count, element = _COUNT_AND_FLOAT(data, vec)
-            high = (element,) if count == 1 else _FLOATS[count](data, vec + 4)
-            spent += 4 + 4 * count
-        if not (scale or zero_point or dimension or min_off or max_off):
-            return NOT_QUANTIZED, spent  # the empty table converters write for float tensors
-        parameters = (scale, zero_point, dimension, low, high)
-        found = shared.get(parameters)
-        if found is None:
-            found = new_record(Quantization, parameters)
-            # (-0.0 == 0.0, but a signed zero must stay as the file has it.)
-            if not (0.0 in scale or 0.0 in low or 0.0 in high):
-                shared[parameters] = found
-        return found, spent
+            zcount, zelement = _COUNT_AND_INT64(data, zvec)
+            if count == 1 and zcount == 1:
+                # Shared by value, found without making the tuples.
+                key = (element, zelement, dimension)
+                found = shared_per_tensor.get(key)
+                if found is None:
+                    parameters = ((element,), (zelement,), dimension, (), ())
+                    found = new_record(Quantization, parameters)
+                    if element != 0.0:  # (-0.0 == 0.0: a signed zero stays as it is)
+                        shared_per_tensor[key] = found
+                return found, 24
+            if count == zcount > 1 and 8 * count <= size - zvec - 4 and 4 * count <= size - vec - 4:
+                # Left packed, and a record of its own (sharing would decode them to hash them).
+                scale = PackedNumbers(data, vec + 4, count, "f")
+                zero_point = PackedNumbers(data, zvec + 4, count, "q")
+                parameters = (scale, zero_point, dimension, (), ())
+                return new_record(Quantization, parameters), 12 + 12 * count  # (4 + 8 + 12 each)
+        return _other_quantization(
+            data, size, shared, at, (min_at, max_at, scale_at, zero_at, dimension), offsets
+        )
 
     return read
+
+
+def _other_quantization(
+    data: Any,
+    size: int,
+    shared: dict[tuple, Quantization],
+    at: int,
+    fields: tuple[int | None, int | None, int | None, int | None, int],
+    offsets: tuple[int, ...],
+) -> tuple[Quantization, int]:
+    """The quantization table at `at` of any other kind (calibration ranges, no zero points, an
+    empty table, more scales than zero points) from its `fields` (min, max, scale, zero_point,
+    quantized_dimension: an absent vector as None) and the bytes it read. Raises struct.error
+    past the end of the file."""
+    spent = 4  # the table
+    vectors: list[tuple | PackedNumbers] = []
+    for found_at, slot in zip(fields[:4], (Q.MIN, Q.MAX, Q.SCALE, Q.ZERO_POINT), strict=True):
+        if found_at is None:
+            vectors.append(())
+            continue
+        code = "q" if slot == Q.ZERO_POINT else "f"
+        item = _ITEM_SIZES[code]
+        vec = at + offsets[slot] + found_at
+        count = _U32(data, vec)[0]
+        if count * item > size - vec - 4:
+            raise struct.error("the vector runs past the end of the file")
+        vectors.append(_numbers_at(data, vec + 4, count, code))
+        spent += 4 + item * count
+    low, high, scale, zero_point = vectors
+    dimension = fields[4]
+    if not (scale or zero_point or dimension or fields[0] is not None or fields[1] is not None):
+        return NOT_QUANTIZED, spent  # the empty table converters write for float tensors
+    parameters = (scale, zero_point, dimension, low, high)
+    if any(type(v) is PackedNumbers for v in vectors):
+        return new_record(Quantization, parameters), spent  # (per channel: as above)
+    found = shared.get(parameters)
+    if found is None:
+        found = new_record(Quantization, parameters)
+        # (-0.0 == 0.0, but a signed zero must stay as the file has it.)
+        if not (0.0 in scale or 0.0 in low or 0.0 in high):  # type: ignore[operator]
+            shared[parameters] = found
+    return found, spent
