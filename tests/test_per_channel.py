@@ -5,19 +5,23 @@ nothing but time:
 - `PackedNumbers` (a scale or zero-point vector of more than one value, left in the file) behaves
   as the tuple of its values; `all_positive`/`all_within` answer as the decoded values do;
 - the reader gives the values the file holds, through its fast and its plain reads;
-- Q009's per-channel fast path finds exactly what the full check finds.
+- Q009's per-channel fast path finds exactly what the full check finds;
+- `check_model` moves what it made to the oldest generation instead of scanning it.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import pickle
 import random
 import struct
+import weakref
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck.api import check_model
@@ -201,3 +205,44 @@ def test_q009_on_per_channel_weights(
     else:
         (finding,) = found
         assert finding.tensor == "bad/weights" and problem in finding.message, finding.message
+
+
+def test_check_model_moves_what_it_made_to_the_oldest_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not scanned by the collector when it is enabled again (5-10 ms after a large model),
+    but not frozen either: cyclic garbage made during the check is still collected."""
+    import coralcheck.analyze
+
+    made: list[weakref.ref] = []
+    analyze = coralcheck.analyze.analyze
+
+    def with_a_cycle(*args: object) -> object:
+        cycle: list[object] = []
+        cycle.append(cycle)
+        made.append(weakref.ref(_Cyclic(cycle)))
+        return analyze(*args)
+
+    monkeypatch.setattr(coralcheck.analyze, "analyze", with_a_cycle)
+    was_enabled = gc.isenabled()
+    gc.enable()
+    try:
+        report = check_model(str(FIXTURES / "demo_int8.tflite"), Options())
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        assert any(o is report.findings for o in gc.get_objects(generation=2))
+        gc.collect()
+        assert made[0]() is None
+        # Objects the caller keeps frozen stay frozen.
+        gc.freeze()
+        frozen = gc.get_freeze_count()
+        check_model(str(FIXTURES / "demo_int8.tflite"), Options())
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+        (gc.enable if was_enabled else gc.disable)()
+
+
+class _Cyclic:
+    def __init__(self, other: object) -> None:
+        self.me = self
+        self.other = other
