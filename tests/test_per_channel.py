@@ -6,6 +6,7 @@ nothing but time:
   as the tuple of its values; `all_positive`/`all_within` answer as the decoded values do;
 - the reader gives the values the file holds, through its fast and its plain reads;
 - Q009's per-channel fast path finds exactly what the full check finds;
+- a model too large to read whole is checked in one forked child, with the in-process report;
 - `check_model` moves what it made to the oldest generation instead of scanning it.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import pickle
 import random
 import struct
@@ -205,6 +207,74 @@ def test_q009_on_per_channel_weights(
     else:
         (finding,) = found
         assert finding.tensor == "bad/weights" and problem in finding.message, finding.message
+
+
+def _large(path: Path, data: bytes) -> Path:
+    """`data` followed by zeros (a sparse file) beyond the size the reader reads whole."""
+    path.write_bytes(data)
+    os.truncate(path, reader_module.READ_WHOLE_BYTES + (1 << 20))
+    return path
+
+
+def test_a_model_too_large_to_read_whole_is_checked_in_a_child_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coralcheck.commands import lint
+
+    big = _large(tmp_path / "big.tflite", (FIXTURES / "demo_int8.tflite").read_bytes())
+    readers = tmp_path / "pids"
+    parse = reader_module.parse
+
+    def recorded(data, path):  # type: ignore[no-untyped-def]
+        with open(readers, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return parse(data, path)
+
+    monkeypatch.setattr(reader_module, "parse", recorded)
+    (report,) = lint.check_all([(str(big), Options())])
+    in_process = check_model(str(big), Options())  # (this test's process may map it)
+    pids = [int(p) for p in readers.read_text().split()]
+    assert len(pids) == 2 and pids[0] != os.getpid() and pids[1] == os.getpid()
+    assert report.to_dict() == in_process.to_dict()
+    assert report.ops and report.summary
+
+
+def test_the_cli_prints_the_report_of_a_model_checked_in_a_child_once(tmp_path: Path) -> None:
+    import json
+
+    from conftest import run_cli
+
+    big = _large(tmp_path / "big.tflite", (FIXTURES / "demo_int8.tflite").read_bytes())
+    small = tmp_path / "small.tflite"
+    small.write_bytes((FIXTURES / "demo_int8.tflite").read_bytes())
+    result = run_cli(str(big), "--format", "json")
+    assert result.returncode == 0 and result.stderr == ""
+    document = json.loads(result.stdout)  # one document: nothing written twice
+    (model,) = document["models"]
+    alone = json.loads(run_cli(str(small), "--format", "json").stdout)["models"][0]
+    assert model["ops"] == alone["ops"] and model["findings"] == alone["findings"]
+
+
+def test_an_internal_error_in_the_child_is_the_models_failure_or_raised_when_debugging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import coralcheck.analyze
+    from coralcheck.commands import lint
+    from coralcheck.render import ModelFailure
+
+    big = _large(tmp_path / "big.tflite", (FIXTURES / "demo_int8.tflite").read_bytes())
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(coralcheck.analyze, "analyze", broken)
+    monkeypatch.delenv("CORALCHECK_DEBUG", raising=False)
+    (failure,) = lint.check_all([(str(big), Options())])
+    assert isinstance(failure, ModelFailure) and failure.internal
+    assert "RuntimeError: a bug" in failure.problem
+    monkeypatch.setenv("CORALCHECK_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="a bug"):
+        lint.check_all([(str(big), Options())])
 
 
 def test_check_model_moves_what_it_made_to_the_oldest_generation(
