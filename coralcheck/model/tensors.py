@@ -173,27 +173,30 @@ def fast_tensors(
     names = dtype_names()
     n_buffers = len(buffers)
     budget = buf.read_budget
-    # The reader of the previous table (none yet: the first guess fails). The first field a
-    # reader reads is the table's offset to its vtable, which tells whether the guess was
-    # right: the tables of a file share a few vtables.
+    # The reader of the table's vtable, with where its fields lie: the tables of a file share a
+    # few vtables (often in turn: activations, weights, biases), each looked up once in `known`.
     vt, unpack = None, _I32
     fill = pick = None
     shape_off = name_off = quant_off = signature_off = obj_len = 0
+    known: dict[int, tuple] = {}  # vtable -> the reader and the offsets of its fields
     tensors = []
     for index in range(first, len(positions)):
         pos = positions[index]
         # A length or a vector past the end of the file raises struct.error, caught below:
         # `unpack_from` checks the bounds of each read, so this loop need not.
         try:
-            # (the guess only where its table would fit: else the offset to the vtable)
-            values = unpack(data, pos) if pos + obj_len <= size else _I32(data, pos)
-            if pos - values[0] != vt:
-                vt = pos - values[0]
-                reader = readers.get(vt) or buf.fields_reader(vt, TENSOR_KINDS)
-                if reader is None:
-                    break
-                unpack, fill, pick, obj_len, offsets = reader
-                shape_off, name_off, quant_off, signature_off = _TENSOR_OFFSETS(offsets)
+            table_vt = pos - _I32(data, pos)[0]
+            if table_vt == vt and pos + obj_len <= size:
+                values = unpack(data, pos)
+            else:
+                vt = table_vt
+                layout = known.get(vt)
+                if layout is None:
+                    reader = readers.get(vt) or buf.fields_reader(vt, TENSOR_KINDS)
+                    if reader is None:
+                        break
+                    layout = known[vt] = (*reader[:4], *_TENSOR_OFFSETS(reader[4]))
+                unpack, fill, pick, obj_len, shape_off, name_off, quant_off, signature_off = layout
                 values = unpack(data, pos)
             if pos + obj_len > size:
                 break
