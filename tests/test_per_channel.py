@@ -209,6 +209,20 @@ def test_q009_on_per_channel_weights(
         assert finding.tensor == "bad/weights" and problem in finding.message, finding.message
 
 
+def test_the_readers_of_a_tensor_read_by_many_ops() -> None:
+    """Kept as tuples grown by one, then as a list past a few: the same consumers."""
+    from hostile import fan_out
+
+    subgraph = load(fan_out(2_000)).main
+    expected: list[list[int]] = [[] for _ in subgraph.tensors]
+    for i, op in enumerate(subgraph.operators):
+        for t in op.inputs:
+            if t >= 0 and (not expected[t] or expected[t][-1] != i):
+                expected[t].append(i)
+    assert subgraph.consumers == tuple(map(tuple, expected))
+    assert max(map(len, subgraph.consumers)) == 2_000
+
+
 def _large(path: Path, data: bytes) -> Path:
     """`data` followed by zeros (a sparse file) beyond the size the reader reads whole."""
     path.write_bytes(data)

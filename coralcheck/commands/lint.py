@@ -416,8 +416,8 @@ def _check_in_child(path: str, options: Options) -> Any:
                     outcome = (True, check_one(path, options))
                 except BaseException as e:  # (CORALCHECK_DEBUG: the parent raises it)
                     outcome = (False, e)
-                with open(write_end, "wb") as pipe:
-                    pipe.write(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+                with open(write_end, "wb") as pipe:  # (pickled in frames, read as they come)
+                    pickle.dump(outcome, pipe, pickle.HIGHEST_PROTOCOL)
             finally:
                 _flush_std_streams()
                 os._exit(0)
@@ -426,11 +426,10 @@ def _check_in_child(path: str, options: Options) -> Any:
         import coralcheck.render.phrases  # noqa: F401
 
         with open(read_end, "rb") as pipe:
-            data = pipe.read()
-        try:
-            outcome = pickle.loads(data)
-        except Exception:  # nothing, or cut short: the child died
-            outcome = None
+            try:
+                outcome = pickle.load(pipe)
+            except Exception:  # nothing, or cut short: the child died
+                outcome = None
         _, status = os.waitpid(pid, 0)  # (after: the child's exit overlaps the unpickling)
         if outcome is not None and os.waitstatus_to_exitcode(status) == 0:
             ok, result = outcome

@@ -261,16 +261,30 @@ class _Reader(ReadState):
             lambda i, t: self.operator(i, t, opcodes, n, where),
         )
         producers: list[int | None] = [None] * n
-        consumers: list[list[int]] = [[] for _ in range(n)]
+        # Each tensor's readers as a tuple grown by one (most tensors have one or two: no list
+        # to make and convert), as a list past a few (a tensor read by 100,000 ops would make
+        # the tuples quadratic).
+        consumers: list[tuple[int, ...] | list[int]] = [()] * n
+        many = []
         for i, op in enumerate(operators):
             for tensor in op.inputs:
                 if tensor >= 0:
                     readers = consumers[tensor]
-                    if not readers or readers[-1] != i:
-                        readers.append(i)
+                    if not readers:
+                        consumers[tensor] = (i,)
+                    elif readers[-1] != i:
+                        if type(readers) is list:
+                            readers.append(i)
+                        elif len(readers) < 16:
+                            consumers[tensor] = (*readers, i)
+                        else:
+                            consumers[tensor] = [*readers, i]
+                            many.append(tensor)
             for tensor in op.outputs:
                 if tensor >= 0:
                     producers[tensor] = i
+        for tensor in many:
+            consumers[tensor] = tuple(consumers[tensor])
         return Subgraph(
             index=index,
             name=table.string(S.NAME, "name") or "",
@@ -279,7 +293,7 @@ class _Reader(ReadState):
             inputs=inputs,
             outputs=outputs,
             producers=tuple(producers),
-            consumers=tuple(map(tuple, consumers)),
+            consumers=tuple(consumers),  # type: ignore[arg-type]
         )
 
     # The reads of each table kind (tests/test_fast_paths.py replaces the fast ones by reads of
