@@ -2,20 +2,22 @@
 
 Operators have two reads (see `coralcheck.model.walk`): `fast_operators`, one loop over the
 tables straight from the bytes, and `operator`, field by field through `Table`. They give equal
-records.
+records. `fast_operators` is one loop of 90 lines on purpose, as `tensors.fast_tensors` (the
+rare fields, intermediates and custom options, and the options tables have helpers).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
-from coralcheck.model.flatbuf import _I32, _U32, Table, VectorReaders, field_kinds
+from coralcheck.model.flatbuf import _I32, _U32, FlatBuffer, Table, VectorReaders, field_kinds
 from coralcheck.model.graph import Operator
 from coralcheck.model.schema import decode_options, operator_name, option_fields
-from coralcheck.model.walk import ReadState, new_record
+from coralcheck.model.walk import ReadState, layouts, new_record
 
 CUSTOM = 32
 PLACEHOLDER_FOR_GREATER_OP_CODES = 127
@@ -72,9 +74,26 @@ OPERATOR_KINDS = field_kinds(
     },
 )
 
-# Where the fields the fast read follows lie in the table, from `FieldsReader.offsets`.
-_VECTOR_OFFSETS = itemgetter(
-    F.INPUTS, F.OUTPUTS, F.INTERMEDIATES, F.BUILTIN_OPTIONS, F.CUSTOM_OPTIONS
+# The fields of nearly every operator (read alone where the vtable has no other).
+_COMMON_KINDS = field_kinds(
+    5,
+    {
+        F.OPCODE_INDEX: "I",
+        F.INPUTS: "O",
+        F.OUTPUTS: "O",
+        F.BUILTIN_OPTIONS_TYPE: "B",
+        F.BUILTIN_OPTIONS: "O",
+    },
+)
+# Where the fields the fast read follows lie in the table (from the offsets by slot), then
+# whether the large custom options are there.
+_FOLLOWED = itemgetter(
+    F.INPUTS,
+    F.OUTPUTS,
+    F.BUILTIN_OPTIONS,
+    F.CUSTOM_OPTIONS,
+    F.INTERMEDIATES,
+    F.LARGE_CUSTOM_OPTIONS_OFFSET,
 )
 _INTS = VectorReaders("i")
 
@@ -235,49 +254,39 @@ def fast_operators(
 ) -> list[Operator]:
     """`operator` of the tables from `first` on, up to the first unusual one."""
     data, size, buf = r.data, r.size, r.buf
-    readers = buf.reader_table(OPERATOR_KINDS)
-    options_cache, vtables_seen = r.options_cache, buf.vtables
+    find = _operator_layouts(buf)
     n_opcodes = len(opcodes)
-    # The reader of the previous table (guessed, as in `tensors.fast_tensors`).
+    # The layout of the table before (ops share a vtable or two: the guess mostly holds).
     vt, unpack = None, _I32
     fill = pick = None
-    inputs_off = outputs_off = intermediates_off = options_off = custom_off = obj_len = 0
+    obj_len = inputs_off = outputs_off = options_off = 0
+    rare_offsets: tuple[int, int] | None = None
     operators = []
     for index in range(first, len(positions)):
         pos = positions[index]
+        # As in `tensors.fast_tensors`, `unpack_from` checks the bounds of the reads: past the
+        # end of the file, struct.error.
         try:
             # (the guess only where its table would fit: else the offset to the vtable)
             values = unpack(data, pos) if pos + obj_len <= size else _I32(data, pos)
             if pos - values[0] != vt:
                 vt = pos - values[0]
-                reader = readers.get(vt) or buf.fields_reader(vt, OPERATOR_KINDS)
-                if reader is None:
+                found = find(vt)
+                if found is None:
                     break
-                unpack, fill, pick, obj_len, offsets = reader
-                inputs_off, outputs_off, intermediates_off, options_off, custom_off = (
-                    _VECTOR_OFFSETS(offsets)
+                unpack, fill, pick, obj_len, inputs_off, outputs_off, options_off, rare_offsets = (
+                    found
                 )
                 values = unpack(data, pos)
-        except struct.error:
-            break
-        if pos + obj_len > size:
-            break
-        (
-            opcode_index,
-            inputs_at,
-            outputs_at,
-            options_type,
-            options_at,
-            custom_at,
-            intermediates_at,
-            large_offset,
-            large_size,
-        ) = pick(values + fill)
-        if opcode_index >= n_opcodes:
-            break
-        # As in `fast_tensors`, `unpack_from` checks the bounds of the reads (struct.error).
-        try:
-            inputs = outputs = intermediates = ()
+            if pos + obj_len > size:
+                break
+            fields = pick(values + fill)
+            if rare_offsets is not None:
+                fields, rare = fields[:5], fields[5:]
+            opcode_index, inputs_at, outputs_at, options_type, options_at = fields
+            if opcode_index >= n_opcodes:
+                break
+            inputs = outputs = ()
             spent = 0
             if inputs_at is not None:
                 at = pos + inputs_off + inputs_at
@@ -293,29 +302,18 @@ def fast_operators(
                 if count and (min(outputs) < -1 or max(outputs) >= n_tensors):
                     break
                 spent += 4 + 4 * count
-            if intermediates_at is not None:
-                at = pos + intermediates_off + intermediates_at
-                count = _U32(data, at)[0]
-                intermediates = _INTS[count](data, at + 4)
-                if count and (min(intermediates) < -1 or max(intermediates) >= n_tensors):
+            extra = _NO_EXTRA
+            if rare_offsets is not None:  # intermediates or custom options (LSTMs, custom ops)
+                extra = _extra(data, pos, rare, rare_offsets, n_tensors)
+                if extra is None:
                     break
-                spent += 4 + 4 * count
-            custom_offset, custom_size = -1, 0
-            if custom_at is not None:
-                at = pos + custom_off + custom_at
-                custom_size = _U32(data, at)[0]
-                custom_offset = at + 4
-                if custom_size > size - custom_offset:
-                    break
-            elif large_offset > 1:
-                if large_offset + large_size > size:
-                    break
-                custom_offset, custom_size = large_offset, large_size
             if options_at is not None:
                 options_pos = pos + options_off + options_at
                 options_vt = options_pos - _I32(data, options_pos)[0]
         except struct.error:
             break
+        intermediates, custom_offset, custom_size, extra_spent, charge = extra
+        spent += extra_spent
         # The options are read with the budget spent so far, as `operator` reads them.
         budget = buf.read_budget
         if budget < spent:
@@ -323,45 +321,100 @@ def fast_operators(
         buf.read_budget = budget - spent
         options_name, options = None, NO_OPTIONS
         if options_at is not None:
-            # An options table equal to one decoded before (by its fingerprint) is taken from
-            # the cache straight from the bytes; any other is decoded through `Table`.
-            layout = vtables_seen.get(options_vt)
-            found = None
-            if layout is not None and options_pos + layout[1] <= size and buf.read_budget >= 4:
-                inline = bytes(data[options_pos + 4 : options_pos + layout[1]])
-                found = options_cache.get((options_type, options_vt, inline))
-                if found is not None:
-                    buf.read_budget -= 4  # as the Table would
-            if found is None:
-                found = _options_through_table(r, options_type, pos, index, parent)
-            options_name, options = found
-        # Custom options count as read, like any vector (large ones have no length word): ops
-        # that share one copy cannot make the decoding of compiled models read it again and
-        # again.
-        charge = custom_size + (4 if custom_at is not None else 0)
+            where = (options_type, options_pos, options_vt, pos, index, parent)
+            options_name, options = _options(r, where)
         if charge:
             if buf.read_budget < charge:
                 buf.read_budget = budget
                 break
             buf.read_budget -= charge
-        operators.append(
-            make_operator(
-                index,
-                opcodes[opcode_index],
-                (inputs, outputs, intermediates),
-                options_name,
-                options,
-                custom_offset,
-                custom_size,
-            )
-        )
+        lists, opcode = (inputs, outputs, intermediates), opcodes[opcode_index]
+        op = make_operator(index, opcode, lists, options_name, options, custom_offset, custom_size)
+        operators.append(op)
     return operators
 
 
-def _options_through_table(
-    r: ReadState, options_type: int, pos: int, index: int, parent: Table
+def _operator_layouts(buf: FlatBuffer) -> Callable[[int], tuple[Any, ...] | None]:
+    """`walk.layouts` for operator tables: `(unpack, fill, pick, obj_len, inputs offset,
+    outputs offset, builtin options offset, rare)`, where `pick` gives opcode_index, inputs,
+    outputs, builtin_options_type, builtin_options, and then, where the vtable has any of the
+    rare fields, custom_options, intermediates and the large custom options offset and size:
+    `rare` is then where custom_options and intermediates lie (else None)."""
+    find_all = layouts(buf, OPERATOR_KINDS, _FOLLOWED)
+    common = buf.reader_table(_COMMON_KINDS)
+    known: dict[int, tuple[Any, ...] | None] = {}
+
+    def find(vt: int) -> tuple[Any, ...] | None:
+        if vt in known:
+            return known[vt]
+        found = find_all(vt)
+        if found is not None:
+            *reader, inputs, outputs, options, custom, intermediates, large = found
+            if custom or intermediates or large:
+                found = (*reader, inputs, outputs, options, (custom, intermediates))
+            else:  # (a subset of what the whole reader found valid)
+                reader = common.get(vt) or buf.fields_reader(vt, _COMMON_KINDS)  # type: ignore[assignment]
+                found = (*reader[:4], inputs, outputs, options, None)  # type: ignore[index]
+        known[vt] = found
+        return found
+
+    return find
+
+
+# (intermediates, custom options offset, size, bytes read, bytes the custom options cost)
+_NO_EXTRA: tuple[tuple[int, ...], int, int, int, int] = ((), -1, 0, 0, 0)
+
+
+def _extra(
+    data: Any, pos: int, rare: tuple[Any, ...], rare_offsets: tuple[int, int], n_tensors: int
+) -> tuple[tuple[int, ...], int, int, int, int] | None:
+    """The intermediates and custom options of the operator table at `pos` (its `rare` fields,
+    which lie at `rare_offsets`), or None when they name missing tensors or run past the end of
+    the file. Raises struct.error when a length does."""
+    custom_at, intermediates_at, large_offset, large_size = rare
+    size = len(data)
+    intermediates: tuple[int, ...] = ()
+    spent = 0
+    if intermediates_at is not None:
+        at = pos + rare_offsets[1] + intermediates_at
+        count = _U32(data, at)[0]
+        intermediates = _INTS[count](data, at + 4)
+        if count and (min(intermediates) < -1 or max(intermediates) >= n_tensors):
+            return None
+        spent = 4 + 4 * count
+    custom_offset, custom_size = -1, 0
+    if custom_at is not None:
+        at = pos + rare_offsets[0] + custom_at
+        custom_size = _U32(data, at)[0]
+        custom_offset = at + 4
+        if custom_size > size - custom_offset:
+            return None
+    elif large_offset > 1:
+        if large_offset + large_size > size:
+            return None
+        custom_offset, custom_size = large_offset, large_size
+    # Custom options count as read, like any vector (large ones have no length word): ops that
+    # share one copy cannot make the decoding of compiled models read it again and again.
+    charge = custom_size + (4 if custom_at is not None else 0)
+    return intermediates, custom_offset, custom_size, spent, charge
+
+
+def _options(
+    r: ReadState, where: tuple[int, int, int, int, int, Table]
 ) -> tuple[str | None, MappingProxyType[str, Any]]:
-    """The builtin options of the operator table at `pos` (`index` of `parent`), decoded."""
+    """The builtin options (of type `options_type`) at `options_pos`, whose vtable is at
+    `options_vt`, of the operator table at `pos` (`index` of `parent`): equal to an options
+    table decoded before (by its fingerprint), taken from the cache straight from the bytes;
+    else decoded through `Table`."""
+    options_type, options_pos, options_vt, pos, index, parent = where
+    buf = r.buf
+    layout = buf.vtables.get(options_vt)
+    if layout is not None and options_pos + layout[1] <= r.size and buf.read_budget >= 4:
+        inline = bytes(r.data[options_pos + 4 : options_pos + layout[1]])
+        found = r.options_cache.get((options_type, options_vt, inline))
+        if found is not None:
+            buf.read_budget -= 4  # as the Table would
+            return found
     table = r.again(pos, ("operators", index), parent)
     options = table.table(F.BUILTIN_OPTIONS, "builtin_options")
     return decoded_options(r, options_type, options)  # type: ignore[arg-type]

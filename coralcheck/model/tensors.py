@@ -2,6 +2,8 @@
 
 Two reads of each (see `coralcheck.model.walk`): `fast_tensors`, one loop over the tables
 straight from the bytes, and `tensor`, field by field through `Table`. They give equal records.
+`fast_tensors` is one loop of 80 lines on purpose: a function call per tensor costs as much as
+a tenth of its read, and a model has tens of thousands (the unusual parts have helpers).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from coralcheck.model.flatbuf import _I32, _U32, Table, VectorReaders, field_kin
 from coralcheck.model.graph import BufferRef, Quantization, Tensor
 from coralcheck.model.packed import PackedNumbers
 from coralcheck.model.schema import tensor_type_name, tensor_type_names
-from coralcheck.model.walk import ReadState, new_record
+from coralcheck.model.walk import ReadState, layouts, new_record
 
 
 class TensorField:
@@ -65,7 +67,7 @@ QUANTIZATION_KINDS = field_kinds(
 )
 
 # Where the fields the fast read follows lie in the table, from `FieldsReader.offsets`.
-_TENSOR_OFFSETS = itemgetter(T.SHAPE, T.NAME, T.QUANTIZATION, T.SHAPE_SIGNATURE)
+_FOLLOWED = itemgetter(T.SHAPE, T.NAME, T.QUANTIZATION, T.SHAPE_SIGNATURE)
 
 NO_DATA = BufferRef(0, 0)
 NOT_QUANTIZED = Quantization((), ())
@@ -168,17 +170,15 @@ def fast_tensors(
 ) -> list[Tensor]:
     """`tensor` of the tables from `first` on, up to the first unusual one."""
     data, size, buf = r.data, r.size, r.buf
-    readers = buf.reader_table(TENSOR_KINDS)
+    find = layouts(buf, TENSOR_KINDS, _FOLLOWED)
     read_quantization = quantization_reader(r)
     names = dtype_names()
     n_buffers = len(buffers)
     budget = buf.read_budget
-    # The reader of the table's vtable, with where its fields lie: the tables of a file share a
-    # few vtables (often in turn: activations, weights, biases), each looked up once in `known`.
-    vt, unpack = None, _I32
-    fill = pick = None
+    # The layout of the table's vtable: looked up by vtable, not guessed from the table before
+    # (activations, weights and biases take turns).
+    vt = unpack = fill = pick = None
     shape_off = name_off = quant_off = signature_off = obj_len = 0
-    known: dict[int, tuple] = {}  # vtable -> the reader and the offsets of its fields
     tensors = []
     for index in range(first, len(positions)):
         pos = positions[index]
@@ -186,20 +186,14 @@ def fast_tensors(
         # `unpack_from` checks the bounds of each read, so this loop need not.
         try:
             table_vt = pos - _I32(data, pos)[0]
-            if table_vt == vt and pos + obj_len <= size:
-                values = unpack(data, pos)
-            else:
-                vt = table_vt
-                layout = known.get(vt)
-                if layout is None:
-                    reader = readers.get(vt) or buf.fields_reader(vt, TENSOR_KINDS)
-                    if reader is None:
-                        break
-                    layout = known[vt] = (*reader[:4], *_TENSOR_OFFSETS(reader[4]))
-                unpack, fill, pick, obj_len, shape_off, name_off, quant_off, signature_off = layout
-                values = unpack(data, pos)
-            if pos + obj_len > size:
-                break
+            if table_vt != vt or pos + obj_len > size:
+                vt, found = table_vt, find(table_vt)
+                if found is None:
+                    break
+                unpack, fill, pick, obj_len, shape_off, name_off, quant_off, signature_off = found
+                if pos + obj_len > size:
+                    break
+            values = unpack(data, pos)  # type: ignore[misc]
             shape_at, dtype, buffer, name_at, quant_at, is_variable, signature_at = pick(
                 values + fill
             )
@@ -226,12 +220,12 @@ def fast_tensors(
                 break
             else:
                 ref = NO_DATA
-            quantization = None
+            quant = None
             if quant_at is not None:
                 read = read_quantization(pos + quant_off + quant_at)
                 if read is None:
                     break
-                quantization, quant_spent = read
+                quant, quant_spent = read
                 spent += quant_spent
             name = ""
             if name_at is not None:
@@ -246,23 +240,9 @@ def fast_tensors(
         if budget < spent:
             break
         budget -= spent
-        tensors.append(
-            new_record(
-                Tensor,
-                (
-                    index,
-                    name,
-                    names[dtype],
-                    shape,
-                    signature,
-                    buffer,
-                    is_variable,
-                    quantization,
-                    ref.offset if ref.size else -1,
-                    ref.size,
-                ),
-            )
-        )
+        kind, offset = names[dtype], ref.offset if ref.size else -1
+        row = (index, name, kind, shape, signature, buffer, is_variable, quant, offset, ref.size)
+        tensors.append(new_record(Tensor, row))
     buf.read_budget = budget
     return tensors
 

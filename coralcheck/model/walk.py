@@ -74,6 +74,26 @@ class ReadState:
             records.append(plain(i, self.again(positions[i], (what, i), parent)))
 
 
+def layouts(
+    buf: FlatBuffer, kinds: tuple[str, ...], offsets: Callable[[tuple[int, ...]], tuple[int, ...]]
+) -> Callable[[int], tuple[Any, ...] | None]:
+    """`find(vt)`: how a fast read reads the tables of the vtable at `vt`, as one tuple of
+    locals: `(unpack, fill, pick, obj_len, *offsets(offset of each field by slot))` (see
+    `FlatBuffer.fields_reader`); None when the plain read must read them. The tables of a file
+    share a few vtables (often in turn: activations, weights, biases): each is looked up once."""
+    readers = buf.reader_table(kinds)
+    known: dict[int, tuple[Any, ...] | None] = {}
+
+    def find(vt: int) -> tuple[Any, ...] | None:
+        if vt in known:
+            return known[vt]
+        reader = readers.get(vt) or buf.fields_reader(vt, kinds)
+        found = known[vt] = None if reader is None else (*reader[:4], *offsets(reader[4]))
+        return found
+
+    return find
+
+
 # `tuple.__new__(Record, values)` builds a NamedTuple record without the Python-level `__new__`
 # the class generates: ~0.1 µs instead of ~0.2 µs, for each of tens of thousands of records.
 new_record: Callable[[type[_R], tuple[Any, ...]], _R] = tuple.__new__  # type: ignore[assignment]
