@@ -111,6 +111,20 @@ def test_all_positive_and_all_within_answer_as_the_values_do() -> None:
         assert all_within(tuple(values), low, high) == expected
 
 
+def test_packed_numbers_over_a_mapped_file(tmp_path: Path) -> None:
+    """As the reader leaves them for a model over 64 MiB: over an mmap, not bytes."""
+    import mmap
+
+    path = tmp_path / "vectors"
+    path.write_bytes(struct.pack("<4f", 0.5, 0.25, 1e-45, 3e38) + struct.pack("<3q", 0, 0, 0))
+    with open(path, "rb") as f:
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    scales, zero_points = PackedNumbers(data, 0, 4, "f"), PackedNumbers(data, 16, 3, "q")
+    assert all_positive(scales) and all_within(zero_points, -128, 127)
+    assert scales[1] == 0.25 and zero_points == (0, 0, 0) and scales.raw == path.read_bytes()[:16]
+    assert not all_positive(PackedNumbers(data, 16, 3, "f"))  # zeros
+
+
 def _per_channel_model(
     layers: list[tuple[str, list[float], list[int], int]],
 ) -> bytes:

@@ -4,11 +4,12 @@ Large models hold 10,000+ tensors and thousands of buffers and ops, so each kind
 two reads (`coralcheck.model.tensors`, `.operators`, `.buffers`):
 
 - a *fast* one that goes through the tables in one loop (a third of the time of the plain
-  reads): it reads all of a table's fields in one call with the reader of the table before
-  (tables share a few vtables; the first value read, the offset to the vtable, tells whether the
-  guess was right, else the vtable's own reader, built once, reads them) and its vectors with as
-  few calls as it can, checking the table as `Table` would. It stops at the first table with
-  anything unusual and returns those it read;
+  reads): it reads all of a table's fields in one call with the reader of its vtable (tables
+  share a few vtables: each reader is built once, `layouts`; where tables of one vtable follow
+  each other, the reader of the table before is tried first, and the first value it reads, the
+  offset to the vtable, tells whether it was the right one) and its vectors with as few calls
+  as it can, checking the table as `Table` would. It stops at the first table with anything
+  unusual and returns those it read;
 - a *plain* one through `Table`, which gives the same record or raises the precise error.
 
 `ReadState.tables` reads the table the fast loop stopped at with the plain read and resumes the
