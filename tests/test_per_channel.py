@@ -29,7 +29,7 @@ from tflite_builder import OpSpec, TensorSpec, build_model
 from coralcheck.api import check_model
 from coralcheck.model import load
 from coralcheck.model import reader as reader_module
-from coralcheck.model.packed import PackedNumbers, all_positive, all_within
+from coralcheck.model.packed import PackedNumbers, all_positive, all_within, usable_per_channel
 from coralcheck.options import Options
 
 FLOAT32_SPECIALS = (
@@ -109,6 +109,17 @@ def test_all_positive_and_all_within_answer_as_the_values_do() -> None:
         expected = all(low <= v <= high for v in values)
         assert all_within(vec, low, high) == expected, (values, low, high)
         assert all_within(tuple(values), low, high) == expected
+    for _ in range(3000):  # both at once, and as many of each
+        n = rng.randint(2, 5)
+        scales = [rng.choice(pool) for _ in range(n)]
+        zero_points = [rng.choice((0, 0, 0, 3, -200)) for _ in range(rng.choice((n, n, n - 1)))]
+        expected = len(zero_points) == n and all(0.0 < s < math.inf for s in scales)
+        expected = expected and all(-128 <= z <= 127 for z in zero_points)
+        assert (
+            usable_per_channel(_packed(scales, "f"), _packed(zero_points, "q"), -128, 127)
+            == expected
+        ), (scales, zero_points)
+        assert not usable_per_channel(tuple(scales), tuple(zero_points), -128, 127)
 
 
 def test_packed_numbers_over_a_mapped_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from coralcheck.checks import CheckContext, chain, finding, regions, rule
 from coralcheck.edgetpu.constraints import CHECKS, OpView, quote
 from coralcheck.model.graph import Tensor
-from coralcheck.model.packed import all_positive, all_within
+from coralcheck.model.packed import all_positive, all_within, usable_per_channel
 from coralcheck.render.phrases import plural
 from coralcheck.report import Finding
 
@@ -362,19 +362,15 @@ def broken_quantization(ctx: CheckContext) -> Iterator[Finding]:
         if q is not None:
             # The usual parameters, accepted without calling _broken_quantization: per tensor
             # (~0.4 µs a tensor: 3 ms on a model of 7,000 8-bit tensors; NaN fails `<`), and
-            # per channel (a scale and a zero point per channel along a dimension the tensor
-            # has: 2.5 µs a tensor, 9 ms on a model of 3,500 convolutions).
+            # per channel, from the bytes the reader left packed (~1.7 µs a tensor instead of
+            # ~25 µs decoded: 6 ms for 3,500 weights of 132 channels).
             scales = len(q.scale)
             low, high = ZERO_POINT_RANGE[t.dtype]
             if scales == 1 and len(q.zero_point) == 1:
                 if 0.0 < q.scale[0] < math.inf and low <= q.zero_point[0] <= high:
                     continue
-            elif (
-                scales > 1
-                and len(q.zero_point) == scales
-                and 0 <= q.quantized_dimension < len(t.shape)
-                and all_positive(q.scale)
-                and all_within(q.zero_point, low, high)
+            elif 0 <= q.quantized_dimension < len(t.shape) and usable_per_channel(
+                q.scale, q.zero_point, low, high
             ):
                 continue
         problem = _broken_quantization(t)

@@ -127,3 +127,21 @@ def all_within(values: tuple[int, ...] | PackedNumbers, low: int, high: int) -> 
         if values._data[start:end] == bytes(end - start):
             return True
     return all(low <= v <= high for v in values)
+
+
+def usable_per_channel(scales: object, zero_points: object, low: int, high: int) -> bool:
+    """Per-channel parameters the reader left packed, answered from their bytes in one call:
+    as many zero points as scales, every scale a finite number above 0, every zero point in
+    low..high. False also when they are not packed (the caller checks them one by one)."""
+    if type(scales) is not PackedNumbers or type(zero_points) is not PackedNumbers:
+        return False
+    count = scales._count
+    if zero_points._count != count or scales._code != "f" or zero_points._code != "q":
+        return False
+    data, start = scales._data, scales._start
+    if 1 in data[start + 3 : start + 4 * count : 4].translate(_NOT_SURELY_POSITIVE):
+        return all_positive(scales) and all_within(zero_points, low, high)
+    start = zero_points._start
+    if low <= 0 <= high and zero_points._data[start : start + 8 * count] == bytes(8 * count):
+        return True
+    return all_within(zero_points, low, high)
