@@ -2,7 +2,8 @@
 
 - `flatbuf`: the bounds-checked FlatBuffers reads and the read budget;
 - `walk`: the walk over a vector of tables, fast where it can and checked where not;
-- `tensors`, `operators`, `buffers`: each kind of table, read fast and read checked;
+- `tensors`, `operators`, `buffers`: each kind of table, read fast and read checked (and
+  `opcodes`, the operator codes);
 - this module: the file read whole (up to `READ_WHOLE_BYTES`, 64 MiB: nothing can change it
   under the reader) or mapped (larger ones: a mapped file truncated meanwhile would be SIGBUS,
   see `refuse_mapping`), told apart from files that are no model, and the model and its
@@ -25,11 +26,12 @@ from typing import Any
 from coralcheck.errors import ModelError
 from coralcheck.fileio import open_regular
 from coralcheck.model import buffers as buffer_reads
+from coralcheck.model import opcodes as opcode_reads
 from coralcheck.model import operators as operator_reads
 from coralcheck.model import tensors as tensor_reads
 from coralcheck.model.flatbuf import FlatBuffer, Table
 from coralcheck.model.graph import BufferRef, Model, Operator, Subgraph, Tensor
-from coralcheck.model.operators import (
+from coralcheck.model.opcodes import (
     CUSTOM,
     MAX_CUSTOM_CODE_BYTES,
     PLACEHOLDER_FOR_GREATER_OP_CODES,
@@ -210,7 +212,7 @@ class _Reader(ReadState):
         if version != SCHEMA_VERSION:
             raise _SchemaVersionError(buf.path, version)
         buffers = tuple(self.tables(root, M.BUFFERS, "buffers", self._buffers_fast, self.buffer))
-        opcodes = operator_reads.opcodes(self, root)
+        opcodes = opcode_reads.opcodes(self, root)
         subgraph_tables = root.tables(M.SUBGRAPHS, "subgraphs")
         if not subgraph_tables:
             buf.fail("corrupt model: no subgraphs")
