@@ -9,6 +9,10 @@ Sections (see benchmarks/README.md, "Lint", for the numbers and the targets):
 - peers: whole-process `python -m coralcheck MODEL` against whole-process
   `tf.lite.experimental.Analyzer.analyze` and LiteRT `Interpreter(model_path).allocate_tensors()`,
   plus the same comparison in-process (after imports); a peer that is not installed is skipped.
+- generated: the same comparison on bench_load.py's generated models of 3,500 ops and 10,000+
+  tensors: `many_ops` (quantized per tensor, 2.3 MB) and `per_channel` (convolutions and fully
+  connected layers quantized per channel, 70 MB: the CLI checks it in a worker process, as every
+  model over 64 MiB).
 - sizes: models from 1 MB to 500 MB of constant weights (bench_load.py's FULLY_CONNECTED chain,
   generated in a temporary directory, never committed): lint time and peak RSS should be flat
   in weight bytes.
@@ -241,6 +245,18 @@ def bench_sizes(workdir: Path, runs: int, sizes: Sequence[float]) -> list[dict]:
     return rows
 
 
+def make_generated(workdir: Path) -> list[Path]:
+    """bench_load.py's many_ops and per_channel models, written to `workdir`."""
+    from bench_load import MODELS
+
+    paths = []
+    for name in ("many_ops", "per_channel"):
+        path = workdir / f"{name}.tflite"
+        path.write_bytes(MODELS[name]())
+        paths.append(path)
+    return paths
+
+
 SIZE_HEADER = (
     "| model MB | lint s (process) | lint in-process ms | lint peak RSS MB | LiteRT s "
     "| LiteRT peak RSS MB |\n|---:|---:|---:|---:|---:|---:|"
@@ -357,7 +373,9 @@ def profile(big_mb: float = 100) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (>= 5)")
-    parser.add_argument("--only", default="peers,sizes,startup,many", help="sections to run")
+    parser.add_argument(
+        "--only", default="peers,generated,sizes,startup,many", help="sections to run"
+    )
     parser.add_argument("--sizes", default=",".join(map(str, SIZES_MB)), help="model sizes, MB")
     parser.add_argument("--many", type=int, default=1000, help="models for the 'many' section")
     parser.add_argument("--profile", action="store_true", help="print profiles instead")
@@ -383,6 +401,9 @@ def _run(args: argparse.Namespace) -> int:
         if "peers" in only:
             print("\n" + PEER_HEADER)
             bench_peers(PEER_MODELS, runs)
+        if "generated" in only:
+            print("\n" + PEER_HEADER)
+            bench_peers(make_generated(work), runs)
         if "sizes" in only:
             print("\n" + SIZE_HEADER)
             bench_sizes(work, runs, [float(s) for s in args.sizes.split(",")])

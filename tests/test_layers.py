@@ -195,7 +195,6 @@ def test_no_test_module_imports_another() -> None:
 
 # coralcheck/model/ (the reader and the Edge TPU segment decoding) is split separately (issue 16's
 # speed part); until then its modules are not held to these sizes.
-SPLIT_SEPARATELY = "coralcheck/model/"
 MOST_LINES = 400  # a module's, unless its docstring says why in a line starting "Longer:"
 MOST_FUNCTION_LINES = 80
 
@@ -205,7 +204,7 @@ def test_no_module_is_long_without_a_reason() -> None:
     for path in sorted((REPO / "coralcheck").rglob("*.py")):
         relative = path.relative_to(REPO).as_posix()
         text = path.read_text(encoding="utf-8")
-        if relative.startswith(SPLIT_SEPARATELY) or text.count("\n") <= MOST_LINES:
+        if text.count("\n") <= MOST_LINES:
             continue
         doc = ast.get_docstring(ast.parse(text)) or ""
         if not any(line.startswith("Longer:") for line in doc.splitlines()):
@@ -213,15 +212,16 @@ def test_no_module_is_long_without_a_reason() -> None:
     assert not long, long
 
 
-def test_no_function_is_long() -> None:
+def test_no_function_is_long_without_a_reason() -> None:
+    """A hot loop may stay in one piece when its docstring says why (a line starting
+    "Longer:"), as the reader's fast table reads do: a call per table costs a tenth of a read."""
     long = []
     for path in sorted((REPO / "coralcheck").rglob("*.py")):
         relative = path.relative_to(REPO).as_posix()
-        if relative.startswith(SPLIT_SEPARATELY):
-            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 lines = (node.end_lineno or node.lineno) - node.lineno + 1
-                if lines > MOST_FUNCTION_LINES:
+                doc = ast.get_docstring(node) or ""
+                if lines > MOST_FUNCTION_LINES and "\nLonger:" not in "\n" + doc:
                     long.append(f"{relative}:{node.lineno} {node.name}: {lines} lines")
     assert not long, long

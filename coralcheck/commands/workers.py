@@ -84,6 +84,8 @@ def check_all(jobs: list[tuple[str, Options]]) -> list[ModelReport | ModelFailur
                 return [check_one(path, options) for path, options in jobs]
         except MappingRefused:
             pass
+    if len(jobs) == 1 and sys.platform == "linux":
+        return [_check_in_child(*jobs[0])]
     # The process pool (multiprocessing, ~10 ms of imports) only for several models.
     from concurrent.futures.process import BrokenProcessPool
 
@@ -97,6 +99,52 @@ def check_all(jobs: list[tuple[str, Options]]) -> list[ModelReport | ModelFailur
             except BrokenProcessPool:
                 results[n] = ModelFailure(jobs[n][0], WORKER_DIED)
     return results
+
+
+def _check_in_child(path: str, options: Options) -> ModelReport | ModelFailure:
+    """One job checked in one forked process, as a pool of one would check it but without the
+    pool (importing concurrent.futures and multiprocessing and starting a pool cost more than
+    the check of a 70 MB model): a child that dies is tried once more, then it is the job's
+    WORKER_DIED failure."""
+    import pickle
+
+    for _attempt in range(2):
+        read_end, write_end = os.pipe()
+        _flush_std_streams()  # (else the child has a copy of what is not written yet)
+        pid = os.fork()
+        if pid == 0:  # the child: the outcome, pickled, then gone without any clean-up
+            try:
+                os.close(read_end)
+                try:
+                    outcome = (True, check_one(path, options))
+                except BaseException as e:  # (CORALCHECK_DEBUG: the parent raises it)
+                    outcome = (False, e)
+                with open(write_end, "wb") as pipe:  # (pickled in frames, read as they come)
+                    pickle.dump(outcome, pipe, pickle.HIGHEST_PROTOCOL)
+            finally:
+                _flush_std_streams()
+                os._exit(0)
+        os.close(write_end)
+        with open(read_end, "rb") as pipe:
+            try:
+                outcome = pickle.load(pipe)
+            except Exception:  # nothing, or cut short: the child died
+                outcome = None
+        _, status = os.waitpid(pid, 0)  # (after: the child's exit overlaps the unpickling)
+        if outcome is not None and os.waitstatus_to_exitcode(status) == 0:
+            ok, result = outcome
+            if not ok:
+                raise result
+            return result  # type: ignore[no-any-return]
+    return ModelFailure(path, WORKER_DIED)
+
+
+def _flush_std_streams() -> None:
+    import contextlib
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # none, or closed
+            stream.flush()
 
 
 def _check_in_pool(

@@ -123,16 +123,10 @@ class FlatBuffer:
         """How to read fields 0, 1, ... of every table that uses the vtable at `vt` in one call.
 
         `kinds[slot]` is the struct code of field `slot` ("?", "b", "B", "i", "I", "q", "Q", "f",
-        "d"), "O" for an offset to a vector, string or table, or "" for a field not read. The
-        answer is `(unpack, fill, pick, obj_len, *offsets)`: `unpack(data, pos)` reads the
-        table's offset to its vtable (`pos - vt`, first) and its fields (in the order they lie),
-        `pick(unpack(data, pos) + fill)` gives the read fields in slot order (one field: its
-        value), an absent field as 0 (False for a bool; an absent offset as None: it differs
-        from a present empty vector);
-        `offsets[slot]` is where field `slot` lies in the table (0: absent). None when the
-        vtable is not valid, or a read field overruns the object or overlaps another (a hostile
-        file): such tables are read with `Table`, which raises the precise error or reads the
-        fields one by one.
+        "d"), "O" for an offset to a vector, string or table, or "" for a field not read (see
+        `field_kinds`). The answer is a `FieldsReader`, or None when the vtable is not valid, or
+        a read field overruns the object or overlaps another (a hostile file): such tables are
+        read with `Table`, which raises the precise error or reads the fields one by one.
         """
         known = self.reader_table(kinds)
         if vt in known:
@@ -149,8 +143,25 @@ _VTABLES: dict[int, Any] = {}
 _VECTORS: dict[str, VectorReaders] = {}
 _U16_PAIR = struct.Struct("<HH").unpack_from
 
-# A fields reader: (unpack, fill, pick, obj_len, *field offsets by slot); see `fields_reader`.
+
+# How to read the fields of every table of one vtable in one call (`fields_reader`), a tuple
+# (read in hot loops as `unpack, fill, pick, obj_len, offsets = reader`):
+# - `unpack(data, pos)`: the table's offset to its vtable (`pos - vt`, first) and its read
+#   fields, in the order they lie in the table;
+# - `pick(unpack(data, pos) + fill)`: the read fields in slot order (one field: its value), an
+#   absent one as 0 (False for a bool; an absent offset as None: it differs from a present
+#   empty vector);
+# - `obj_len`: the table's length in bytes;
+# - `offsets`: by slot, where the field lies in the table (0: absent).
 FieldsReader = tuple[Any, ...]
+
+
+def field_kinds(count: int, kinds: dict[int, str]) -> tuple[str, ...]:
+    """The `kinds` argument of `FlatBuffer.fields_reader` for a table of `count` fields of
+    which those in `kinds` (slot -> struct code or "O") are read."""
+    return tuple(kinds.get(slot, "") for slot in range(count))
+
+
 _FIELD_SIZES = {"O": 4, **_SIZES}
 # What an absent field reads as, by kind (else 0): the schema default of a bool is False.
 _ABSENT = {"O": None, "?": False}
@@ -174,7 +185,7 @@ def _fields_reader(
     fill = tuple(_ABSENT.get(kinds[slot], 0) for slot in absent)
     where = {slot: i for i, slot in enumerate(order + absent, start=1)}
     pick = itemgetter(*(where[slot] for slot, kind in enumerate(kinds) if kind))
-    return (struct.Struct("".join(fmt)).unpack_from, fill, pick, obj_len, *padded)
+    return (struct.Struct("".join(fmt)).unpack_from, fill, pick, obj_len, padded)
 
 
 class VectorReaders(dict[int, Callable[[Any, int], tuple]]):
