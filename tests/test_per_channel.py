@@ -355,3 +355,23 @@ class _Cyclic:
     def __init__(self, other: object) -> None:
         self.me = self
         self.other = other
+
+
+def test_the_parent_prepares_while_the_child_checks_and_only_once(tmp_path: Path) -> None:
+    """`check_all(meanwhile=...)` runs the callable in the parent after the fork (so it overlaps
+    the child's check) for a mapped model, before the check otherwise, and once either way."""
+    from coralcheck.commands import workers
+
+    big = _large(tmp_path / "big.tflite", (FIXTURES / "demo_int8.tflite").read_bytes())
+    small = FIXTURES / "demo_int8.tflite"
+    for path, in_child in ((big, True), (small, False)):
+        calls: list[tuple[int, bool]] = []
+
+        def meanwhile(calls: list[tuple[int, bool]] = calls) -> None:
+            # Whether a child exists right now: the parent waits on its pipe after this call.
+            children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text()
+            calls.append((os.getpid(), bool(children.split())))
+
+        (report,) = workers.check_all([(str(path), Options())], meanwhile=meanwhile)
+        assert calls == [(os.getpid(), in_child)], path
+        assert report.ops and report.summary

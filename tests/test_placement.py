@@ -25,7 +25,7 @@ from coralcheck.analyze.cost import op_macs
 from coralcheck.analyze.placement import predict
 from coralcheck.analyze.verdicts import verdict
 from coralcheck.edgetpu.constraints import CONSTRAINT_CHECKS, READS_CONSTANT_DATA
-from coralcheck.edgetpu.opview import OpView, OpViews, op_signature
+from coralcheck.edgetpu.opview import OpView, OpViews, op_signatures
 from coralcheck.edgetpu.statuses import (
     DATA_TYPE,
     MORE_THAN_ONE_SUBGRAPH,
@@ -555,7 +555,7 @@ def _tensor(index: int, dtype: str = "INT8", shape: tuple[int, ...] = (1, 8), **
 
 
 def _signature(tensors: dict[int, dict[str, Any]] | None = None, **op: Any) -> tuple:
-    """op_signature of ADD(t0, constant t1) -> t2, with tensor and op fields changed."""
+    """The op_signatures entry of ADD(t0, constant t1) -> t2, with tensor and op fields changed."""
     base: dict[int, dict[str, Any]] = {0: {}, 1: {"data_offset": 64, "data_size": 8}, 2: {}}
     for index, changes in (tensors or {}).items():
         base[index] = {**base[index], **changes}
@@ -580,7 +580,8 @@ def _signature(tensors: dict[int, dict[str, Any]] | None = None, **op: Any) -> t
         producers=(None, None, 0),
         consumers=((0,), (0,), ()),
     )
-    return op_signature(sg, operator)
+    (signature,) = op_signatures(sg)
+    return signature
 
 
 @pytest.mark.parametrize(

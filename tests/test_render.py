@@ -669,3 +669,40 @@ def test_huge_names_and_shapes_are_cut_not_wrapped_for_seconds() -> None:
     assert "2x2x… (12,000" in text and "dimensions)" in text
     # the machine formats keep every character
     assert name in render(report_of(m), "json")
+
+
+def test_every_format_has_a_renderer_and_an_unknown_one_is_refused() -> None:
+    from coralcheck.render import renderer
+
+    for fmt in FORMATS:
+        assert callable(renderer(fmt)), fmt
+    with pytest.raises(ValueError, match="unknown format 'yaml'"):
+        renderer("yaml")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "github", "junit", "html"])
+def test_only_the_graph_formats_are_given_the_recorded_graph(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check()` records the data flow; the escaping walk and the renderers of formats that do
+    not draw it never see it (it is as large as the tensor table), and the output is the one of
+    a report without it."""
+    import coralcheck
+    import coralcheck.render as render_module
+
+    with_graph = coralcheck.check(FIXTURES / "demo_int8.tflite")
+    assert with_graph.models[0].graph is not None
+    without = coralcheck.check(FIXTURES / "demo_int8.tflite", graph=False)
+    assert without.models[0].graph is None
+    seen: list[object] = []
+    walk = render_module.printable
+
+    def recording(value):  # type: ignore[no-untyped-def]
+        seen.extend(m.graph for m in getattr(value, "models", []))
+        return walk(value)
+
+    monkeypatch.setattr(render_module, "printable", recording)
+    text = render(with_graph, fmt)
+    assert seen == [with_graph.models[0].graph if fmt == "html" else None]
+    if fmt != "html":
+        assert text == render(without, fmt)

@@ -45,7 +45,7 @@ from coralcheck.analyze.partition import segments as partition_segments
 from coralcheck.analyze.prediction import OpGroup, Prediction
 from coralcheck.analyze.verdicts import OpVerdict, decide, verdict
 from coralcheck.edgetpu.constraints import READS_CONSTANT_DATA
-from coralcheck.edgetpu.opview import OpView, OpViews, op_signature
+from coralcheck.edgetpu.opview import OpView, OpViews, op_signatures
 from coralcheck.edgetpu.statuses import MAPPED_STATUS, MORE_THAN_ONE_SUBGRAPH, UNSPECIFIED
 from coralcheck.edgetpu.target import Target
 from coralcheck.model.graph import Model, Subgraph
@@ -92,14 +92,17 @@ def predict(model: Model, target: Target, multiple_subgraphs: bool = False) -> P
     units = cause_units(sg, rejected, verdicts) if rejected else []
     anchor_of = {i: unit.anchor for unit in units for i in unit.members}
     cause = blame(supported, epochs, on_tpu, preds, anchor_of)
-    placements = [
-        _placement(sg, i, verdicts[i], on_tpu[i], preds[i], cause, i in boundary, macs[i])
-        for i in range(len(sg.operators))
-    ]
     segments = partition_segments(sg, epochs, on_tpu, macs)
+    segment_of: list[int | None] = [None] * len(sg.operators)
     for segment in segments:  # each op's segment number (several only with -a)
         for i in segment.ops:
-            placements[i] = placements[i]._replace(segment=segment.number)
+            segment_of[i] = segment.number
+    placements = [
+        _placement(
+            sg, i, verdicts[i], on_tpu[i], preds[i], cause, i in boundary, macs[i], segment_of[i]
+        )
+        for i in range(len(sg.operators))
+    ]
     prediction = Prediction(views, verdicts, epochs, on_tpu, placements, macs, groups, rejected)
     prediction.multiple_subgraphs = multiple_subgraphs
     prediction.segments = segments
@@ -120,10 +123,11 @@ def _decide_ops(
     verdicts: list[OpVerdict] = []
     macs: list[int] = []
     preds: list[list[int]] = []
+    signatures: list[Hashable] = op_signatures(sg)
     for i, op in enumerate(sg.operators):
         # Ops of one signature share their verdict and MACs: most models repeat a few dozen
         # kinds of op, and deciding one costs ~10 µs against ~1 µs for its signature.
-        key: Hashable = op_signature(sg, op)
+        key = signatures[i]
         try:
             group = by_signature.get(key)
         except TypeError:  # an option value that cannot be hashed: the op is a group of its own
@@ -155,6 +159,7 @@ def _placement(
     cause: list[int | None],
     boundary: bool,
     macs: int,
+    segment: int | None,
 ) -> OpPlacement:
     """Op `i`'s placement: mapped, on the CPU by its own verdict, or on the CPU because it
     depends on one (`blamed_on`, the earliest root cause upstream)."""
@@ -193,4 +198,5 @@ def _placement(
         reason=reason,
         blamed_on=blamed,
         macs=macs,
+        segment=segment,
     )

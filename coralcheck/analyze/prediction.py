@@ -23,7 +23,7 @@ class CauseUnit(NamedTuple):
 
 
 class OpGroup:
-    """The ops of the main subgraph that share one signature (`constraints.op_signature`).
+    """The ops of the main subgraph that share one signature (`opview.op_signatures`).
 
     Whatever reads only what a signature holds is decided once per group: the predictor's
     verdict (`verdict`: the one all members share, or None where each op needs its own: a

@@ -32,7 +32,7 @@ from coralcheck.options import (
     Options,
 )
 from coralcheck.outcome import ModelFailure, Outcome, judge
-from coralcheck.render import FORMATS, GRAPH_FORMATS, render, terminal
+from coralcheck.render import FORMATS, GRAPH_FORMATS, render, renderer, terminal
 from coralcheck.render.escape import escaped, no_workflow_commands, printable
 from coralcheck.report import Report
 from coralcheck.wording import plural
@@ -326,7 +326,8 @@ def run(args: argparse.Namespace) -> int:
     # Analyse; then apply each model's settings to its report.
     report = Report(tool_version=__version__)
     kept = []  # the settings of each model that could be checked
-    results = check_all([(p, c.options(base)) for p, c in zip(paths, configs, strict=True)])
+    jobs = [(p, c.options(base)) for p, c in zip(paths, configs, strict=True)]
+    results = check_all(jobs, meanwhile=lambda: renderer(args.format))
     for result, config in zip(results, configs, strict=True):
         if isinstance(result, ModelFailure):
             failures.append(result)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from coralcheck import api
@@ -70,14 +71,22 @@ WORKER_DIED = (
 )
 
 
-def check_all(jobs: list[tuple[str, Options]]) -> list[ModelReport | ModelFailure]:
+def check_all(
+    jobs: list[tuple[str, Options]], meanwhile: Callable[[], object] | None = None
+) -> list[ModelReport | ModelFailure]:
     """Reports (or failures) for every job, in job order: in parallel over the cores when there
-    is more than one model, with a progress bar when stderr is a terminal.
+    is more than one model, with a progress bar when stderr is a terminal. `meanwhile` (say,
+    importing the renderer) runs while a worker process checks a single large model, else
+    before the check.
 
     Large models are mapped, not read, and a mapped file truncated by another process kills the
     process reading it (SIGBUS): those are always checked in worker processes, even alone, so
     that such a death is that model's error and not the end of the run."""
     workers = min(len(jobs), os.cpu_count() or 1)
+    if len(jobs) == 1 and sys.platform == "linux" and _maps_a_file(*jobs[0]):
+        return [_check_in_child(*jobs[0], meanwhile)]
+    if meanwhile is not None:
+        meanwhile()
     if workers <= 1 and not any(_maps_a_file(path, options) for path, options in jobs):
         try:
             with refuse_mapping():  # (a file may grow between the look above and the read)
@@ -101,11 +110,13 @@ def check_all(jobs: list[tuple[str, Options]]) -> list[ModelReport | ModelFailur
     return results
 
 
-def _check_in_child(path: str, options: Options) -> ModelReport | ModelFailure:
+def _check_in_child(
+    path: str, options: Options, meanwhile: Callable[[], object] | None = None
+) -> ModelReport | ModelFailure:
     """One job checked in one forked process, as a pool of one would check it but without the
     pool (importing concurrent.futures and multiprocessing and starting a pool cost more than
     the check of a 70 MB model): a child that dies is tried once more, then it is the job's
-    WORKER_DIED failure."""
+    WORKER_DIED failure. `meanwhile` runs in this process while the first child checks."""
     import pickle
 
     for _attempt in range(2):
@@ -125,6 +136,9 @@ def _check_in_child(path: str, options: Options) -> ModelReport | ModelFailure:
                 _flush_std_streams()
                 os._exit(0)
         os.close(write_end)
+        if meanwhile is not None:
+            meanwhile()
+            meanwhile = None
         with open(read_end, "rb") as pipe:
             try:
                 outcome = pickle.load(pipe)

@@ -7,7 +7,7 @@ Each takes the op (an `OpView`) and its `Constraint` (parameters in `constraint.
 None when the op passes, or a short sentence saying what fails, naming the tensor or option. For
 constraints with effect "note" the sentence is a caveat and the op still maps.
 
-The predictor decides once for all ops of one `op_signature` (opcode, version, options, the
+The predictor decides once for all ops of one `op_signatures` (opcode, version, options, the
 tensors' dtypes, shapes and constness). So whether a check passes may depend only on what the
 signature holds; a check that reads constant values or quantization is registered with
 `reads_constant_data=True` (tests/test_placement.py keeps this honest). Messages may name tensors.
@@ -25,7 +25,7 @@ from coralcheck.wording import quote, shape_text
 
 ConstraintCheck = Callable[[OpView, Constraint], "str | None"]
 CONSTRAINT_CHECKS: dict[str, ConstraintCheck] = {}
-# The checks whose decision reads what `op_signature` leaves out: a constant's values or
+# The checks whose decision reads what `op_signatures` leaves out: a constant's values or
 # quantization. The predictor decides the ops they apply to one by one.
 READS_CONSTANT_DATA: set[str] = set()
 

@@ -1,6 +1,6 @@
 """An operator with its tensors, as the predictor, the constraint functions and the rules see it
 (`OpView`, made per op on first use by `OpViews`), and what of an op its verdict may depend on
-(`op_signature`: ops with equal signatures share the predictor's decisions).
+(`op_signatures`: ops with equal signatures share the predictor's decisions).
 
 Only tensor metadata is read, except small integer constants (axes, strides, paddings, zero
 padding) whose values some constraints need (`OpView.values`).
@@ -82,7 +82,7 @@ class OpView:
 class OpViews(Sequence[OpView]):
     """The views of every op of a subgraph, each made when it is first read.
 
-    The predictor reads the views of a few ops only (one per `op_signature`), and most checks
+    The predictor reads the views of a few ops only (one per signature), and most checks
     select ops by signature group before they look at any: making all views up front costs
     ~1.3 µs per op (4.7 ms for a model of 3,500 ops) for objects mostly never read.
     """
@@ -117,8 +117,8 @@ class OpViews(Sequence[OpView]):
             yield self[i]
 
 
-def op_signature(subgraph: Subgraph, op: Operator) -> tuple[Any, ...]:
-    """Everything about an op that its verdict, MACs and the signature-grouped checks read.
+def op_signatures(subgraph: Subgraph) -> list[tuple[Any, ...]]:
+    """Everything about each op that its verdict, MACs and the signature-grouped checks read.
 
     That is: opcode (builtin code, custom code), version, options, and per input position (None
     where omitted) and per output the tensor's dtype, shape, constness and variableness, and for
@@ -129,28 +129,15 @@ def op_signature(subgraph: Subgraph, op: Operator) -> tuple[Any, ...]:
     Option values that cannot be hashed make the signature unhashable (callers fall back to the
     op on its own).
     """
-    tensors = subgraph.tensors
-    outs = op.outputs
-    inputs = []
-    for i in op.inputs:
-        if i < 0:
-            inputs.append(None)
-        else:
-            t = tensors[i]
-            inputs.append((t.dtype, t.shape, t.is_constant, t.is_variable, i in outs))
-    outputs = []
-    for i in outs:
-        if i < 0:
-            outputs.append(None)
-        else:
-            t = tensors[i]
-            outputs.append((t.dtype, t.shape, t.is_constant, t.is_variable))
-    return (
-        op.opcode,
-        op.builtin_code,
-        op.custom_code,
-        op.version,
-        tuple(op.options.items()),
-        tuple(inputs),
-        tuple(outputs),
-    )
+    # Each tensor described once (an activation is read by the op after the one writing it).
+    described = [(t.dtype, t.shape, t.is_constant, t.is_variable) for t in subgraph.tensors]
+    signatures = []
+    for op in subgraph.operators:
+        outs = op.outputs
+        inputs = tuple(None if i < 0 else (described[i], i in outs) for i in op.inputs)
+        outputs = tuple(None if i < 0 else described[i] for i in outs)
+        options = tuple(op.options.items())
+        signatures.append(
+            (op.opcode, op.builtin_code, op.custom_code, op.version, options, inputs, outputs)
+        )
+    return signatures

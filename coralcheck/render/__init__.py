@@ -6,8 +6,10 @@ fail from the run's `Outcome` (coralcheck.outcome).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import Any
 
 from coralcheck.outcome import Outcome, default_outcome
 from coralcheck.render.escape import no_workflow_commands, printable
@@ -46,45 +48,52 @@ def render(
     # Read by people, or XML (which forbids most control characters): no raw control characters,
     # and (but in the workflow commands of `github`) no line a CI log reads as a command.
     if fmt in ("text", "markdown", "github", "junit", "html"):
+        if fmt not in GRAPH_FORMATS:  # (`check()` records it: as large as the tensor table)
+            report = _without_graphs(report)
         report, outcome = printable(report), printable(outcome)
         if fmt not in ("github", "html"):  # github writes commands; a page is not a CI log
             return no_workflow_commands(_render(report, fmt, outcome, verbose, color, width))
     return _render(report, fmt, outcome, verbose, color, width)
 
 
+def _without_graphs(report: Report) -> Report:
+    """`report` without the data-flow graphs only the graph formats draw, so that the escaping
+    walk does not visit every tensor of a model for a report that shows none."""
+    if all(m.graph is None for m in report.models):
+        return report
+    models = [m if m.graph is None else m._replace(graph=None) for m in report.models]
+    return report._replace(models=models)
+
+
+# Each format's module and function, imported on first use (rich, xml and the page's assets
+# only for the formats that need them).
+_RENDERERS = {
+    "json": ("coralcheck.render.json", "render_json"),
+    "sarif": ("coralcheck.render.sarif", "render_sarif"),
+    "github": ("coralcheck.render.github", "render_github"),
+    "junit": ("coralcheck.render.junit", "render_junit"),
+    "markdown": ("coralcheck.render.markdown", "render_markdown"),
+    "html": ("coralcheck.render.html", "render_html"),
+    "model-explorer": ("coralcheck.render.modelexplorer", "render_model_explorer"),
+    "text": ("coralcheck.render.text", "render_text"),
+}
+
+
+def renderer(fmt: str) -> Any:
+    """The function that formats a report as `fmt`, its module imported. The CLI calls it ahead,
+    while a worker process checks a large model, so the import overlaps the check."""
+    if fmt not in _RENDERERS:
+        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    module, function = _RENDERERS[fmt]
+    return getattr(importlib.import_module(module), function)
+
+
 def _render(
     report: Report, fmt: str, outcome: Outcome, verbose: bool, color: bool, width: int
 ) -> str:
-    if fmt == "json":
-        from coralcheck.render.json import render_json
-
-        return render_json(report, outcome)
-    if fmt == "sarif":
-        from coralcheck.render.sarif import render_sarif
-
-        return render_sarif(report, outcome)
-    if fmt == "github":
-        from coralcheck.render.github import render_github
-
-        return render_github(report, outcome)
-    if fmt == "junit":
-        from coralcheck.render.junit import render_junit
-
-        return render_junit(report, outcome)
-    if fmt == "markdown":
-        from coralcheck.render.markdown import render_markdown
-
-        return render_markdown(report, outcome)
-    if fmt == "html":
-        from coralcheck.render.html import render_html
-
-        return render_html(report, outcome)
+    render_as = renderer(fmt)
     if fmt == "model-explorer":
-        from coralcheck.render.modelexplorer import render_model_explorer
-
-        return render_model_explorer(report)
+        return render_as(report)  # type: ignore[no-any-return]
     if fmt == "text":
-        from coralcheck.render.text import render_text
-
-        return render_text(report, outcome, verbose=verbose, color=color, width=width)
-    raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+        return render_as(report, outcome, verbose=verbose, color=color, width=width)  # type: ignore[no-any-return]
+    return render_as(report, outcome)  # type: ignore[no-any-return]
