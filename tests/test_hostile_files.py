@@ -229,6 +229,108 @@ def test_a_worker_killed_by_sigbus_is_that_models_error(
         assert all(not isinstance(r, ModelFailure) for r in results[1:])
 
 
+def _bus_error_when_reading(monkeypatch: pytest.MonkeyPatch, big: Path) -> None:
+    """Reading `big` truncates it to 0 bytes under the reader's mapping: a real SIGBUS in the
+    process that reads it (the retry then finds an empty file)."""
+    import faulthandler
+
+    from coralcheck.model import reader
+
+    parse = reader.parse
+
+    def truncated_under_the_reader(data, path):  # type: ignore[no-untyped-def]
+        if path == str(big) and len(data) > reader.READ_WHOLE_BYTES:
+            faulthandler.disable()  # (pytest's, inherited: no traceback dump in the test log)
+            os.truncate(path, 0)
+        return parse(data, path)
+
+    monkeypatch.setattr(reader, "parse", truncated_under_the_reader)
+
+
+def test_call_isolated_works_here_on_small_files_and_in_a_child_on_mapped_ones(
+    tmp_path: Path,
+) -> None:
+    from coralcheck.errors import ModelError, UsageError
+    from coralcheck.model import load
+    from coralcheck.model.isolation import WORKER_DIED, call_isolated
+
+    big, small = tmp_path / "big.tflite", tmp_path / "small.tflite"
+    small.write_bytes(FLOAT_MODEL)
+    _large(big, FLOAT_MODEL)
+
+    def where_and_ops(path: str) -> tuple[int, int]:
+        return os.getpid(), len(load(path).main.operators)
+
+    assert call_isolated([str(small)], where_and_ops, str(small)) == (os.getpid(), 1)
+    pid, ops = call_isolated([None, str(big)], where_and_ops, str(big))
+    assert pid != os.getpid() and ops == 1
+
+    def refuses(path: str) -> None:
+        raise UsageError("--model", f"{path} is compiled: pass the source model")
+
+    with pytest.raises(UsageError, match="is compiled") as raised:  # raised here, as it was
+        call_isolated([str(big)], refuses, str(big))
+    assert raised.value.path == "--model" and raised.value.exit_code == 2
+
+    def killed(path: str) -> None:
+        import faulthandler
+        import signal
+
+        faulthandler.disable()
+        with open(tmp_path / "tries", "a") as f:
+            f.write("x")
+        os.kill(os.getpid(), signal.SIGBUS)
+
+    with pytest.raises(ModelError) as died:  # (tried twice)
+        call_isolated([str(big)], killed, str(big))
+    tries = (tmp_path / "tries").read_text()
+    assert (died.value.path, died.value.problem, tries) == (str(big), WORKER_DIED, "xx")
+
+
+@pytest.mark.parametrize("command", ["compare", "log"])
+def test_compare_and_log_fail_with_one_line_when_a_mapped_model_is_truncated(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`compare` and `log --model` read their models in a child process when they are mapped,
+    as the lint does: a model truncated under the reader is its error (exit 2, one line), not
+    the death of the program. Without truncation the big model's facts are the small one's."""
+    big, small = tmp_path / "big.tflite", tmp_path / "small.tflite"
+    source = (FIXTURES / "demo_int8.tflite").read_bytes()
+    small.write_bytes(source)
+    log = tmp_path / "demo.log"
+    log.write_text(
+        "Edge TPU Compiler version 16.0.384591198\n"
+        "Model compiled successfully in 12 ms.\n\n"
+        "Number of operations that will run on Edge TPU: 3\n"
+        "Number of operations that will run on CPU: 0\n"
+    )
+
+    def run(model: Path) -> int:
+        if command == "compare":
+            return main(["compare", str(model), str(small), "--format", "json"])
+        return main(["log", str(log), "--model", str(model), "--format", "json"])
+
+    def facts(document: dict) -> object:
+        if command == "compare":
+            (row,) = [m for m in document["models"] if m["path"] != str(small)] or [
+                document["models"][0]
+            ]
+            return {k: v for k, v in row.items() if k not in ("path", "file_size")}
+        return {k: v for k, v in document.items() if k != "model"}
+
+    expected = run(small), facts(json.loads(capsys.readouterr().out))
+    _large(big, source)
+    assert (run(big), facts(json.loads(capsys.readouterr().out))) == expected
+    _bus_error_when_reading(monkeypatch, big)
+    code = run(big)
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err == f"coralcheck: error: {big}: empty file (0 bytes)\n"
+
+
 def _truncate_and_restore(path: Path, data: bytes, large: bool, stop: threading.Event) -> None:
     while not stop.is_set():
         os.truncate(path, 0)

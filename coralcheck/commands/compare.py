@@ -24,6 +24,7 @@ from coralcheck.commands.quant import add_data_arguments
 from coralcheck.config_keys import parse_clock, parse_device
 from coralcheck.errors import UsageError
 from coralcheck.model import load
+from coralcheck.model.isolation import call_isolated
 from coralcheck.render.escape import no_workflow_commands, printable
 from coralcheck.render.phrases import LATENCY_PARTS, human_ms
 
@@ -120,8 +121,14 @@ def reference_paths(references: list[str], paths: list[str]) -> list[str]:
     return references
 
 
-def run(args: argparse.Namespace) -> int:
+def _facts(path: str, target: dict[str, Any]) -> dict[str, Any]:
+    """One model's row: its report (without the data-flow graph) and its activations."""
     from coralcheck.numeric.activations import activation_summary
+
+    return model_facts(check(path, graph=False, **target).models[0], activation_summary(load(path)))
+
+
+def run(args: argparse.Namespace) -> int:
 
     if len(args.models) < 2:
         raise UsageError("compare", "give at least two models to compare")
@@ -134,10 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         reference_paths(args.reference, args.models)  # fail before any work
     target = latency_options(args)
-    facts = [
-        model_facts(check(path, **target).models[0], activation_summary(load(path)))
-        for path in args.models
-    ]
+    # (Each model in a child process when it is mapped: see coralcheck.model.isolation.)
+    facts = [call_isolated([path], _facts, path, target) for path in args.models]
     if args.data:
         for row, error in zip(facts, numeric_errors(args, args.models), strict=True):
             row["numeric"] = error

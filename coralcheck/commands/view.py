@@ -19,6 +19,7 @@ from coralcheck import __version__
 from coralcheck import config as settings
 from coralcheck.api import check_model
 from coralcheck.errors import UsageError
+from coralcheck.model.isolation import call_isolated
 from coralcheck.options import DEFAULT_COMPILER_VERSION, DEFAULT_RUNTIME_VERSION, Options
 from coralcheck.render import render
 from coralcheck.report import Report
@@ -63,7 +64,8 @@ def model_explorer() -> Any:
 def overlay_text(path: str, options: Options) -> str:
     """The Model Explorer overlay of one model (`--format model-explorer`)."""
 
-    report = Report([check_model(path, options._replace(graph=True))], tool_version=__version__)
+    checked = call_isolated([path], check_model, path, options._replace(graph=True))
+    report = Report([checked], tool_version=__version__)
     return render(report, "model-explorer")
 
 

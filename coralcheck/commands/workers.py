@@ -11,7 +11,8 @@ from typing import Any
 
 from coralcheck import api
 from coralcheck.errors import CoralcheckError
-from coralcheck.model.reader import READ_WHOLE_BYTES, MappingRefused, refuse_mapping
+from coralcheck.model.isolation import WORKER_DIED, in_child, maps_a_file
+from coralcheck.model.reader import MappingRefused, refuse_mapping
 from coralcheck.options import Options
 from coralcheck.outcome import ModelFailure
 from coralcheck.report import ModelReport
@@ -51,26 +52,6 @@ def _progress() -> Any:
     )
 
 
-def _maps_a_file(path: str, options: Options) -> bool:
-    """Whether checking this job maps a model file instead of reading it (see
-    `coralcheck.model.reader.READ_WHOLE_BYTES`)."""
-    for name in (path, options.compiled_path):
-        try:
-            if name and os.stat(name).st_size > READ_WHOLE_BYTES:
-                return True
-        except OSError:
-            continue  # (the reader reports it)
-    return False
-
-
-# A worker that dies takes the pool down: each job it left is checked again alone, and one that
-# kills its own worker too is this error (exit 2), the other models are reported as usual.
-WORKER_DIED = (
-    "the process reading it was killed (was the file truncated or replaced while it was read? "
-    "or out of memory)"
-)
-
-
 def check_all(
     jobs: list[tuple[str, Options]], meanwhile: Callable[[], object] | None = None
 ) -> list[ModelReport | ModelFailure]:
@@ -83,11 +64,17 @@ def check_all(
     process reading it (SIGBUS): those are always checked in worker processes, even alone, so
     that such a death is that model's error and not the end of the run."""
     workers = min(len(jobs), os.cpu_count() or 1)
-    if len(jobs) == 1 and sys.platform == "linux" and _maps_a_file(*jobs[0]):
+    if (
+        len(jobs) == 1
+        and sys.platform == "linux"
+        and maps_a_file([jobs[0][0], jobs[0][1].compiled_path])
+    ):
         return [_check_in_child(*jobs[0], meanwhile)]
     if meanwhile is not None:
         meanwhile()
-    if workers <= 1 and not any(_maps_a_file(path, options) for path, options in jobs):
+    if workers <= 1 and not any(
+        maps_a_file([path, options.compiled_path]) for path, options in jobs
+    ):
         try:
             with refuse_mapping():  # (a file may grow between the look above and the read)
                 return [check_one(path, options) for path, options in jobs]
@@ -113,52 +100,18 @@ def check_all(
 def _check_in_child(
     path: str, options: Options, meanwhile: Callable[[], object] | None = None
 ) -> ModelReport | ModelFailure:
-    """One job checked in one forked process, as a pool of one would check it but without the
-    pool (importing concurrent.futures and multiprocessing and starting a pool cost more than
-    the check of a 70 MB model): a child that dies is tried once more, then it is the job's
+    """One job checked in one forked process (`isolation.in_child`), as a pool of one would check
+    it but without the pool: a child that dies is tried once more, then it is the job's
     WORKER_DIED failure. `meanwhile` runs in this process while the first child checks."""
-    import pickle
-
     for _attempt in range(2):
-        read_end, write_end = os.pipe()
-        _flush_std_streams()  # (else the child has a copy of what is not written yet)
-        pid = os.fork()
-        if pid == 0:  # the child: the outcome, pickled, then gone without any clean-up
-            try:
-                os.close(read_end)
-                try:
-                    outcome = (True, check_one(path, options))
-                except BaseException as e:  # (CORALCHECK_DEBUG: the parent raises it)
-                    outcome = (False, e)
-                with open(write_end, "wb") as pipe:  # (pickled in frames, read as they come)
-                    pickle.dump(outcome, pipe, pickle.HIGHEST_PROTOCOL)
-            finally:
-                _flush_std_streams()
-                os._exit(0)
-        os.close(write_end)
-        if meanwhile is not None:
-            meanwhile()
-            meanwhile = None
-        with open(read_end, "rb") as pipe:
-            try:
-                outcome = pickle.load(pipe)
-            except Exception:  # nothing, or cut short: the child died
-                outcome = None
-        _, status = os.waitpid(pid, 0)  # (after: the child's exit overlaps the unpickling)
-        if outcome is not None and os.waitstatus_to_exitcode(status) == 0:
+        outcome = in_child(check_one, (path, options), meanwhile)
+        meanwhile = None
+        if outcome is not None:
             ok, result = outcome
             if not ok:
                 raise result
             return result  # type: ignore[no-any-return]
     return ModelFailure(path, WORKER_DIED)
-
-
-def _flush_std_streams() -> None:
-    import contextlib
-
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(AttributeError, OSError, ValueError):  # none, or closed
-            stream.flush()
 
 
 def _check_in_pool(

@@ -33,6 +33,7 @@ from coralcheck.compiler.blocks import TOTAL_LABEL, TOTALS
 from coralcheck.compiler.records import CompilerLog, ModelBlock, OpRow
 from coralcheck.errors import UsageError
 from coralcheck.model import load
+from coralcheck.model.isolation import call_isolated
 from coralcheck.options import DEFAULT_COMPILER_VERSION, DEFAULT_RUNTIME_VERSION, Options
 from coralcheck.pipeline.source import analyze
 from coralcheck.registry import failure_code
@@ -59,8 +60,8 @@ def log_report(
     result["op_table"] = table
     if model_path:
         target = target_version(log, compiler) or DEFAULT_COMPILER_VERSION
-        summary, ops, log_names = _predict(
-            model_path, runtime, target, multiple_subgraphs(log, multiple)
+        summary, ops, log_names = call_isolated(
+            [model_path], _predict, model_path, runtime, target, multiple_subgraphs(log, multiple)
         )
         result |= {"model": model_path, "predicted_for": target, "prediction_available": bool(ops)}
         comparison, disagreements = _compare(block, rows, table, summary, ops, log_names)
