@@ -34,7 +34,7 @@ from coralcheck.analyze.repeats import group_repeats
 from coralcheck.config import Config, apply
 from coralcheck.config_keys import SELECT_ALL
 from coralcheck.errors import UsageError
-from coralcheck.model import load
+from coralcheck.model import EDGETPU_CUSTOM_CODE, load
 from coralcheck.model.graph import Model
 from coralcheck.options import Options
 from coralcheck.pipeline import source
@@ -102,14 +102,17 @@ def _check_model(path: str, options: Options) -> tuple[Model, ModelReport]:
         report = _check_compiled(model, options)
         _record_op_shapes(report, model, options)
         return model, report
+    compiled = load(options.compiled_path) if options.compiled_path else None
+    if compiled is not None and _segment_count(compiled) > 1:
+        # Several Edge TPU segments: the twin was compiled with -a; predict what -a does.
+        options = options._replace(enable_multiple_subgraphs=True)
     report = source.analyze(model, options)
     _record_op_shapes(report, model, options)
     if _named_compiled(path):
         _expected_segments(report, model, options)
-    if options.compiled_path:
+    if compiled is not None:
         from coralcheck.pipeline.pair import compare_with_compiled, pair_latency
 
-        compiled = load(options.compiled_path)
         mapping = compare_with_compiled(report, model, compiled, options, "pair")
         pair_latency(report, model, compiled, mapping, options)
     if options.compile:
@@ -123,6 +126,11 @@ def _record_op_shapes(report: ModelReport, model: Model, options: Options) -> No
     """Every op's tensor shapes, when asked for (`-v`)."""
     if options.op_shapes:
         report.op_shapes = op_shapes(model)
+
+
+def _segment_count(model: Model) -> int:
+    """How many Edge TPU segments (`edgetpu-custom-op` nodes) a model's main subgraph has."""
+    return sum(op.custom_code == EDGETPU_CUSTOM_CODE for op in model.main.operators)
 
 
 def _named_compiled(path: str) -> bool:

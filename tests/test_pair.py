@@ -175,3 +175,36 @@ def test_cli_pair_with_a_foreign_source(tmp_path: Path, capsys: pytest.CaptureFi
     assert "C020" in [f["code"] for f in model["findings"]]
     assert model["compiled"]["pair"]["valid"] is False
     assert main([str(CORPUS / truth["source"]), "--compiled", str(tmp_path / "none.tflite")]) == 2
+
+
+MULTI_SEGMENT = [(k, v) for k, v in USABLE if v["segments"] > 1]
+SINGLE_SEGMENT_PARTIAL = [(k, v) for k, v in USABLE if v["segments"] == 1 and v["cpu_ops"]][:3]
+
+
+@pytest.mark.parametrize(("compiled", "truth"), MULTI_SEGMENT, ids=[k for k, _ in MULTI_SEGMENT])
+def test_a_twin_with_several_segments_is_predicted_as_compiled_with_dash_a(
+    compiled: str, truth: dict
+) -> None:
+    """A compiled twin with several Edge TPU segments was compiled with `-a`: `--compiled`
+    predicts for `-a` without being told, so the prediction agrees with the twin op by op
+    (the single-segment prediction leaves everything after the first CPU op on the CPU)."""
+    report = check_model(
+        str(CORPUS / truth["source"]), Options(compiled_path=str(CORPUS / compiled))
+    )
+    assert [op.placement for op in report.ops] == [p for _, _, p in truth["per_op"]]
+    assert report.summary.tpu_segments == truth["segments"]
+    assert report.diff == []
+
+
+@pytest.mark.parametrize(
+    ("compiled", "truth"), SINGLE_SEGMENT_PARTIAL, ids=[k for k, _ in SINGLE_SEGMENT_PARTIAL]
+)
+def test_a_twin_with_one_segment_keeps_the_single_segment_prediction(
+    compiled: str, truth: dict
+) -> None:
+    report = check_model(
+        str(CORPUS / truth["source"]), Options(compiled_path=str(CORPUS / compiled))
+    )
+    alone = check_model(str(CORPUS / truth["source"]), Options())
+    assert report.summary.tpu_segments == 1
+    assert [op.placement for op in report.ops] == [op.placement for op in alone.ops]

@@ -167,7 +167,9 @@ def _target_arguments(group: Any) -> None:
 def _compiler_arguments(group: Any) -> None:
     """--compiled, --compile and the compiler run's options."""
     group.add_argument(
-        "--compiled", metavar="X_edgetpu.tflite", help="the compiled twin: diff it op by op"
+        "--compiled",
+        metavar="X_edgetpu.tflite",
+        help="the compiled twin: diff it op by op (several segments: predicted for -a)",
     )
     group.add_argument("--compile", action="store_true", help="run edgetpu_compiler on the model")
     group.add_argument("--compiler", metavar="PATH", help="edgetpu_compiler to run")
