@@ -92,6 +92,9 @@ class Release(NamedTuple):
     date: str
     runtime: int  # the Edge TPU runtime its output needs by default
     parameter_cache_bytes: int
+    # How it stores a conv/FC filter, where it differs from `[memory]` (None: as there).
+    channel_padding: int | None = None
+    bytes_per_channel: int | None = None
 
     @property
     def short(self) -> str:
@@ -195,6 +198,10 @@ class Knowledge(NamedTuple):
         )
 
 
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
 def _version(text: str | None, where: str) -> Version | None:
     if text is None:
         return None
@@ -256,6 +263,8 @@ def knowledge() -> Knowledge:
                     date=r.get("date", ""),
                     runtime=int(r["runtime"]),
                     parameter_cache_bytes=int(r["parameter_cache_bytes"]),
+                    channel_padding=_optional_int(r.get("channel_padding")),
+                    bytes_per_channel=_optional_int(r.get("bytes_per_channel")),
                 )
                 for r in compilers["release"]
             ),
