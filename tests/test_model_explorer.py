@@ -130,6 +130,32 @@ def test_view_opens_model_explorer_with_the_overlay(monkeypatch, tmp_path: Path)
     assert seen["kwargs"]["no_open_in_browser"] is True and seen["kwargs"]["port"] == 8123
 
 
+@view
+def test_view_takes_the_lints_target_options(monkeypatch, tmp_path: Path) -> None:
+    """`view -a` shows the placement `edgetpu_compiler -a` makes (as `--format model-explorer
+    -a` writes it): on a model with ops after a CPU op, other than without `-a`."""
+    import model_explorer
+
+    record = CORPUS / "groundtruth.json"
+    if not record.exists():
+        pytest.skip("the shared corpus is not here")
+    pairs = json.loads(record.read_text())
+    entry = next(v for v in pairs.values() if v.get("usable") and v["segments"] > 1)
+    model = CORPUS / entry["source"]
+    seen: list[dict] = []
+    monkeypatch.setattr(
+        model_explorer,
+        "visualize_from_config",
+        lambda config, **kw: seen.append(json.loads(Path(config.node_data_sources[0]).read_text())),
+    )
+    for flags in ([], ["-a"]):
+        assert main(["view", str(model), "--no-open", "--isolated", *flags]) == 0
+    out = tmp_path / "a.json"
+    main([str(model), "--format", "model-explorer", "-a", "-o", str(out), "--isolated"])
+    assert seen[1] == json.loads(out.read_text()) and seen[0] == overlay_of(model, tmp_path)
+    assert seen[0] != seen[1]
+
+
 def test_view_without_the_extra_says_how_to_install_it(monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "model_explorer", None)  # as if not installed
     assert main(["view", str(FIXTURES / "demo_int8.tflite")]) == 2

@@ -50,7 +50,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     _gate_arguments(parser.add_argument_group("gates (a failed gate exits 1)"))
     _baseline_arguments(parser.add_argument_group("baseline").add_mutually_exclusive_group())
     target = parser.add_argument_group("target")
-    _target_arguments(target)
+    add_target_arguments(target)
     add_latency_arguments(target)
     _compiler_arguments(parser.add_argument_group("compiled models and the real compiler"))
 
@@ -141,8 +141,8 @@ def _baseline_arguments(group: Any) -> None:
     )
 
 
-def _target_arguments(group: Any) -> None:
-    """The compiler and runtime the prediction is for."""
+def add_target_arguments(group: Any) -> None:
+    """The compiler and runtime the prediction is for (the lint's, also `view`'s)."""
     group.add_argument(
         "--compiler-version",
         default=None,

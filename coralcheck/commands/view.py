@@ -18,9 +18,10 @@ from typing import Any
 from coralcheck import __version__
 from coralcheck import config as settings
 from coralcheck.api import check_model
+from coralcheck.commands.lint import add_target_arguments
 from coralcheck.errors import UsageError
 from coralcheck.model.isolation import call_isolated
-from coralcheck.options import DEFAULT_COMPILER_VERSION, DEFAULT_RUNTIME_VERSION, Options
+from coralcheck.options import Options
 from coralcheck.render import render
 from coralcheck.report import Report
 
@@ -37,17 +38,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--no-open", action="store_true", help="start the server without opening a browser"
     )
     parser.add_argument("--overlay", metavar="FILE", help="also keep the overlay JSON in FILE")
-    parser.add_argument(
-        "--compiler-version",
-        default=None,
-        help=f"target edgetpu_compiler version (default {DEFAULT_COMPILER_VERSION})",
-    )
-    parser.add_argument(
-        "--runtime-version",
-        type=int,
-        default=None,
-        help=f"Edge TPU runtime on the device (default {DEFAULT_RUNTIME_VERSION})",
-    )
+    add_target_arguments(parser)
     parser.add_argument("--config", metavar="FILE", help="settings file instead of the nearest")
     parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
 
@@ -74,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
     explorer = model_explorer()
     if explorer is None:
         raise UsageError("coralcheck view", INSTALL_HINT)
-    cli = {"compiler_version": args.compiler_version, "runtime_version": args.runtime_version}
+    cli = {
+        "compiler_version": args.compiler_version,
+        "runtime_version": args.runtime_version,
+        "enable_multiple_subgraphs": args.enable_multiple_subgraphs,
+    }
     config = settings.resolve(args.model, cli, config_file=args.config, isolated=args.isolated)
     text = overlay_text(args.model, config.options(Options()))
     with tempfile.TemporaryDirectory(prefix="coralcheck-view-") as tmp:

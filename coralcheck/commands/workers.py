@@ -64,17 +64,12 @@ def check_all(
     process reading it (SIGBUS): those are always checked in worker processes, even alone, so
     that such a death is that model's error and not the end of the run."""
     workers = min(len(jobs), os.cpu_count() or 1)
-    if (
-        len(jobs) == 1
-        and sys.platform == "linux"
-        and maps_a_file([jobs[0][0], jobs[0][1].compiled_path])
-    ):
+    mapped = any(maps_a_file([path, options.compiled_path]) for path, options in jobs)
+    if len(jobs) == 1 and sys.platform == "linux" and mapped:
         return [_check_in_child(*jobs[0], meanwhile)]
     if meanwhile is not None:
         meanwhile()
-    if workers <= 1 and not any(
-        maps_a_file([path, options.compiled_path]) for path, options in jobs
-    ):
+    if workers <= 1 and not mapped:
         try:
             with refuse_mapping():  # (a file may grow between the look above and the read)
                 return [check_one(path, options) for path, options in jobs]
