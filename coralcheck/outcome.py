@@ -13,7 +13,8 @@ from coralcheck import registry
 from coralcheck.config import Config
 from coralcheck.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from coralcheck.gates import GateResult, check_gates
-from coralcheck.report import SEVERITY_RANK, Finding, ModelReport, MutableRecord, Report
+from coralcheck.records import MutableRecord
+from coralcheck.report import SEVERITY_RANK, Finding, ModelReport, Report
 
 
 class Verdict(NamedTuple):

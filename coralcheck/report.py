@@ -15,40 +15,13 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, NamedTuple
 
+from coralcheck.records import MutableRecord
+
 SCHEMA_VERSION = 1
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
 Placement = Literal["tpu", "cpu"]
-
-
-class MutableRecord:
-    """A record whose fields (`_fields`, also its `__slots__`) can be assigned: `_replace`,
-    equality and repr as a NamedTuple or a dataclass has them."""
-
-    __slots__ = ()
-    _fields: tuple[str, ...] = ()
-
-    def _replace(self, **changes: Any) -> Any:
-        """A shallow copy with `changes` (field name -> value)."""
-        unknown = changes.keys() - set(self._fields)
-        if unknown:
-            raise ValueError(f"Got unexpected field names: {sorted(unknown)!r}")
-        copy = object.__new__(type(self))
-        for name in self._fields:
-            setattr(copy, name, changes[name] if name in changes else getattr(self, name))
-        return copy
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self._fields)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable: equal values, not one identity
-
-    def __repr__(self) -> str:
-        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({values})"
 
 
 class Place(NamedTuple):

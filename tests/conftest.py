@@ -156,3 +156,12 @@ def fake_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from helpers.compiler import install_fake_compiler
 
     return install_fake_compiler(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def no_leases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large models are not leased (as on a file system without leases, or a file someone has
+    open for writing): the work on them runs in a forked child, as these tests need."""
+    from coralcheck.model import isolation
+
+    monkeypatch.setattr(isolation, "_take_leases", lambda paths, descriptors: None)

@@ -191,7 +191,7 @@ def forked_workers() -> None:
         pytest.skip("the fault is patched into the workers through fork")
 
 
-@pytest.mark.usefixtures("forked_workers")
+@pytest.mark.usefixtures("forked_workers", "no_leases")
 @pytest.mark.parametrize("fault", ["truncated", "signal"])
 def test_a_worker_killed_by_sigbus_is_that_models_error(
     fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -247,6 +247,7 @@ def _bus_error_when_reading(monkeypatch: pytest.MonkeyPatch, big: Path) -> None:
     monkeypatch.setattr(reader, "parse", truncated_under_the_reader)
 
 
+@pytest.mark.usefixtures("no_leases")
 def test_call_isolated_works_here_on_small_files_and_in_a_child_on_mapped_ones(
     tmp_path: Path,
 ) -> None:
@@ -287,6 +288,7 @@ def test_call_isolated_works_here_on_small_files_and_in_a_child_on_mapped_ones(
     assert (died.value.path, died.value.problem, tries) == (str(big), WORKER_DIED, "xx")
 
 
+@pytest.mark.usefixtures("no_leases")
 @pytest.mark.parametrize("command", ["compare", "log"])
 def test_compare_and_log_fail_with_one_line_when_a_mapped_model_is_truncated(
     command: str,
@@ -329,6 +331,91 @@ def test_compare_and_log_fail_with_one_line_when_a_mapped_model_is_truncated(
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
     assert captured.err == f"coralcheck: error: {big}: empty file (0 bytes)\n"
+
+
+def test_a_writer_waits_until_the_leased_check_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mapped model checked here under a read lease: another process that opens it to write
+    (and would truncate it) waits until the check is over, this process survives the SIGIO the
+    kernel sends it meanwhile, and SIGIO is as it was afterwards."""
+    import signal
+
+    from coralcheck.commands import workers
+    from coralcheck.model import reader
+    from coralcheck.options import Options
+
+    big = tmp_path / "big.tflite"
+    _large(big, FLOAT_MODEL)
+    opened = tmp_path / "opened"
+    parse = reader.parse
+    writers: list[subprocess.Popen] = []
+    checked_at: list[float] = []
+
+    def with_a_writer_meanwhile(data, path):  # type: ignore[no-untyped-def]
+        code = (
+            "import os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\n"
+            "open(sys.argv[2], 'w').write(repr(time.monotonic()))\n"
+        )
+        writers.append(subprocess.Popen([sys.executable, "-c", code, path, str(opened)]))
+        time.sleep(1.0)  # (the writer starts, asks, and waits)
+        assert not opened.exists() and writers[0].poll() is None
+        model = parse(data, path)
+        checked_at.append(time.monotonic())
+        return model
+
+    monkeypatch.setattr(reader, "parse", with_a_writer_meanwhile)
+    before = signal.getsignal(signal.SIGIO)
+    (report,) = workers.check_all([(str(big), Options())])
+    assert writers[0].wait(timeout=30) == 0
+    assert float(opened.read_text()) > checked_at[0]  # it got the file after the check
+    assert report.summary.ops_total == 1 and os.path.getsize(big) == 0  # (then it truncated)
+    assert signal.getsignal(signal.SIGIO) == before
+
+
+def test_a_model_open_for_writing_elsewhere_is_checked_in_a_child(tmp_path: Path) -> None:
+    """No read lease on a file someone has open for writing: the check runs in a child."""
+    from coralcheck.commands import workers
+    from coralcheck.model.isolation import leased
+    from coralcheck.options import Options
+
+    big = tmp_path / "big.tflite"
+    _large(big, FLOAT_MODEL)
+    with leased([str(big), None]) as files:
+        assert files is not None and len(files) == 1
+    calls: list[bool] = []
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    meanwhile = lambda: calls.append(bool(children.read_text().split()))  # noqa: E731
+    writer = os.open(big, os.O_RDWR)
+    try:
+        with leased([str(big)]) as files:
+            assert files is None
+        (report,) = workers.check_all([(str(big), Options())], meanwhile=meanwhile)
+    finally:
+        os.close(writer)
+    assert calls == [True] and report.summary.ops_total == 1
+
+
+def test_only_the_leased_file_is_mapped_not_one_renamed_over_it(tmp_path: Path) -> None:
+    """`refuse_mapping(but=...)` names files by inode: a file put in the leased one's place
+    meanwhile is refused a mapping (the caller then checks it in a child)."""
+    from coralcheck.model import load
+    from coralcheck.model.isolation import leased
+    from coralcheck.model.reader import MappingRefused, refuse_mapping
+
+    big, other = tmp_path / "big.tflite", tmp_path / "other.tflite"
+    _large(big, FLOAT_MODEL)
+    _large(other, FLOAT_MODEL)
+    with leased([str(big)]) as files:
+        assert files is not None
+        with refuse_mapping(but=files):
+            assert len(load(big).main.operators) == 1
+            os.replace(other, big)
+            with pytest.raises(MappingRefused):
+                load(big)
+    with refuse_mapping(), pytest.raises(MappingRefused):
+        load(big)
 
 
 def _truncate_and_restore(path: Path, data: bytes, large: bool, stop: threading.Event) -> None:

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("model", ("coralcheck.model",)),
     ("knowledge", ("coralcheck.rules", "coralcheck.edgetpu")),
-    ("records", ("coralcheck.report", "coralcheck.registry")),
+    ("records", ("coralcheck.records", "coralcheck.report", "coralcheck.registry")),
     ("compiler", ("coralcheck.compiler",)),
     (
         "outcome",

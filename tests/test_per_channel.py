@@ -19,6 +19,7 @@ import pickle
 import random
 import struct
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,13 @@ from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 from coralcheck.api import check_model
 from coralcheck.model import load
 from coralcheck.model import reader as reader_module
-from coralcheck.model.packed import PackedNumbers, all_positive, all_within, usable_per_channel
+from coralcheck.model.packed import (
+    PackedNumbers,
+    all_positive,
+    all_usable_per_channel,
+    all_within,
+    usable_per_channel,
+)
 from coralcheck.options import Options
 
 FLOAT32_SPECIALS = (
@@ -120,6 +127,37 @@ def test_all_positive_and_all_within_answer_as_the_values_do() -> None:
             == expected
         ), (scales, zero_points)
         assert not usable_per_channel(tuple(scales), tuple(zero_points), -128, 127)
+
+
+def test_all_usable_per_channel_vouches_only_for_usable_pairs() -> None:
+    """Q009 accepts the per-channel tensors of a type all at once when `all_usable_per_channel`
+    says so: it never does when one pair is not usable, and does for the pairs converters
+    write (normal scales, zero points 0)."""
+    rng = random.Random(9)
+    pool = [*FLOAT32_SPECIALS, *(rng.uniform(1e-6, 10) for _ in range(20))]
+    answers = set()
+    for _ in range(2000):
+        pairs = []
+        for _ in range(rng.randint(1, 4)):
+            n = rng.randint(2, 5)
+            if rng.random() < 0.7:  # what converters write
+                scales, zero_points = [rng.uniform(1e-4, 1) for _ in range(n)], [0] * n
+            else:
+                scales = [rng.choice(pool) for _ in range(n)]
+                zero_points = [rng.choice((0, 0, 3, -200)) for _ in range(rng.choice((n, n - 1)))]
+            pairs.append((_packed(scales, "f"), _packed(zero_points, "q")))
+        low, high = rng.choice(((-128, 127), (0, 255)))
+        together = all_usable_per_channel(pairs, low, high)
+        each = all(usable_per_channel(s, z, low, high) for s, z in pairs)
+        assert each or not together, pairs
+        if all(
+            set(z.values) == {0} and 1e-30 < min(s.values) <= max(s.values) < 1e30 for s, z in pairs
+        ):
+            assert together == each  # normal scales and zero points 0: answered at once
+        answers.add(together)
+    assert answers == {True, False}
+    plain = [((0.5, 0.25), (0, 0))]
+    assert not all_usable_per_channel(plain, -128, 127)  # not packed: asked pair by pair
 
 
 def test_packed_numbers_over_a_mapped_file(tmp_path: Path) -> None:
@@ -255,10 +293,14 @@ def _large(path: Path, data: bytes) -> Path:
     return path
 
 
-def test_a_model_too_large_to_read_whole_is_checked_in_a_child_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("leases", [True, False], ids=["leased", "no-lease"])
+def test_a_model_too_large_to_read_whole_is_checked_under_a_lease_or_in_a_child_process(
+    leases: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Mapped, a model is checked in this process while it holds a read lease on it, else in a
+    forked child; the report is the same."""
     from coralcheck.commands import workers as lint
+    from coralcheck.model import isolation
 
     big = _large(tmp_path / "big.tflite", (FIXTURES / "demo_int8.tflite").read_bytes())
     readers = tmp_path / "pids"
@@ -269,13 +311,48 @@ def test_a_model_too_large_to_read_whole_is_checked_in_a_child_process(
             f.write(f"{os.getpid()}\n")
         return parse(data, path)
 
+    if not leases:
+        monkeypatch.setattr(isolation, "_take_leases", lambda paths, descriptors: None)
     monkeypatch.setattr(reader_module, "parse", recorded)
     (report,) = lint.check_all([(str(big), Options())])
     in_process = check_model(str(big), Options())  # (this test's process may map it)
     pids = [int(p) for p in readers.read_text().split()]
-    assert len(pids) == 2 and pids[0] != os.getpid() and pids[1] == os.getpid()
+    assert len(pids) == 2 and (pids[0] == os.getpid()) == leases and pids[1] == os.getpid()
     assert report.to_dict() == in_process.to_dict()
     assert report.ops and report.summary
+
+
+def test_a_report_holds_nothing_that_reads_the_model_file(tmp_path: Path) -> None:
+    """A model mapped under a lease is checked in the lint's own process, and the lease ends when
+    the check does: from then on the file may be truncated, and reading its mapping would end
+    the process (SIGBUS). So a report holds numbers and text only: no packed per-channel
+    vector, mapping or view of the file (a child's report is pickled, which decodes them)."""
+    import mmap
+
+    layers = [("a", HEALTHY, [0] * 4, 0), ("b", [0.01, -1.0, 0.5, 0.2], [0] * 4, 0)]
+    path = _large(tmp_path / "big.tflite", _per_channel_model(layers))
+    report = check_model(str(path), Options(graph=True, op_shapes=True))
+    assert report.graph is not None and report.op_shapes and report.findings
+    seen: set[int] = set()
+
+    def walk(value: object) -> None:
+        assert not isinstance(value, PackedNumbers | mmap.mmap | memoryview), value
+        if id(value) in seen or isinstance(value, str | bytes | int | float | type(None)):
+            return
+        seen.add(id(value))
+        if isinstance(value, dict):
+            items: Iterable[object] = [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple | set | frozenset):
+            items = value
+        else:  # a record
+            names = getattr(value, "_fields", None)
+            assert names is not None, type(value)
+            items = [getattr(value, name) for name in names]
+        for item in items:
+            walk(item)
+
+    walk(report)
+    assert id(report.graph.tensors[-1]) in seen and id(report.ops[-1]) in seen  # (all walked)
 
 
 def test_the_cli_prints_the_report_of_a_model_checked_in_a_child_once(tmp_path: Path) -> None:
@@ -294,6 +371,7 @@ def test_the_cli_prints_the_report_of_a_model_checked_in_a_child_once(tmp_path: 
     assert model["ops"] == alone["ops"] and model["findings"] == alone["findings"]
 
 
+@pytest.mark.usefixtures("no_leases")
 def test_an_internal_error_in_the_child_is_the_models_failure_or_raised_when_debugging(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -357,14 +435,21 @@ class _Cyclic:
         self.other = other
 
 
-def test_the_parent_prepares_while_the_child_checks_and_only_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("leases", [True, False], ids=["leased", "no-lease"])
+def test_the_parent_prepares_while_the_child_checks_and_only_once(
+    leases: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`check_all(meanwhile=...)` runs the callable in the parent after the fork (so it overlaps
-    the child's check) for a mapped model, before the check otherwise, and once either way."""
+    the child's check) for a mapped model it cannot lease, before the check otherwise, and once
+    either way."""
     from coralcheck.commands import workers
+    from coralcheck.model import isolation
 
+    if not leases:
+        monkeypatch.setattr(isolation, "_take_leases", lambda paths, descriptors: None)
     big = _large(tmp_path / "big.tflite", (FIXTURES / "demo_int8.tflite").read_bytes())
     small = FIXTURES / "demo_int8.tflite"
-    for path, in_child in ((big, True), (small, False)):
+    for path, in_child in ((big, not leases), (small, False)):
         calls: list[tuple[int, bool]] = []
 
         def meanwhile(calls: list[tuple[int, bool]] = calls) -> None:

@@ -557,12 +557,13 @@ def _tensor(index: int, dtype: str = "INT8", shape: tuple[int, ...] = (1, 8), **
     return Tensor(**{**fields, **kw})  # type: ignore[arg-type]
 
 
-def _signature(tensors: dict[int, dict[str, Any]] | None = None, **op: Any) -> tuple:
-    """The op_signatures entry of ADD(t0, constant t1) -> t2, with tensor and op fields changed."""
+def _signatures(tensors: dict[int, dict[str, Any]] | None = None, **op: Any) -> tuple:
+    """The op_signatures entries of ADD(t0, constant t1) -> t2 and of a second ADD over copies
+    t3, t4 -> t5 with tensor and op fields changed, from one subgraph (signatures number the
+    tensor descriptions and options they meet: they compare within one call)."""
     base: dict[int, dict[str, Any]] = {0: {}, 1: {"data_offset": 64, "data_size": 8}, 2: {}}
-    for index, changes in (tensors or {}).items():
-        base[index] = {**base[index], **changes}
-    ts = tuple(_tensor(i, **kw) for i, kw in base.items())
+    changed = {i + 3: {**kw, **(tensors or {}).get(i, {})} for i, kw in base.items()}
+    ts = tuple(_tensor(i, **kw) for i, kw in {**base, **changed}.items())
     fields: dict[str, Any] = {
         "index": 0,
         "opcode": "ADD",
@@ -572,19 +573,21 @@ def _signature(tensors: dict[int, dict[str, Any]] | None = None, **op: Any) -> t
         "outputs": (2,),
         "options": MappingProxyType({"fused_activation_function": "NONE"}),
     }
-    operator = Operator(**{**fields, **op})
+    other = {**fields, "index": 1, **op}
+    for name in ("inputs", "outputs"):  # the second op's tensors are the copies
+        other[name] = tuple(i + 3 if i >= 0 else i for i in other[name])
     sg = Subgraph(
         index=0,
         name="main",
         tensors=ts,
-        operators=(operator,),
-        inputs=(0,),
-        outputs=(2,),
-        producers=(None, None, 0),
-        consumers=((0,), (0,), ()),
+        operators=(Operator(**fields), Operator(**other)),
+        inputs=(0, 3),
+        outputs=(2, 5),
+        producers=(None, None, 0, None, None, 1),
+        consumers=((0,), (0,), (), (1,), (1,), ()),
     )
-    (signature,) = op_signatures(sg)
-    return signature
+    first, second = op_signatures(sg)
+    return second, first
 
 
 @pytest.mark.parametrize(
@@ -612,29 +615,51 @@ def _signature(tensors: dict[int, dict[str, Any]] | None = None, **op: Any) -> t
 def test_op_signatures_differ_in_everything_a_constraint_reads(
     tensors: dict[int, dict[str, Any]], op: dict[str, Any]
 ) -> None:
-    assert _signature(tensors, **op) != _signature()
+    changed, base = _signatures(tensors, **op)
+    assert changed != base
 
 
 @pytest.mark.parametrize(
     "tensors,op",
     [
+        ({}, {}),
         ({0: {"name": "other"}, 2: {"name": "another"}}, {}),
         ({1: {"data_offset": 128}}, {}),  # other constant values
         ({0: {"quantization": Quantization((0.5,), (3,))}}, {}),
         ({0: {"shape_signature": (-1, 8)}}, {}),
         ({0: {"buffer": 7}}, {}),
         ({}, {"index": 5}),
+        # Equal options in a mapping of their own (options with vectors are not shared).
+        ({}, {"options": MappingProxyType({"fused_activation_function": "NONE"})}),
     ],
 )
 def test_op_signatures_leave_out_identity_values_and_quantization(
     tensors: dict[int, dict[str, Any]], op: dict[str, Any]
 ) -> None:
-    assert _signature(tensors, **op) == _signature()
+    changed, base = _signatures(tensors, **op)
+    assert changed == base and hash(changed) == hash(base)
 
 
-def test_unhashable_options_make_an_op_its_own_group() -> None:
-    with pytest.raises(TypeError):
-        hash(_signature(options=MappingProxyType({"new_shape": [1, 8]})))
+def test_unhashable_options_group_only_ops_of_the_same_mapping() -> None:
+    """Option values that cannot be hashed (a list) are told apart by their mapping: ops that
+    share one mapping share a signature, equal values in another mapping do not."""
+    shared = MappingProxyType({"new_shape": [1, 8]})
+    sg = Subgraph(
+        index=0,
+        name="main",
+        tensors=(_tensor(0), _tensor(1)),
+        operators=tuple(
+            Operator(i, "RESHAPE", 22, 1, (0,), (1,), options=options)
+            for i, options in enumerate([shared, shared, MappingProxyType({"new_shape": [1, 8]})])
+        ),
+        inputs=(0,),
+        outputs=(1,),
+        producers=(None, 2),
+        consumers=((0, 1, 2), ()),
+    )
+    first, second, third = op_signatures(sg)
+    assert first == second != third
+    assert len({first, second, third}) == 2  # (hashable: the predictor groups by them)
 
 
 def _model_files(corpus_dir: Path) -> list[Path]:

@@ -153,3 +153,29 @@ def test_markdown_cannot_mention_link_typeset_or_reverse(tmp_path, capsys) -> No
     assert "$x" not in out.replace("<span>$</span>", "") and "<span>$</span>x^2" in out
     assert "&lt;" not in out.replace("&amp;lt;", "") and "&amp;lt;" in out
     assert "\u202e" not in out and "\\u202eabc" in out
+
+
+def test_escaping_a_long_list_of_records_still_escapes_the_one_that_needs_it() -> None:
+    """`printable` checks a long list of records a column at a time (the op placements of a
+    large model); a control character or an over-long string in any record is still escaped or
+    cut, and the clean records are kept as they are."""
+    from coralcheck.render.escape import LONGEST_SHOWN, printable
+    from coralcheck.report import OpPlacement
+
+    clean = [OpPlacement(i, "ADD", 1, "tpu", "Mapped to Edge TPU", "", None) for i in range(30)]
+    assert printable(clean) == clean and all(
+        a is b for a, b in zip(printable(clean), clean, strict=True)
+    )
+    for bad, shown in [
+        ("reads \x1b[2J", "reads \\x1b[2J"),
+        ("x" * (LONGEST_SHOWN + 50), "characters not shown"),
+    ]:
+        ops = [*clean]
+        ops[17] = ops[17]._replace(reason=bad)
+        escaped_ops = printable(ops)
+        assert shown in escaped_ops[17].reason and escaped_ops[17].reason != bad
+        assert escaped_ops[:17] == clean[:17] and escaped_ops[18:] == clean[18:]
+    # A None in a text column, numbers alone: kept; a tuple of numbers is returned as it is.
+    assert printable([*clean, clean[0]._replace(opcode=None)])[-1].opcode is None
+    numbers = tuple(range(100))
+    assert printable(numbers) is numbers

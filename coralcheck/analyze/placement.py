@@ -128,10 +128,7 @@ def _decide_ops(
         # Ops of one signature share their verdict and MACs: most models repeat a few dozen
         # kinds of op, and deciding one costs ~10 µs against ~1 µs for its signature.
         key = signatures[i]
-        try:
-            group = by_signature.get(key)
-        except TypeError:  # an option value that cannot be hashed: the op is a group of its own
-            key, group = ("op", i), None
+        group = by_signature.get(key)
         if group is None:
             group, found = _new_group(views[i], target)
             by_signature[key] = group
@@ -189,14 +186,6 @@ def _placement(
                 f"depends on {culprit}, which stays on the CPU: the compiler maps one Edge "
                 "TPU segment and this op would need a second one"
             )
-    return OpPlacement(
-        index=i,
-        opcode=op.opcode,
-        version=op.version,
-        placement="tpu" if on_tpu else "cpu",
-        status=status,
-        reason=reason,
-        blamed_on=blamed,
-        macs=macs,
-        segment=segment,
-    )
+    # (Positional: keywords cost twice as much, a millisecond for 3,500 ops.)
+    placement = "tpu" if on_tpu else "cpu"
+    return OpPlacement(i, op.opcode, op.version, placement, status, reason, blamed, macs, segment)

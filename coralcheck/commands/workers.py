@@ -11,7 +11,7 @@ from typing import Any
 
 from coralcheck import api
 from coralcheck.errors import CoralcheckError
-from coralcheck.model.isolation import WORKER_DIED, in_child, maps_a_file
+from coralcheck.model.isolation import WORKER_DIED, in_child, leased, maps_a_file
 from coralcheck.model.reader import MappingRefused, refuse_mapping
 from coralcheck.options import Options
 from coralcheck.outcome import ModelFailure
@@ -61,12 +61,27 @@ def check_all(
     before the check.
 
     Large models are mapped, not read, and a mapped file truncated by another process kills the
-    process reading it (SIGBUS): those are always checked in worker processes, even alone, so
-    that such a death is that model's error and not the end of the run."""
+    process reading it (SIGBUS): a single one is checked here under a read lease
+    (`isolation.leased`: nobody can truncate it meanwhile), else in a worker process, as several
+    always are, so that such a death is that model's error and not the end of the run.
+
+    (The report of a model checked here must not hold anything that reads the file after the
+    lease ends: it holds numbers and text only, tests/test_per_channel.py checks.)"""
     workers = min(len(jobs), os.cpu_count() or 1)
     mapped = any(maps_a_file([path, options.compiled_path]) for path, options in jobs)
     if len(jobs) == 1 and sys.platform == "linux" and mapped:
-        return [_check_in_child(*jobs[0], meanwhile)]
+        path, options = jobs[0]
+        with leased([path, options.compiled_path]) as files:
+            if files is not None:  # nobody can truncate them meanwhile: checked here
+                if meanwhile is not None:
+                    meanwhile()
+                    meanwhile = None
+                try:
+                    with refuse_mapping(but=files):  # (but a file replaced meanwhile)
+                        return [check_one(path, options)]
+                except MappingRefused:
+                    pass
+        return [_check_in_child(path, options, meanwhile)]
     if meanwhile is not None:
         meanwhile()
     if workers <= 1 and not mapped:

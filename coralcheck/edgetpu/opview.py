@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from typing import Any, overload
 
 from coralcheck.model.graph import Model, Operator, Subgraph, Tensor
@@ -120,24 +121,67 @@ class OpViews(Sequence[OpView]):
 def op_signatures(subgraph: Subgraph) -> list[tuple[Any, ...]]:
     """Everything about each op that its verdict, MACs and the signature-grouped checks read.
 
-    That is: opcode (builtin code, custom code), version, options, and per input position (None
-    where omitted) and per output the tensor's dtype, shape, constness and variableness, and for
-    inputs whether the same tensor is also an output of the op. Not in it: the tensors' names,
-    indices and place in the graph, constant values and quantization parameters. Ops with equal
-    signatures therefore get the same decisions from every constraint that reads only these (all
-    but those in `READS_CONSTANT_DATA`); only messages, which name tensors, differ.
-    Option values that cannot be hashed make the signature unhashable (callers fall back to the
-    op on its own).
+    That is: opcode (builtin code, custom code), version, options, and per input position
+    (omitted: -1) and per output the tensor's dtype, shape, constness and variableness, and
+    which inputs are also outputs of the op. Not in it: the tensors' names, indices and place in
+    the graph, constant values and quantization parameters. Ops with equal signatures therefore
+    get the same decisions from every constraint that reads only these (all but those in
+    `READS_CONSTANT_DATA`); only messages, which name tensors, differ.
+
+    A signature holds small numbers, not the descriptions: each distinct tensor description and
+    each distinct set of options is numbered once, so that grouping 3,500 ops hashes a few
+    integers per op instead of every shape and option again. Options whose values cannot be
+    hashed are told apart by their mapping's identity (the reader shares one mapping between ops
+    of equal scalar options).
     """
-    # Each tensor described once (an activation is read by the op after the one writing it).
-    described = [(t.dtype, t.shape, t.is_constant, t.is_variable) for t in subgraph.tensors]
+    tensors = subgraph.tensors
+    described = zip(
+        map(_DTYPE, tensors),
+        map(_SHAPE, tensors),
+        [size > 0 for size in map(_DATA_SIZE, tensors)],
+        map(_IS_VARIABLE, tensors),
+        strict=True,
+    )
+    numbers: dict[Any, int] = {}
+    kinds = [numbers.setdefault(d, len(numbers)) for d in described]
+    options_by_mapping: dict[int, Any] = {}
     signatures = []
     for op in subgraph.operators:
-        outs = op.outputs
-        inputs = tuple(None if i < 0 else (described[i], i in outs) for i in op.inputs)
-        outputs = tuple(None if i < 0 else described[i] for i in outs)
-        options = tuple(op.options.items())
+        ins, outs, options = op.inputs, op.outputs, op.options
+        options_key = options_by_mapping.get(id(options))
+        if options_key is None:
+            options_key = options_by_mapping[id(options)] = _options_key(options, numbers)
+        aliases = None if outs[0:1] == () or set(ins).isdisjoint(outs) else _aliases(ins, outs)
         signatures.append(
-            (op.opcode, op.builtin_code, op.custom_code, op.version, options, inputs, outputs)
+            (
+                op.opcode,
+                op.builtin_code,
+                op.custom_code,
+                op.version,
+                options_key,
+                tuple([kinds[i] if i >= 0 else -1 for i in ins]),
+                tuple([kinds[i] if i >= 0 else -1 for i in outs]),
+                aliases,
+            )
         )
     return signatures
+
+
+_DTYPE, _SHAPE, _DATA_SIZE, _IS_VARIABLE = (
+    attrgetter(name) for name in ("dtype", "shape", "data_size", "is_variable")
+)
+
+
+def _options_key(options: Any, numbers: dict[Any, int]) -> Any:
+    """A number for options of these values (one per distinct set), or the mapping's identity
+    when a value cannot be hashed."""
+    items = ("options", *options.items())
+    try:
+        return numbers.setdefault(items, len(numbers))
+    except TypeError:
+        return ("mapping", id(options))
+
+
+def _aliases(inputs: tuple[int, ...], outputs: tuple[int, ...]) -> tuple[bool, ...]:
+    """Per input position: whether that tensor is also an output of the op."""
+    return tuple(i >= 0 and i in outputs for i in inputs)

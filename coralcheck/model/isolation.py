@@ -1,20 +1,31 @@
-"""Work on a mapped model file in a forked child process, so that the file being truncated by
-another process meanwhile (which kills the process reading the mapping with SIGBUS, a signal
-Python cannot recover from) is an error of that file and not the end of the program.
+"""Work on a mapped model file without a file truncated by another process meanwhile (which kills
+the process reading the mapping with SIGBUS, a signal Python cannot recover from) ending the
+program.
 
 Files up to `coralcheck.model.reader.READ_WHOLE_BYTES` are read whole and cannot change under
-the reader: work on them runs in this process. The lint checks its models through
-`coralcheck.commands.workers` (one child, or a process pool for several); `call_isolated` is the
-same protection for the commands that read one model at a time (`compare`, `log --model`,
-`view`). Only on Linux: elsewhere the work runs in this process (as it always did).
+the reader: work on them runs in this process. A larger file is mapped, and the work runs
+
+- here, under a read lease on the file (`leased`, Linux's F_SETLEASE): while coralcheck holds
+  it, another process that opens the file for writing or truncates it waits until the work is
+  done (the kernel tells the holder with SIGIO, ignored meanwhile, and lets the other process go
+  when the lease is released, or after /proc/sys/fs/lease-break-time seconds at the latest);
+- else in a forked child (the file is open for writing somewhere, not the user's own, or on a
+  file system without leases): a child that dies is that file's error, not the program's end.
+
+The lint checks its models through `coralcheck.commands.workers` (one model: as above; several:
+a process pool); `call_isolated` is the same protection for the commands that read one model at a
+time (`compare`, `log --model`, `view`). Only on Linux: elsewhere the work runs in this process
+(as it always did).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from coralcheck.errors import ModelError
@@ -41,17 +52,20 @@ def maps_a_file(paths: Sequence[str | None]) -> bool:
 
 
 def call_isolated(paths: Sequence[str | None], work: Callable[..., T], *args: Any) -> T:
-    """`work(*args)`, which reads the model files `paths`: here when none of them is mapped,
-    else in a forked child (Linux). Its exceptions are raised here; a child that dies is tried
-    once more, then it is a ModelError of the first of `paths` (WORKER_DIED)."""
+    """`work(*args)`, which reads the model files `paths`: here when none of them is mapped or
+    this process holds read leases on those that are (`leased`), else in a forked child (Linux).
+    Its exceptions are raised here; a child that dies is tried once more, then it is a
+    ModelError of the first of `paths` (WORKER_DIED)."""
     if sys.platform != "linux":
         return work(*args)
-    if not maps_a_file(paths):
-        try:
-            with refuse_mapping():  # (a file may grow between the look above and the read)
-                return work(*args)
-        except MappingRefused:
-            pass
+    none_mapped: frozenset[tuple[int, int]] = frozenset()  # (all read whole)
+    with leased(paths) if maps_a_file(paths) else contextlib.nullcontext(none_mapped) as files:
+        if files is not None:
+            try:
+                with refuse_mapping(but=files):  # (a file may grow or be replaced meanwhile)
+                    return work(*args)
+            except MappingRefused:
+                pass
     for _attempt in range(2):
         outcome = in_child(work, args)
         if outcome is not None:
@@ -60,6 +74,71 @@ def call_isolated(paths: Sequence[str | None], work: Callable[..., T], *args: An
                 raise result
             return result  # type: ignore[no-any-return]
     raise ModelError(next(p for p in paths if p), WORKER_DIED)
+
+
+# The least lease-break time (/proc/sys/fs/lease-break-time, 45 s by default) under which a
+# lease is worth taking: the kernel breaks a lease its holder keeps longer than that, and a check
+# of the largest models takes a few seconds at most.
+LEAST_LEASE_BREAK_SECONDS = 10
+
+
+@contextlib.contextmanager
+def leased(paths: Sequence[str | None]) -> Iterator[frozenset[tuple[int, int]] | None]:
+    """Within: read leases on those of the files `paths` that are too large to read whole; gives
+    their (st_dev, st_ino) for `reader.refuse_mapping(but=...)`, or None when one of them could
+    not be leased (the caller then works in a child process). Empty when no file is that large.
+
+    A read lease is granted on a file that nobody has open for writing, to its owner (or with
+    CAP_LEASE), on file systems that support leases (not NFS, for one). SIGIO, which the kernel
+    sends the holder when another process wants to write, would end this process: it is ignored
+    while the leases are held (only in the main thread, where signal handlers can be set)."""
+    try:
+        previous = signal.signal(signal.SIGIO, signal.SIG_IGN)
+    except (ValueError, AttributeError):  # not the main thread; no SIGIO
+        yield None
+        return
+    descriptors: list[int] = []
+    try:
+        yield _take_leases(paths, descriptors)
+    finally:
+        for fd in descriptors:  # (closing a descriptor ends its lease)
+            os.close(fd)
+        signal.signal(signal.SIGIO, signal.SIG_DFL if previous is None else previous)
+
+
+def _take_leases(paths: Sequence[str | None], descriptors: list[int]) -> frozenset | None:
+    """Read leases on the large files of `paths` (their descriptors appended to `descriptors`):
+    their (st_dev, st_ino), or None when a lease was refused or leases are not to be had."""
+    import fcntl
+
+    files = set()
+    for name in paths:
+        if not name:
+            continue
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue  # (the reader reports it)
+        descriptors.append(fd)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size <= READ_WHOLE_BYTES:
+                continue  # read whole (a file that grows meanwhile is refused a mapping)
+            if _lease_break_seconds() < LEAST_LEASE_BREAK_SECONDS:
+                return None
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+        except (OSError, AttributeError):  # refused (EAGAIN: open for writing), no F_SETLEASE
+            return None
+        files.add((st.st_dev, st.st_ino))
+    return frozenset(files)
+
+
+def _lease_break_seconds() -> int:
+    try:
+        with open("/proc/sys/fs/lease-break-time", "rb") as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def in_child(

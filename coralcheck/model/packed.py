@@ -145,3 +145,30 @@ def usable_per_channel(scales: object, zero_points: object, low: int, high: int)
     if low <= 0 <= high and zero_points._data[start : start + 8 * count] == bytes(8 * count):
         return True
     return all_within(zero_points, low, high)
+
+
+def all_usable_per_channel(pairs: list[tuple[Any, Any]], low: int, high: int) -> bool:
+    """`usable_per_channel` of every (scales, zero points) pair, as converters write them: every
+    scale surely positive by its high byte, every zero point 0 (compared as bytes). In one loop
+    without a call per pair (Q009 asks it of thousands of weights). False when any pair is not
+    packed, does not match, or is not surely usable (a scale that is tiny, zero points other
+    than 0): the caller then asks `usable_per_channel` of each pair."""
+    if not low <= 0 <= high:
+        return False
+    zeros: dict[int, bytes] = {}
+    for scales, zero_points in pairs:
+        if type(scales) is not PackedNumbers or type(zero_points) is not PackedNumbers:
+            return False
+        count = scales._count
+        if zero_points._count != count or scales._code != "f" or zero_points._code != "q":
+            return False
+        start = scales._start
+        if 1 in scales._data[start + 3 : start + 4 * count : 4].translate(_NOT_SURELY_POSITIVE):
+            return False
+        start, size = zero_points._start, 8 * count
+        zero = zeros.get(size)
+        if zero is None:
+            zero = zeros[size] = bytes(size)
+        if zero_points._data[start : start + size] != zero:
+            return False
+    return True

@@ -76,8 +76,11 @@ _OTHER_FORMATS = (
 # read kills the process with SIGBUS, so the CLI checks the models it maps in worker processes
 # (`coralcheck.commands.lint.check_all`); a file that is read cannot change under the reader.
 READ_WHOLE_BYTES = 64 << 20
-# False where a file must not be mapped (the CLI's own process): see `refuse_mapping`.
-_MAY_MAP: ContextVar[bool] = ContextVar("coralcheck_may_map", default=True)
+# Which large files may be mapped here: True for any, else the (st_dev, st_ino) of those that
+# may (none, in the CLI's own process, but files it holds a read lease on): see `refuse_mapping`.
+_MAY_MAP: ContextVar[bool | frozenset[tuple[int, int]]] = ContextVar(
+    "coralcheck_may_map", default=True
+)
 
 
 class MappingRefused(ModelError):
@@ -85,10 +88,12 @@ class MappingRefused(ModelError):
 
 
 @contextlib.contextmanager
-def refuse_mapping() -> Iterator[None]:
+def refuse_mapping(but: frozenset[tuple[int, int]] = frozenset()) -> Iterator[None]:
     """Within: a file too large to read whole raises `MappingRefused` instead of being mapped
-    (the caller checks it in a worker process instead)."""
-    token = _MAY_MAP.set(False)
+    (the caller checks it in a worker process instead), but for the files in `but`, by their
+    (st_dev, st_ino): those nobody can truncate meanwhile (`isolation.leased`). By inode, not by
+    name: a file renamed over the leased one meanwhile is refused."""
+    token = _MAY_MAP.set(but)
     try:
         yield
     finally:
@@ -161,7 +166,8 @@ def read_or_map(path: str) -> Any:
         if st.st_size <= READ_WHOLE_BYTES:
             with open(fd, "rb", closefd=False) as f:
                 return f.read(st.st_size)  # (shorter if the file shrank meanwhile)
-        if not _MAY_MAP.get():
+        may_map = _MAY_MAP.get()
+        if may_map is not True and (st.st_dev, st.st_ino) not in may_map:
             raise MappingRefused(path, f"larger than {READ_WHOLE_BYTES} bytes: not mapped here")
         return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     except ValueError:  # mmap of a file emptied meanwhile

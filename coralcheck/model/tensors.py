@@ -184,6 +184,10 @@ def fast_tensors(
     vt = unpack = fill = pick = None
     shape_off = name_off = quant_off = signature_off = obj_len = 0
     tensors = []
+    # Each shape made once: a model repeats a few dozen shapes over thousands of tensors (one
+    # tuple each would be a tenth of the records' memory).
+    shapes: dict[tuple[int, ...], tuple[int, ...]] = {}
+    known_shape = shapes.setdefault
     for index in range(first, len(positions)):
         pos = positions[index]
         # A length or a vector past the end of the file raises struct.error, caught below:
@@ -207,6 +211,7 @@ def fast_tensors(
                 at = pos + shape_off + shape_at
                 count = _U32(data, at)[0]
                 shape = _INTS[count](data, at + 4)
+                shape = known_shape(shape, shape)
                 spent = 4 + 4 * count
                 if count > 2 and not holds(shape):  # two int32 dimensions always fit
                     break

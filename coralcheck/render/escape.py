@@ -56,11 +56,15 @@ def printable(value: T) -> T:
     if isinstance(value, str):
         return _printable_text(value)  # type: ignore[return-value]
     if isinstance(value, tuple | frozenset):
+        if not set(map(type, value)) - _NOT_TEXT:  # numbers (the ops of a segment)
+            return value
         items = [printable(v) for v in value]
         unchanged = all(new is old for new, old in zip(items, value, strict=True))
         return value if unchanged else kind(items)  # type: ignore[return-value, call-arg]
     if isinstance(value, list):
-        if all(v is None or type(v) in _SCALARS for v in value):  # numbers (per-op costs)
+        if not set(map(type, value)) - _NOT_TEXT:  # numbers (per-op costs)
+            return kind(value)  # type: ignore[return-value, call-arg]
+        if _clean_records(value):  # (the op placements of a large model: a column at a time)
             return kind(value)  # type: ignore[return-value, call-arg]
         return kind(printable(v) for v in value)  # type: ignore[return-value, call-arg]
     if isinstance(value, dict):
@@ -69,6 +73,7 @@ def printable(value: T) -> T:
 
 
 _SCALARS = frozenset({int, float, bool})
+_NOT_TEXT = frozenset({int, float, bool, type(None)})
 
 
 def _printable_record(record: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -89,6 +94,30 @@ def _printable_record(record: tuple[Any, ...]) -> tuple[Any, ...]:
     if all(new is old for new, old in zip(items, record, strict=True)):
         return record
     return record._make(items)  # type: ignore[attr-defined, no-any-return]
+
+
+def _clean_records(values: list[Any]) -> bool:
+    """True when `values` are records of one NamedTuple class whose fields are numbers, None and
+    strings that need no change: checked field by field over all the records at once (one
+    `isprintable` of each string column joined), ~20 times faster than record by record."""
+    if len(values) < 16:
+        return False
+    kind = type(values[0])
+    if getattr(kind, "_fields", None) is None or not issubclass(kind, tuple):
+        return False
+    if len(set(map(type, values))) > 1:
+        return False
+    for column in zip(*values, strict=True):
+        types = set(map(type, column))
+        kinds = types - _NOT_TEXT
+        if not kinds:
+            continue
+        if kinds != {str}:
+            return False  # a nested value: walked record by record
+        texts = column if len(types) == 1 else [t for t in column if type(t) is str]
+        if max(map(len, texts)) > LONGEST_SHOWN or not "".join(texts).isprintable():
+            return False
+    return True
 
 
 def _printable_text(text: str) -> str:
