@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -92,6 +91,8 @@ def leased(paths: Sequence[str | None]) -> Iterator[frozenset[tuple[int, int]] |
     CAP_LEASE), on file systems that support leases (not NFS, for one). SIGIO, which the kernel
     sends the holder when another process wants to write, would end this process: it is ignored
     while the leases are held (only in the main thread, where signal handlers can be set)."""
+    import signal  # (only for a large model: its enums cost every start ~0.5 ms)
+
     try:
         previous = signal.signal(signal.SIGIO, signal.SIG_IGN)
     except (ValueError, AttributeError):  # not the main thread; no SIGIO
