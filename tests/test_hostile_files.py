@@ -1,5 +1,6 @@
 """Hostile files and names around the model (issue 12, items 5-8, 11-13, 16, 17): file names
-that are not UTF-8, broken config and baseline files, files truncated while they are read,
+that are not UTF-8, broken config and baseline files, files truncated while they are read (or
+kept from it by a read lease),
 symbolic-link loops, FIFOs, hard links, empty selections, a misbehaving compiler, a model
 without its "TFL3" identifier.
 
@@ -333,6 +334,7 @@ def test_compare_and_log_fail_with_one_line_when_a_mapped_model_is_truncated(
     assert captured.err == f"coralcheck: error: {big}: empty file (0 bytes)\n"
 
 
+@pytest.mark.usefixtures("leases")
 def test_a_writer_waits_until_the_leased_check_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -374,6 +376,7 @@ def test_a_writer_waits_until_the_leased_check_ends(
     assert signal.getsignal(signal.SIGIO) == before
 
 
+@pytest.mark.usefixtures("leases")
 def test_a_model_open_for_writing_elsewhere_is_checked_in_a_child(tmp_path: Path) -> None:
     """No read lease on a file someone has open for writing: the check runs in a child."""
     from coralcheck.commands import workers
@@ -397,6 +400,7 @@ def test_a_model_open_for_writing_elsewhere_is_checked_in_a_child(tmp_path: Path
     assert calls == [True] and report.summary.ops_total == 1
 
 
+@pytest.mark.usefixtures("leases")
 def test_only_the_leased_file_is_mapped_not_one_renamed_over_it(tmp_path: Path) -> None:
     """`refuse_mapping(but=...)` names files by inode: a file put in the leased one's place
     meanwhile is refused a mapping (the caller then checks it in a child)."""
