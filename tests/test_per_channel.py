@@ -8,7 +8,7 @@ nothing but time:
 - Q009's per-channel fast path finds exactly what the full check finds;
 - a model too large to read whole is checked here under a read lease, or else in one forked
   child, with the in-process report, and a report holds nothing that reads the mapped file;
-- op placements pickle as rows, and Q009 checks all per-channel weights of a type at once;
+- Q009 checks all per-channel weights of a type at once, vouching only for usable ones;
 - `check_model` moves what it made to the oldest generation instead of scanning it.
 """
 
