@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, leases_work
+from conftest import CORPUS, FIXTURES, leases_work
 from helpers.tflite_builder import OpSpec, TensorSpec, build_model
 
 from coralcheck.api import check_model
@@ -326,17 +326,24 @@ def test_a_model_too_large_to_read_whole_is_checked_under_a_lease_or_in_a_child_
     assert report.ops and report.summary
 
 
-def test_a_report_holds_nothing_that_reads_the_model_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["source", "compiled"])
+def test_a_report_holds_nothing_that_reads_the_model_file(kind: str, tmp_path: Path) -> None:
     """A model mapped under a lease is checked in the lint's own process, and the lease ends when
     the check does: from then on the file may be truncated, and reading its mapping would end
     the process (SIGBUS). So a report holds numbers and text only: no packed per-channel
-    vector, mapping or view of the file (a child's report is pickled, which decodes them)."""
+    vector, mapping or view of the file (a child's report is pickled, which decodes them). A
+    per-channel source model, and a real compiled one (its Edge TPU segments decoded)."""
     import mmap
 
-    layers = [("a", HEALTHY, [0] * 4, 0), ("b", [0.01, -1.0, 0.5, 0.2], [0] * 4, 0)]
-    path = _large(tmp_path / "big.tflite", _per_channel_model(layers))
+    if kind == "source":
+        layers = [("a", HEALTHY, [0] * 4, 0), ("b", [0.01, -1.0, 0.5, 0.2], [0] * 4, 0)]
+        path = _large(tmp_path / "big.tflite", _per_channel_model(layers))
+    else:
+        compiled = CORPUS / "models/coral_test_data_grouper/split_concat_edgetpu.tflite"
+        path = _large(tmp_path / "big_edgetpu.tflite", compiled.read_bytes())
     report = check_model(str(path), Options(graph=True, op_shapes=True))
-    assert report.graph is not None and report.op_shapes and report.findings
+    assert report.graph is not None and report.op_shapes
+    assert report.findings if kind == "source" else report.compiled
     seen: set[int] = set()
 
     def walk(value: object) -> None:
