@@ -400,6 +400,31 @@ def test_a_model_open_for_writing_elsewhere_is_checked_in_a_child(tmp_path: Path
     assert calls == [True] and report.summary.ops_total == 1
 
 
+def test_a_large_model_compiled_meanwhile_is_checked_in_a_child(
+    fake_compiler: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No lease with `--compile`: the real compiler can run for minutes, longer than the kernel
+    lets a lease be held before it breaks it (the file could then be truncated under the
+    mapping), so the model goes to a worker process as before."""
+    from coralcheck.commands import workers
+    from coralcheck.options import Options
+    from coralcheck.report import ModelReport
+
+    def no_lease_here(paths: object) -> None:
+        raise AssertionError("a lease was taken for a check that runs the compiler")
+
+    monkeypatch.setattr(workers, "leased", no_lease_here)
+    big = tmp_path / "big.tflite"
+    _large(big, (CORPUS / f"{SLIM}.tflite").read_bytes())
+    calls: list[bool] = []
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    meanwhile = lambda: calls.append(bool(children.read_text().split()))  # noqa: E731
+    options = Options(compile=True, compile_output=str(tmp_path / "out"))
+    (report,) = workers.check_all([(str(big), options)], meanwhile=meanwhile)
+    assert isinstance(report, ModelReport) and calls == [True]
+    assert report.compiler is not None  # (the fake compiler ran, in the child)
+
+
 @pytest.mark.usefixtures("leases")
 def test_only_the_leased_file_is_mapped_not_one_renamed_over_it(tmp_path: Path) -> None:
     """`refuse_mapping(but=...)` names files by inode: a file put in the leased one's place

@@ -4,6 +4,7 @@ mapped file) that model's `ModelFailure` and not the end of the run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -62,8 +63,10 @@ def check_all(
 
     Large models are mapped, not read, and a mapped file truncated by another process kills the
     process reading it (SIGBUS): a single one is checked here under a read lease
-    (`isolation.leased`: nobody can truncate it meanwhile), else in a worker process, as several
-    always are, so that such a death is that model's error and not the end of the run.
+    (`isolation.leased`: nobody can truncate it meanwhile), else (no lease to be had, or
+    `--compile`, whose compiler may run longer than the kernel lets a lease be held) in a worker
+    process, as several always are, so that such a death is that model's error and not the end
+    of the run.
 
     (The report of a model checked here must not hold anything that reads the file after the
     lease ends: it holds numbers and text only, tests/test_per_channel.py checks.)"""
@@ -71,7 +74,13 @@ def check_all(
     mapped = any(maps_a_file([path, options.compiled_path]) for path, options in jobs)
     if len(jobs) == 1 and sys.platform == "linux" and mapped:
         path, options = jobs[0]
-        with leased([path, options.compiled_path]) as files:
+        # (Not while the real compiler runs: that may outlast the kernel's lease-break time.)
+        lease = (
+            contextlib.nullcontext(None)
+            if options.compile
+            else leased([path, options.compiled_path])
+        )
+        with lease as files:
             if files is not None:  # nobody can truncate them meanwhile: checked here
                 if meanwhile is not None:
                     meanwhile()
