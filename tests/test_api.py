@@ -108,7 +108,6 @@ def test_a_report_of_many_ops_pickles_as_rows_and_comes_back_equal(tmp_path) -> 
     ]
     ops[7] = ops[7]._replace(reason="\x1b[2J odd", blamed_on=3)
     model = ModelReport("m.tflite", "source", 10, "16.0", Summary(40, 40, 0, 1), ops=ops)
-    model.findings = []  # (short lists stay as they are)
     data = pickle.dumps(Report(models=[model], tool_version="x"), pickle.HIGHEST_PROTOCOL)
     back = pickle.loads(data).models[0]
     assert back == model and back is not model

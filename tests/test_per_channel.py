@@ -297,12 +297,11 @@ def _large(path: Path, data: bytes) -> Path:
 
 @pytest.mark.parametrize("leases", [True, False], ids=["leased", "no-lease"])
 def test_a_model_too_large_to_read_whole_is_checked_under_a_lease_or_in_a_child_process(
-    leases: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    leases: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Mapped, a model is checked in this process while it holds a read lease on it, else in a
     forked child; the report is the same."""
     from coralcheck.commands import workers as lint
-    from coralcheck.model import isolation
 
     big = _large(tmp_path / "big.tflite", (FIXTURES / "demo_int8.tflite").read_bytes())
     readers = tmp_path / "pids"
@@ -316,7 +315,7 @@ def test_a_model_too_large_to_read_whole_is_checked_under_a_lease_or_in_a_child_
     if leases and not leases_work(tmp_path):
         pytest.skip("no read leases on this file system")
     if not leases:
-        monkeypatch.setattr(isolation, "_take_leases", lambda paths, descriptors: None)
+        request.getfixturevalue("no_leases")
     monkeypatch.setattr(reader_module, "parse", recorded)
     (report,) = lint.check_all([(str(big), Options())])
     in_process = check_model(str(big), Options())  # (this test's process may map it)
@@ -448,18 +447,17 @@ class _Cyclic:
 
 @pytest.mark.parametrize("leases", [True, False], ids=["leased", "no-lease"])
 def test_the_parent_prepares_while_the_child_checks_and_only_once(
-    leases: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    leases: bool, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """`check_all(meanwhile=...)` runs the callable in the parent after the fork (so it overlaps
     the child's check) for a mapped model it cannot lease, before the check otherwise, and once
     either way."""
     from coralcheck.commands import workers
-    from coralcheck.model import isolation
 
     if leases and not leases_work(tmp_path):
         pytest.skip("no read leases on this file system")
     if not leases:
-        monkeypatch.setattr(isolation, "_take_leases", lambda paths, descriptors: None)
+        request.getfixturevalue("no_leases")
     big = _large(tmp_path / "big.tflite", (FIXTURES / "demo_int8.tflite").read_bytes())
     small = FIXTURES / "demo_int8.tflite"
     for path, in_child in ((big, not leases), (small, False)):
